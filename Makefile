@@ -1,0 +1,64 @@
+# The two commands of the README: `make run` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV := .venv
+SQS_VENV := .venv-sqs
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra synth lock clean
+
+# Runtime: the package and its locked dependencies, plus the local SQS server in its own venv
+# (ministack pins an older botocore than aiobotocore accepts).
+$(BIN)/order-service: requirements/app.lock pyproject.toml $(SQS_VENV)/bin/ministack
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --require-hashes -r requirements/app.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+$(SQS_VENV)/bin/ministack: requirements/sqs-server.lock
+	test -x $(SQS_VENV)/bin/python || $(PYTHON) -m venv $(SQS_VENV)
+	$(SQS_VENV)/bin/python -m pip install -q --require-hashes -r requirements/sqs-server.lock
+	touch $@
+
+$(VENV)/.dev-installed: $(BIN)/order-service requirements/dev.lock
+	$(BIN)/python -m pip install -q --require-hashes -r requirements/app.lock -r requirements/dev.lock
+	touch $@
+
+install: $(BIN)/order-service
+install-dev: $(VENV)/.dev-installed
+
+run: install
+	$(BIN)/order-service dev
+
+test: install-dev lint typecheck test-unit
+
+lint: install-dev
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+test-unit: install-dev
+	$(BIN)/pytest -q tests/unit
+
+test-integration: install-dev
+	$(BIN)/pytest -q tests/integration
+
+test-e2e: install-dev
+	$(BIN)/pytest -q tests/e2e
+
+test-infra: install-dev
+	$(BIN)/pytest -q tests/infra
+
+# Regenerate the lock files after changing pyproject.toml or requirements/*.in.
+lock: install-dev
+	$(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements/app.lock
+	$(BIN)/uv pip compile requirements/dev.in --universal --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
+	$(BIN)/uv pip compile requirements/sqs-server.in --universal --python-version 3.11 --generate-hashes -q -o requirements/sqs-server.lock
+
+clean:
+	rm -rf $(VENV) $(SQS_VENV) .local

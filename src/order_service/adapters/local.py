@@ -1,0 +1,156 @@
+"""The local stand-ins for RDS and SQS: an embedded PostgreSQL (pgserver) and a ministack
+SQS endpoint in its own virtualenv. Used by `order-service dev` and by the tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any
+
+MAX_RECEIVE_COUNT = 5
+QUEUE_VISIBILITY_TIMEOUT = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def ministack_binary() -> Path:
+    """MINISTACK_BIN, else the project's .venv-sqs next to the running virtualenv."""
+    explicit = os.environ.get("MINISTACK_BIN")
+    candidates = [Path(explicit)] if explicit else []
+    candidates += [
+        Path(sys.prefix).parent / ".venv-sqs" / "bin" / "ministack",
+        Path.cwd() / ".venv-sqs" / "bin" / "ministack",
+    ]
+    for path in candidates:
+        if path.exists():
+            return path
+    found = shutil.which("ministack")
+    if found:
+        return Path(found)
+    raise FileNotFoundError("ministack not found: run `make install` (it creates .venv-sqs)")
+
+
+class LocalSqs:
+    """A ministack process serving SQS on 127.0.0.1:<port>."""
+
+    def __init__(self, state_dir: Path, port: int | None = None) -> None:
+        self.state_dir = state_dir
+        self.port = port or free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> LocalSqs:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "BIND_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(self.port),
+            "SERVICES": "sqs",
+            "TMPDIR": str(self.state_dir),
+        }
+        log = (self.state_dir / "ministack.log").open("ab")
+        self._process = subprocess.Popen(
+            [str(ministack_binary())],
+            env=env,
+            cwd=self.state_dir,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"ministack exited; see {self.state_dir / 'ministack.log'}")
+            with contextlib.suppress(OSError):
+                url = f"{self.endpoint}/_ministack/health"
+                with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
+                    if response.status == 200:
+                        return self
+            time.sleep(0.1)
+        raise TimeoutError("ministack did not become healthy")
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+
+
+class LocalPostgres:
+    """An embedded PostgreSQL 16 (pgserver) listening on a unix socket in its data folder."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._server: Any = None
+
+    def start(self) -> str:
+        import pgserver  # imported here: it is only needed where no DATABASE_URL is given
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs: "XDG_RUNTIME_DIR is not set"
+            self._server = pgserver.get_server(  # type: ignore[attr-defined]
+                self.data_dir.resolve(), cleanup_mode="stop"
+            )
+        uri: str = self._server.get_uri()
+        return uri
+
+    def uri(self, database: str) -> str:
+        uri: str = self._server.get_uri(database)
+        return uri
+
+    def pg_ctl(self, *args: str) -> None:
+        """Runs the bundled pg_ctl on this data folder (tests stop and start the server)."""
+        import pgserver
+
+        pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+        subprocess.run(
+            [str(pg_ctl), "-D", str(self.data_dir), "-w", *args],
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+async def create_queues(client: Any, name: str) -> tuple[str, str]:
+    """The main queue and its DLQ, wired as in the CDK stack (redrive maxReceiveCount 5)."""
+    dlq_url: str = (
+        await client.create_queue(
+            QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
+        )
+    )["QueueUrl"]
+    attributes = await client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+    redrive = {
+        "deadLetterTargetArn": attributes["Attributes"]["QueueArn"],
+        "maxReceiveCount": str(MAX_RECEIVE_COUNT),
+    }
+    queue_url: str = (
+        await client.create_queue(
+            QueueName=name,
+            Attributes={
+                "RedrivePolicy": json.dumps(redrive),
+                "VisibilityTimeout": str(QUEUE_VISIBILITY_TIMEOUT),
+            },
+        )
+    )["QueueUrl"]
+    return queue_url, dlq_url

@@ -1,0 +1,24 @@
+"""Running the Alembic migrations programmatically against one DSN."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import command
+from alembic.config import Config
+
+
+def _config(dsn: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "order_service:migrations")
+    config.attributes["dsn"] = dsn
+    return config
+
+
+def upgrade(dsn: str, revision: str = "head") -> None:
+    """Blocking: env.py runs its own event loop. Idempotent; safe to run concurrently."""
+    command.upgrade(_config(dsn), revision)
+
+
+async def upgrade_async(dsn: str, revision: str = "head") -> None:
+    await asyncio.to_thread(upgrade, dsn, revision)

@@ -1,0 +1,202 @@
+"""The PostgreSQL adapter (asyncpg): batches applied with set-based SQL in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from order_service.adapters.queries import load
+from order_service.domain.batch import Plan, Snapshot
+from order_service.domain.events import OrderEvent, Paid, Shipped, Status
+from order_service.domain.lifecycle import OrderState
+from order_service.errors import StoreConflict, StoreError, StoreUnavailable
+
+Q = load("queries.sql")
+_CONFLICT_STATES = {"40001", "40P01", "23505"}
+# Connection exception, operator intervention (e.g. pg_terminate_backend), insufficient resources.
+_UNAVAILABLE_CLASSES = ("08", "57", "53")
+
+
+def translate(exc: BaseException) -> Exception:
+    """Map a driver error onto the service's errors, by SQLSTATE where there is one."""
+    state = getattr(exc, "sqlstate", None) or ""
+    if state in _CONFLICT_STATES:
+        return StoreConflict(f"{type(exc).__name__}: {exc}")
+    if state.startswith(_UNAVAILABLE_CLASSES) or isinstance(
+        exc, OSError | TimeoutError | asyncpg.InterfaceError
+    ):
+        return StoreUnavailable(f"database unavailable: {type(exc).__name__}: {exc}")
+    return StoreError(f"{type(exc).__name__}: {exc}")
+
+
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+class PostgresStore:
+    def __init__(self, dsn: str, *, pool_size: int = 4, command_timeout: float = 30.0) -> None:
+        self._dsn = dsn
+        self._pool_size = pool_size
+        self._command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+
+    async def connect(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=1,
+                max_size=self._pool_size,
+                command_timeout=self._command_timeout,
+                timeout=10,
+            )
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreUnavailable("database not connected yet")
+        return self._pool
+
+    async def ping(self) -> None:
+        try:
+            async with self._require_pool().acquire(timeout=5) as conn:
+                await conn.fetchval("SELECT 1", timeout=5)
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+
+    async def run_batch(
+        self, events: Sequence[OrderEvent], planner: Callable[[Snapshot], Plan]
+    ) -> Plan:
+        try:
+            async with self._require_pool().acquire() as conn, conn.transaction():
+                return await self._run(conn, events, planner)
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+
+    async def _run(
+        self,
+        conn: asyncpg.Connection,
+        events: Sequence[OrderEvent],
+        planner: Callable[[Snapshot], Plan],
+    ) -> Plan:
+        order_ids = list({e.order_id for e in events})
+        event_ids = list({e.event_id for e in events})
+        keys = [f"o:{o}" for o in order_ids] + [f"e:{e}" for e in event_ids]
+        await conn.fetchval(Q["lock_keys"], keys)
+        recorded = await conn.fetch(Q["recorded_event_ids"], event_ids)
+        rows = await conn.fetch(Q["load_orders"], order_ids)
+        plan = planner(
+            Snapshot(
+                recorded_event_ids=frozenset(r["event_id"] for r in recorded),
+                orders={r["order_id"]: _order_state(r) for r in rows},
+            )
+        )
+        await self._write(conn, plan)
+        return plan
+
+    async def _write(self, conn: asyncpg.Connection, plan: Plan) -> None:
+        if plan.new_orders:
+            states = [n.state for n in plan.new_orders]
+            await conn.execute(
+                Q["insert_orders"],
+                [s.order_id for s in states],
+                [n.customer_id for n in plan.new_orders],
+                [s.status.value for s in states],
+                [s.currency for s in states],
+                [s.total_amount for s in states],
+                [n.placed_at for n in plan.new_orders],
+                [n.placed_event_id for n in plan.new_orders],
+                [s.placed_digest for s in states],
+                *_mutable_columns(states),
+            )
+            lines = [
+                (n.state.order_id, no, line)
+                for n in plan.new_orders
+                for no, line in enumerate(n.placed.items, start=1)
+            ]
+            await conn.execute(
+                Q["insert_items"],
+                [order_id for order_id, _, _ in lines],
+                [no for _, no, _ in lines],
+                [line.sku for _, _, line in lines],
+                [line.quantity for _, _, line in lines],
+                [line.unit_price for _, _, line in lines],
+            )
+        if plan.changed_orders:
+            states = plan.changed_orders
+            await conn.execute(
+                Q["update_orders"],
+                [s.order_id for s in states],
+                [s.status.value for s in states],
+                *_mutable_columns(states),
+            )
+        if plan.records:
+            await conn.execute(
+                Q["insert_events"],
+                [r.event.event_id for r in plan.records],
+                [r.event.order_id for r in plan.records],
+                [r.event.event_type.value for r in plan.records],
+                [r.outcome.value for r in plan.records],
+                [r.reason for r in plan.records],
+                [r.event.occurred_at for r in plan.records],
+            )
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """Orders by status and recorded events by outcome (for summaries)."""
+        try:
+            async with self._require_pool().acquire() as conn:
+                return {
+                    name: {r["key"]: r["n"] for r in await conn.fetch(Q[name])}
+                    for name in ("orders_by_status", "events_by_outcome")
+                }
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+
+    async def quarantine(self, message_id: str, body: str, reason: str) -> None:
+        try:
+            async with self._require_pool().acquire() as conn:
+                await conn.execute(Q["quarantine"], message_id, body, reason)
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+
+
+def _mutable_columns(states: Sequence[OrderState]) -> list[list[Any]]:
+    """payment_id, paid_amount, paid_currency, carrier, tracking_number, cancel_reason."""
+    return [
+        [s.payment.payment_id if s.payment else None for s in states],
+        [s.payment.amount if s.payment else None for s in states],
+        [s.payment.currency if s.payment else None for s in states],
+        [s.shipment.carrier if s.shipment else None for s in states],
+        [s.shipment.tracking_number if s.shipment else None for s in states],
+        [s.cancel_reason for s in states],
+    ]
+
+
+def _order_state(row: asyncpg.Record) -> OrderState:
+    payment = (
+        Paid(row["payment_id"], Decimal(row["paid_amount"]), row["paid_currency"])
+        if row["payment_id"] is not None
+        else None
+    )
+    shipment = Shipped(row["carrier"], row["tracking_number"]) if row["carrier"] else None
+    order_id: UUID = row["order_id"]
+    return OrderState(
+        order_id=order_id,
+        status=Status(row["status"]),
+        placed_digest=row["placed_digest"],
+        currency=row["currency"],
+        total_amount=row["total_amount"],
+        payment=payment,
+        shipment=shipment,
+        cancel_reason=row["cancel_reason"],
+    )

@@ -1,0 +1,159 @@
+"""The SQS adapter on aiobotocore: the same botocore as boto3 (credentials chain, retries,
+AWS_ENDPOINT_URL_SQS), asynchronous, maintained alongside botocore's releases."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from order_service.errors import QueueUnavailable
+from order_service.metrics import Metrics
+from order_service.service.processing import Message
+
+_BATCH = 10  # the most SQS takes in one batch call
+_TOO_LARGE = {"InvalidParameterValue", "MessageTooLong", "InvalidMessageContents"}
+
+
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
+    return [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
+
+
+class SqsQueue:
+    """One queue and its DLQ. Every method raises QueueUnavailable on transport errors."""
+
+    def __init__(
+        self, client: Any, queue_url: str, dlq_url: str, metrics: Metrics | None = None
+    ) -> None:
+        self._client = client
+        self.queue_url = queue_url
+        self.dlq_url = dlq_url
+        self._metrics = metrics or Metrics()
+
+    async def _call(self, action: str, **kwargs: Any) -> dict[str, Any]:
+        self._metrics.sqs_requests.labels(action).inc()
+        try:
+            response: dict[str, Any] = await getattr(self._client, action)(**kwargs)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            self._metrics.errors.labels("sqs").inc()
+            raise QueueUnavailable(f"{action}: {exc}") from exc
+        return response
+
+    async def receive(self, max_messages: int = 10, wait_seconds: int = 20) -> list[Message]:
+        response = await self._call(
+            "receive_message",
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        return [
+            Message(
+                message_id=m["MessageId"],
+                receipt_handle=m["ReceiptHandle"],
+                body=m["Body"],
+                receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+            )
+            for m in response.get("Messages", [])
+        ]
+
+    async def delete(self, messages: Sequence[Message]) -> list[tuple[Message, str]]:
+        """Deletes in batches of 10; returns the messages SQS did not delete, with its code."""
+        failed: list[tuple[Message, str]] = []
+        for chunk in _chunks(messages):
+            response = await self._call(
+                "delete_message_batch",
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
+                ],
+            )
+            failed += [
+                (chunk[int(f["Id"])], f.get("Code", "?")) for f in response.get("Failed", [])
+            ]
+        return failed
+
+    async def change_visibility(
+        self, messages: Sequence[Message], timeouts: Sequence[int]
+    ) -> list[tuple[Message, str]]:
+        failed: list[tuple[Message, str]] = []
+        pairs = list(zip(messages, timeouts, strict=True))
+        for chunk in _chunks(pairs):
+            response = await self._call(
+                "change_message_visibility_batch",
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": t}
+                    for i, (m, t) in enumerate(chunk)
+                ],
+            )
+            failed += [
+                (chunk[int(f["Id"])][0], f.get("Code", "?")) for f in response.get("Failed", [])
+            ]
+        return failed
+
+    async def send_to_dlq(self, message: Message, reason: str) -> bool:
+        """Copies an invalid message to the DLQ with why; False if the DLQ refuses its size."""
+        attributes = {
+            "invalid_reason": {"DataType": "String", "StringValue": reason[:256] or "invalid"},
+            "source_message_id": {"DataType": "String", "StringValue": message.message_id},
+        }
+        try:
+            await self._call(
+                "send_message",
+                QueueUrl=self.dlq_url,
+                MessageBody=message.body or " ",
+                MessageAttributes=attributes,
+            )
+        except QueueUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and cause.response["Error"]["Code"] in _TOO_LARGE:
+                return False
+            raise
+        return True
+
+    async def send(self, queue_url: str, bodies: Sequence[str]) -> None:
+        for chunk in _chunks(bodies):
+            response = await self._call(
+                "send_message_batch",
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(chunk)],
+            )
+            if response.get("Failed"):
+                raise QueueUnavailable(f"send_message_batch failed: {response['Failed']}")
+
+    async def depth(self, queue_url: str) -> tuple[int, int]:
+        """(visible, in flight) messages of a queue, approximately, as SQS reports them."""
+        response = await self._call(
+            "get_queue_attributes",
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
+        attributes = response["Attributes"]
+        return (
+            int(attributes["ApproximateNumberOfMessages"]),
+            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        )
+
+    async def ping(self) -> None:
+        await self.depth(self.queue_url)
+
+
+@contextlib.asynccontextmanager
+async def sqs_client(region: str, max_connections: int = 10, read_timeout: int = 30) -> Any:
+    """An SQS client; endpoint and credentials come from the SDK's own variables and chain."""
+    config = AioConfig(
+        max_pool_connections=max_connections,
+        connect_timeout=5,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "max_attempts": 4},
+    )
+    async with get_session().create_client("sqs", region_name=region, config=config) as client:
+        yield client

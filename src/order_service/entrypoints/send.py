@@ -1,0 +1,31 @@
+"""`order-service send`: a synthetic stream of order events, or a JSONL file, into the queue."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from order_service.adapters.sqs import SqsQueue, sqs_client
+from order_service.generator import generate
+from order_service.settings import Settings
+
+
+async def send(settings: Settings, args: argparse.Namespace) -> int:
+    queue_url, dlq_url = settings.queue_urls()
+    if args.file:
+        text = await asyncio.to_thread(Path(args.file).read_text)
+        bodies = [line for line in text.splitlines() if line.strip()]
+    else:
+        bodies = generate(
+            args.orders,
+            seed=args.seed,
+            duplicate_rate=args.duplicate_rate,
+            out_of_order_rate=args.out_of_order_rate,
+            invalid_rate=args.invalid_rate,
+        ).bodies
+    async with sqs_client(settings.aws_region) as client:
+        await SqsQueue(client, queue_url, dlq_url).send(queue_url, bodies)
+    print(f"sent {len(bodies)} messages to {queue_url}", file=sys.stderr)
+    return 0

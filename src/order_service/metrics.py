@@ -1,0 +1,37 @@
+"""Prometheus metrics of one worker process, on a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.messages = Counter(
+            "order_messages", "Messages processed, by outcome", ["outcome"], registry=self.registry
+        )
+        self.batch_seconds = Histogram(
+            "order_batch_duration_seconds",
+            "Time to process one batch (parse, transaction, acknowledgement)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "order_batch_size",
+            "Messages per processed batch",
+            buckets=(1, 5, 10, 20, 50, 100, 200, 500),
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "order_messages_in_flight",
+            "Messages received and not yet acknowledged",
+            registry=self.registry,
+        )
+        self.sqs_requests = Counter(
+            "order_sqs_requests",
+            "SQS API requests made, by action",
+            ["action"],
+            registry=self.registry,
+        )
+        self.errors = Counter("order_errors", "Errors, by kind", ["kind"], registry=self.registry)

@@ -1,0 +1,1 @@
+"""Alembic migrations; SQL inside the revisions. Run with `order-service migrate`."""
