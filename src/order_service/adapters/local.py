@@ -132,7 +132,9 @@ class LocalPostgres:
             self._server = None
 
 
-async def create_queues(client: Any, name: str) -> tuple[str, str]:
+async def create_queues(
+    client: Any, name: str, visibility_timeout: int = QUEUE_VISIBILITY_TIMEOUT
+) -> tuple[str, str]:
     """The main queue and its DLQ, wired as in the CDK stack (redrive maxReceiveCount 5)."""
     dlq_url: str = (
         await client.create_queue(
@@ -149,7 +151,7 @@ async def create_queues(client: Any, name: str) -> tuple[str, str]:
             QueueName=name,
             Attributes={
                 "RedrivePolicy": json.dumps(redrive),
-                "VisibilityTimeout": str(QUEUE_VISIBILITY_TIMEOUT),
+                "VisibilityTimeout": str(visibility_timeout),
             },
         )
     )["QueueUrl"]

@@ -7,6 +7,8 @@ import asyncio
 from alembic import command
 from alembic.config import Config
 
+MIGRATION_LOCK_ID = 7_201_775_903  # any constant shared by every migration run
+
 
 def _config(dsn: str) -> Config:
     config = Config()

@@ -117,3 +117,7 @@ def healthcheck(port: int, timeout: float) -> int:
     except OSError as exc:
         print(f"order-service: /health did not answer: {exc}", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-MIGRATION_LOCK_ID = 7_201_775_903  # any constant shared by every migration run
+from order_service.adapters.migrations import MIGRATION_LOCK_ID
 
 config = context.config
 

@@ -98,26 +98,23 @@ class MigrationRunner:
         print(f"run-migration: {message}", file=self._out, flush=True)
 
     def _task_definition(self, request: MigrationRequest) -> tuple[str, dict[str, Any]]:
-        response = self._ecs.describe_task_definition(
-            taskDefinition=request.task_definition, include=["TAGS"]
-        )
+        response = self._ecs.describe_task_definition(taskDefinition=request.task_definition)
         definition: dict[str, Any] = response["taskDefinition"]
         container = _pick_container(definition["containerDefinitions"], request.container_name)
         arn: str = definition["taskDefinitionArn"]
         if request.image is None or container["image"] == request.image:
             self._say(f"running {arn} with image {container['image']}")
             return arn, container
-        arn = self._register_with_image(
-            definition, response.get("tags", []), container["name"], request.image
-        )
+        arn = self._register_with_image(definition, container["name"], request.image)
         self._say(f"registered {arn} with image {request.image}")
         return arn, {**container, "image": request.image}
 
     def _register_with_image(
-        self, definition: dict[str, Any], tags: list[Any], container_name: str, image: str
+        self, definition: dict[str, Any], container_name: str, image: str
     ) -> str:
         # Copy what RegisterTaskDefinition accepts, as the service model says today, so a
-        # field ECS adds later is carried over rather than silently dropped.
+        # field ECS adds later is carried over rather than silently dropped. Tags are not
+        # copied: tagging on create needs ecs:TagResource, which the deploy role lacks.
         accepted = self._ecs.meta.service_model.operation_model(
             "RegisterTaskDefinition"
         ).input_shape.members
@@ -125,8 +122,6 @@ class MigrationRunner:
         for container in params["containerDefinitions"]:
             if container["name"] == container_name:
                 container["image"] = image
-        if tags:
-            params["tags"] = tags
         response = self._ecs.register_task_definition(**params)
         registered: str = response["taskDefinition"]["taskDefinitionArn"]
         return registered
@@ -152,8 +147,6 @@ class MigrationRunner:
             overrides={
                 "containerOverrides": [{"name": container_name, "command": list(request.command)}]
             },
-            propagateTags="TASK_DEFINITION",
-            enableECSManagedTags=True,
         )
         failures = response.get("failures", [])
         tasks = response.get("tasks", [])
