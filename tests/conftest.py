@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -53,10 +55,13 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     if given:
         yield PostgresServer(given, None)
         return
-    local = LocalPostgres(tmp_path_factory.mktemp("pg"))
+    # Not under pytest's 0700 tmp folders: as root, pgserver runs PostgreSQL as its own user.
+    data_dir = Path(tempfile.mkdtemp(prefix="order-service-pg-"))
+    local = LocalPostgres(data_dir)
     uri = local.start()
     yield PostgresServer(uri, local)
     local.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

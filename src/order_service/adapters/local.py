@@ -119,12 +119,13 @@ class LocalPostgres:
         """Runs the bundled pg_ctl on this data folder (tests stop and start the server)."""
         import pgserver
 
-        pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
-        subprocess.run(
-            [str(pg_ctl), "-D", str(self.data_dir), "-w", *args],
-            check=True,
-            capture_output=True,
+        pgserver.pg_ctl(  # type: ignore[attr-defined]
+            ["-w", *args], pgdata=self.data_dir.resolve(), user=self._server.system_user
         )
+
+    def restart(self) -> None:
+        """Starts the server again after a `pg_ctl stop` (with the options pgserver chose)."""
+        self._server.ensure_postgres_running()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -48,6 +48,8 @@ ENV_TIMEOUT = "MIGRATION_TIMEOUT_SECONDS"
 
 # botocore clients are generated at run time and carry no static types.
 EcsClient = Any
+LogsClient = Any
+LOG_LINES_ON_FAILURE = 40
 Task = dict[str, Any]
 
 
@@ -75,10 +77,12 @@ class MigrationRunner:
         ecs: EcsClient,
         *,
         out: TextIO,
+        logs: LogsClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._ecs = ecs
+        self._logs = logs
         self._out = out
         self._clock = clock
         self._sleep = sleep
@@ -91,8 +95,13 @@ class MigrationRunner:
         outcome = self._wait_until_stopped(request, task_arn)
         if isinstance(outcome, int):
             return outcome
-        self._say_where_logs_are(container, task_arn)
-        return self._verdict(outcome, container["name"])
+        log_stream = self._log_stream(container, task_arn)
+        if log_stream is not None:
+            self._say(f"logs: group {log_stream[0]} stream {log_stream[1]}")
+        verdict = self._verdict(outcome, container["name"])
+        if verdict == EXIT_FAILED and log_stream is not None:
+            self._print_log_tail(*log_stream)
+        return verdict
 
     def _say(self, message: str) -> None:
         print(f"run-migration: {message}", file=self._out, flush=True)
@@ -212,14 +221,32 @@ class MigrationRunner:
             detail = f" ({failure['detail']})" if failure.get("detail") else ""
             self._say(f"failure: {failure.get('arn', '?')}: {failure.get('reason')}{detail}")
 
-    def _say_where_logs_are(self, container: dict[str, Any], task_arn: str) -> None:
+    def _log_stream(self, container: dict[str, Any], task_arn: str) -> tuple[str, str] | None:
         log = container.get("logConfiguration", {})
         options = log.get("options", {})
         if log.get("logDriver") != "awslogs" or "awslogs-group" not in options:
-            return
+            return None
         task_id = task_arn.rsplit("/", 1)[-1]
         stream = f"{options.get('awslogs-stream-prefix', '')}/{container['name']}/{task_id}"
-        self._say(f"logs: group {options['awslogs-group']} stream {stream.lstrip('/')}")
+        return options["awslogs-group"], stream.lstrip("/")
+
+    def _print_log_tail(self, group: str, stream: str) -> None:
+        """The last lines the migration wrote, so the deploy log shows why it failed."""
+        if self._logs is None:
+            return
+        try:
+            response = self._logs.get_log_events(
+                logGroupName=group,
+                logStreamName=stream,
+                limit=LOG_LINES_ON_FAILURE,
+                startFromHead=False,
+            )
+        except botocore.exceptions.ClientError as exc:
+            self._say(f"could not read the logs: {exc}")
+            return
+        self._say(f"last {LOG_LINES_ON_FAILURE} log lines:")
+        for event in response.get("events", []):
+            print(f"  | {event.get('message', '').rstrip()}", file=self._out)
 
 
 def _pick_container(containers: list[dict[str, Any]], name: str | None) -> dict[str, Any]:
@@ -329,13 +356,18 @@ def request_from_args(args: argparse.Namespace) -> MigrationRequest:
     )
 
 
-def _ecs_client(region: str | None) -> EcsClient:
-    return botocore.session.get_session().create_client("ecs", region_name=region)
+def _clients(region: str | None) -> tuple[EcsClient, LogsClient]:
+    session = botocore.session.get_session()
+    return (
+        session.create_client("ecs", region_name=region),
+        session.create_client("logs", region_name=region),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser(os.environ).parse_args(argv)
-    runner = MigrationRunner(_ecs_client(args.region), out=sys.stderr)
+    ecs, logs = _clients(args.region)
+    runner = MigrationRunner(ecs, logs=logs, out=sys.stderr)
     try:
         return runner.run(request_from_args(args))
     except UsageError as exc:
