@@ -32,7 +32,7 @@ install-dev: $(VENV)/.dev-installed
 run: install
 	$(BIN)/order-service dev
 
-test: install-dev lint typecheck test-unit test-integration test-delivery
+test: install-dev lint typecheck test-unit test-integration test-e2e test-infra
 
 lint: install-dev
 	$(BIN)/ruff format --check .

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""The one-time delivery bootstrap app (per AWS account and region), deployed by hand:
+
+    npx cdk deploy --app "../.venv/bin/python bootstrap_app.py" \
+        -c githubRepository=<owner>/<repo> [-c githubEnvironments=dev,staging] \
+        [-c githubOidcProviderArn=<arn of an existing provider>]
+"""
+
+from __future__ import annotations
+
+import sys
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from order_infra.bootstrap import DeliveryBootstrapStack
+from order_infra.config import ENVIRONMENTS, STACK_NAME_PREFIX
+
+BOOTSTRAP_STACK_NAME = f"{STACK_NAME_PREFIX}Bootstrap"
+
+
+def build(app: App) -> DeliveryBootstrapStack:
+    """Add the bootstrap stack from the context and the cdk-nag checks."""
+    repository = app.node.try_get_context("githubRepository")
+    if not repository:
+        raise ValueError("missing -c githubRepository=<owner>/<repo>")
+    names = str(app.node.try_get_context("githubEnvironments") or ",".join(ENVIRONMENTS))
+    environments = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = sorted(set(environments) - set(ENVIRONMENTS))
+    if unknown:
+        raise ValueError(f"unknown environments {unknown}: expected some of {list(ENVIRONMENTS)}")
+    regions = {ENVIRONMENTS[name].region for name in environments}
+    if len(regions) != 1:
+        raise ValueError(f"environments {environments} span regions {sorted(regions)}")
+    stack = DeliveryBootstrapStack(
+        app,
+        BOOTSTRAP_STACK_NAME,
+        github_repository=str(repository),
+        github_environments=environments,
+        existing_oidc_provider_arn=app.node.try_get_context("githubOidcProviderArn") or None,
+        env=Environment(region=regions.pop()),
+        description="order-service delivery bootstrap: GitHub OIDC deploy role and ECR repository",
+        termination_protection=True,
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stack
+
+
+def main() -> None:
+    app = App()
+    try:
+        build(app)
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The order-events queue and its dead-letter queue."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+MAX_RECEIVE_COUNT = 5
+# The contract caps an event at 256 KiB; the DLQ takes SQS's maximum (1 MiB) so that an
+# invalid message plus its reason attributes always fits.
+QUEUE_MAX_MESSAGE_BYTES = 256 * 1024
+DLQ_MAX_MESSAGE_BYTES = 1024 * 1024
+QUEUE_RETENTION = Duration.days(4)
+DLQ_RETENTION = Duration.days(14)  # SQS's maximum, and longer than the main queue's
+
+
+class Messaging(Construct):
+    """Main queue with redrive to a DLQ; both SSE-SQS encrypted and TLS-only."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        visibility_timeout: Duration,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+            max_message_size_bytes=DLQ_MAX_MESSAGE_BYTES,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=QUEUE_RETENTION,
+            max_message_size_bytes=QUEUE_MAX_MESSAGE_BYTES,
+            # The worker heartbeats visibility back to this value every third of it, so a slow
+            # batch keeps its messages and a crashed task frees them within a minute.
+            visibility_timeout=visibility_timeout,
+            receive_message_wait_time=Duration.seconds(20),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT
+            ),
+        )

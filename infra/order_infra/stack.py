@@ -1,0 +1,177 @@
+"""The order-service stack: composes the constructs and does the cross-unit wiring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .compute import Compute, WorkerImage
+from .config import (
+    DATABASE_NAME,
+    DATABASE_PORT,
+    ECR_REPOSITORY_NAME,
+    HEALTH_PORT,
+    SHUTDOWN_GRACE_SECONDS,
+    SQS_VISIBILITY_TIMEOUT_SECONDS,
+    EnvironmentConfig,
+)
+from .database import Database
+from .messaging import Messaging
+from .monitoring import Monitoring
+from .network import Network
+
+
+class OrderServiceStack(Stack):
+    """One environment of the order-processing service."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        image_tag: str | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        Tags.of(self).add("service", "order-service")
+        Tags.of(self).add("environment", config.name)
+
+        removal_policy = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        retention = log_retention(config.log_retention_days)
+
+        self.network = Network(
+            self,
+            "Network",
+            cidr=config.vpc_cidr,
+            availability_zones=config.availability_zones,
+            nat_gateways=config.nat_gateways,
+            interface_endpoints=config.interface_endpoints,
+            flow_log_retention=retention,
+            removal_policy=removal_policy,
+        )
+        self.messaging = Messaging(
+            self,
+            "Messaging",
+            visibility_timeout=Duration.seconds(SQS_VISIBILITY_TIMEOUT_SECONDS),
+        )
+        self.database = Database(
+            self,
+            "Database",
+            vpc=self.network.vpc,
+            subnets=self.network.isolated_subnets,
+            database_name=DATABASE_NAME,
+            port=DATABASE_PORT,
+            instance_type=config.db_instance_type,
+            allocated_storage_gib=config.db_allocated_storage_gib,
+            max_allocated_storage_gib=config.db_max_allocated_storage_gib,
+            multi_az=config.db_multi_az,
+            deletion_protection=config.db_deletion_protection,
+            backup_retention_days=config.db_backup_retention_days,
+            removal_policy=(
+                RemovalPolicy.SNAPSHOT if config.retain_data else RemovalPolicy.DESTROY
+            ),
+        )
+
+        if image_tag:
+            repository = ecr.Repository.from_repository_name(
+                self, "Repository", ECR_REPOSITORY_NAME
+            )
+            image = WorkerImage.from_ecr(repository, image_tag)
+        else:
+            image = WorkerImage.placeholder()
+
+        self.compute = Compute(
+            self,
+            "Compute",
+            name_prefix=f"order-service-{config.name}",
+            vpc=self.network.vpc,
+            task_subnets=self.network.private_subnets,
+            load_balancer_subnets=self.network.public_subnets,
+            queue=self.messaging.queue,
+            dead_letter_queue=self.messaging.dead_letter_queue,
+            database_secret=self.database.secret,
+            image=image,
+            environment={
+                "SQS_QUEUE_URL": self.messaging.queue.queue_url,
+                "SQS_DLQ_URL": self.messaging.dead_letter_queue.queue_url,
+                "SQS_VISIBILITY_TIMEOUT": str(SQS_VISIBILITY_TIMEOUT_SECONDS),
+                "AWS_REGION": self.region,
+                "HEALTH_PORT": str(HEALTH_PORT),
+                "LOG_LEVEL": config.log_level,
+                "LOG_FORMAT": "json",
+                "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
+            },
+            cpu=config.task_cpu,
+            memory_mib=config.task_memory_mib,
+            min_tasks=config.min_tasks,
+            max_tasks=config.max_tasks,
+            backlog_per_task_target=config.backlog_per_task_target,
+            fargate_spot=config.fargate_spot,
+            log_retention=retention,
+            alb_ingress_cidrs=config.alb_ingress_cidrs,
+            removal_policy=removal_policy,
+        )
+        # The worker and the migration task share the task security group.
+        self.database.connections.allow_default_port_from(
+            self.compute.task_security_group, "order-service tasks"
+        )
+        self.compute.task_security_group.add_egress_rule(
+            self.database.security_group, ec2.Port.tcp(DATABASE_PORT), "PostgreSQL"
+        )
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            dashboard_name=config.stack_name,
+            queue=self.messaging.queue,
+            dead_letter_queue=self.messaging.dead_letter_queue,
+            target_group=self.compute.target_group,
+            database=self.database.instance,
+            running_tasks=self.compute.running_tasks_metric(),
+            backlog_per_task=self.compute.backlog_per_task_metric,
+            backlog_per_task_target=config.backlog_per_task_target,
+            oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
+            alarm_email=config.alarm_email,
+        )
+        self._add_outputs()
+
+    def _add_outputs(self) -> None:
+        """Only what CI and operators need (deploy.yml, the migration command, the runbook)."""
+        compute = self.compute
+        outputs = {
+            "ClusterName": compute.cluster.cluster_name,
+            "ServiceName": compute.service.service_name,
+            "MigrationTaskDefinitionArn": compute.migration_task_definition.task_definition_arn,
+            "PrivateSubnetIds": Fn.join(
+                ",", [subnet.subnet_id for subnet in self.network.vpc.private_subnets]
+            ),
+            "TaskSecurityGroupId": compute.task_security_group.security_group_id,
+            "QueueUrl": self.messaging.queue.queue_url,
+            "DeadLetterQueueUrl": self.messaging.dead_letter_queue.queue_url,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)
+
+
+_RETENTION = {
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+
+def log_retention(days: int) -> logs.RetentionDays:
+    """The CloudWatch Logs retention for a day count that the config may use."""
+    try:
+        return _RETENTION[days]
+    except KeyError:
+        raise ValueError(f"log retention must be one of {sorted(_RETENTION)} days") from None

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""`make synth`: synthesize every environment and the bootstrap stack into cdk.out/<name>/,
+with cdk-nag (AwsSolutions) and cfn-lint; exit non-zero on any unacknowledged finding."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+# The tag CI passes is a commit SHA; any valid tag synthesizes the same resources.
+SYNTH_IMAGE_TAG = os.environ.get("IMAGE_TAG", "0" * 40)
+
+
+def main() -> int:
+    from order_infra.node import use_bundled_node
+
+    use_bundled_node()  # before anything imports aws_cdk (jsii starts node at import)
+    from order_infra.checks import INFRA_DIR, cfn_lint, synth_run, synth_runs
+
+    out = INFRA_DIR / "cdk.out"
+    shutil.rmtree(out, ignore_errors=True)
+    failures = 0
+    for run in synth_runs(SYNTH_IMAGE_TAG):
+        report = synth_run(run, out)
+        problems = list(report.violations)
+        if report.validation_error and not problems:
+            problems.append(report.validation_error)
+        for template in report.templates.values():
+            problems.extend(cfn_lint(template, run.region))
+        if not report.templates:
+            problems.append("no template synthesized")
+        status = "FAIL" if problems else "ok"
+        print(
+            f"{status:4} {run.label:10} {', '.join(report.templates)}: "
+            f"{len(report.acknowledged)} acknowledged finding(s), cfn-lint clean={not problems}"
+        )
+        for problem in problems:
+            print(f"     {problem}")
+        failures += len(problems)
+    print(f"templates in {out}/<label>/")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(main())

@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import App, Environment, RemovalPolicy, Stack, assertions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+
+from order_infra.compute import DB_SECRET_KEYS, Compute, WorkerImage
+
+Match = assertions.Match
+
+
+def _compute(*, placeholder: bool, spot: bool) -> assertions.Template:
+    stack = Stack(App(), "Test", env=Environment(region="eu-west-1"))
+    vpc = ec2.Vpc(stack, "Vpc", availability_zones=["eu-west-1a", "eu-west-1b"], nat_gateways=1)
+    image = (
+        WorkerImage.placeholder()
+        if placeholder
+        else WorkerImage.from_ecr(ecr.Repository.from_repository_name(stack, "Repo", "r"), "abc")
+    )
+    Compute(
+        stack,
+        "Compute",
+        name_prefix="order-service-test",
+        vpc=vpc,
+        task_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        load_balancer_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+        queue=sqs.Queue(stack, "Queue"),
+        dead_letter_queue=sqs.Queue(stack, "Dlq"),
+        database_secret=secretsmanager.Secret(stack, "Secret"),
+        image=image,
+        environment={"LOG_FORMAT": "json", "SQS_QUEUE_URL": "url"},
+        cpu=256,
+        memory_mib=512,
+        min_tasks=1,
+        max_tasks=3,
+        backlog_per_task_target=120,
+        fargate_spot=spot,
+        log_retention=logs.RetentionDays.ONE_WEEK,
+        alb_ingress_cidrs=["0.0.0.0/0"],
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    return assertions.Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def normal() -> assertions.Template:
+    return _compute(placeholder=False, spot=False)
+
+
+@pytest.fixture(scope="module")
+def dummy() -> assertions.Template:
+    return _compute(placeholder=True, spot=True)
+
+
+def _task_definition(template: assertions.Template, family_suffix: str) -> dict[str, Any]:
+    found = template.find_resources(
+        "AWS::ECS::TaskDefinition",
+        {"Properties": {"Family": Match.string_like_regexp(f"{family_suffix}$")}},
+    )
+    (resource,) = found.values()
+    return dict(resource["Properties"])
+
+
+def test_tasks_run_arm64_linux_non_root_read_only(normal: assertions.Template) -> None:
+    for family in ("worker", "migrate"):
+        props = _task_definition(normal, family)
+        assert props["RuntimePlatform"] == {
+            "CpuArchitecture": "ARM64",
+            "OperatingSystemFamily": "LINUX",
+        }
+        (container,) = props["ContainerDefinitions"]
+        assert container["ReadonlyRootFilesystem"] is True
+        assert container["User"] == "10001:10001"
+        assert container["StopTimeout"] >= 30
+        assert {m["ContainerPath"] for m in container["MountPoints"]} == {"/tmp"}
+
+
+def test_worker_and_migration_commands(normal: assertions.Template) -> None:
+    (worker,) = _task_definition(normal, "worker")["ContainerDefinitions"]
+    (migrate,) = _task_definition(normal, "migrate")["ContainerDefinitions"]
+    assert worker["Command"] == ["worker"]
+    assert migrate["Command"] == ["migrate"]
+    assert "EntryPoint" not in worker  # the image's exec-form `order-service`
+    assert worker["HealthCheck"]["Command"] == ["CMD", "order-service", "healthcheck"]
+    assert worker["PortMappings"][0]["ContainerPort"] == 8080
+
+
+def test_db_credentials_are_secrets_never_plain_env(normal: assertions.Template) -> None:
+    (worker,) = _task_definition(normal, "worker")["ContainerDefinitions"]
+    assert {s["Name"] for s in worker["Secrets"]} == set(DB_SECRET_KEYS)
+    env = {e["Name"]: e["Value"] for e in worker["Environment"]}
+    assert not set(env) & set(DB_SECRET_KEYS)
+    assert env["WORKER_MODE"] == "normal"
+
+
+def test_dummy_mode_runs_placeholder_that_answers_health(dummy: assertions.Template) -> None:
+    (worker,) = _task_definition(dummy, "worker")["ContainerDefinitions"]
+    env = {e["Name"]: e["Value"] for e in worker["Environment"]}
+    assert env["WORKER_MODE"] == "dummy"
+    assert worker["Image"].startswith("public.ecr.aws/")
+    assert "/health" in worker["Command"][0]
+
+
+def test_service_private_with_circuit_breaker(normal: assertions.Template) -> None:
+    normal.has_resource_properties(
+        "AWS::ECS::Service",
+        {
+            "NetworkConfiguration": {
+                "AwsvpcConfiguration": Match.object_like({"AssignPublicIp": "DISABLED"})
+            },
+            "DeploymentConfiguration": Match.object_like(
+                {"DeploymentCircuitBreaker": {"Enable": True, "Rollback": True}}
+            ),
+        },
+    )
+    normal.has_resource_properties(
+        "AWS::ECS::Cluster",
+        {"ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]},
+    )
+
+
+def test_fargate_spot_is_an_option(dummy: assertions.Template, normal: assertions.Template) -> None:
+    dummy.has_resource_properties(
+        "AWS::ECS::Service",
+        {"CapacityProviderStrategy": [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]},
+    )
+    normal.has_resource_properties(
+        "AWS::ECS::Service", {"CapacityProviderStrategy": Match.absent()}
+    )
+
+
+def test_alb_exposes_only_health(normal: assertions.Template) -> None:
+    normal.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::Listener",
+        {
+            "Port": 80,
+            "DefaultActions": [
+                Match.object_like(
+                    {
+                        "Type": "fixed-response",
+                        "FixedResponseConfig": Match.object_like({"StatusCode": "404"}),
+                    }
+                )
+            ],
+        },
+    )
+    rules = normal.find_resources("AWS::ElasticLoadBalancingV2::ListenerRule")
+    (rule,) = rules.values()
+    conditions = rule["Properties"]["Conditions"]
+    paths = [c["PathPatternConfig"]["Values"] for c in conditions if c["Field"] == "path-pattern"]
+    assert paths == [["/health"]]
+    normal.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        {"HealthCheckPath": "/health", "Port": 8080, "TargetType": "ip"},
+    )
+
+
+def test_scaling_tracks_backlog_per_task_with_metric_math(normal: assertions.Template) -> None:
+    normal.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 1, "MaxCapacity": 3}
+    )
+    policies = normal.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy")
+    (policy,) = policies.values()
+    config = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert config["TargetValue"] == 120
+    metrics = config["CustomizedMetricSpecification"]["Metrics"]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in metrics if "MetricStat" in m}
+    assert names == {"ApproximateNumberOfMessagesVisible", "RunningTaskCount"}
+    (expression,) = [m for m in metrics if m.get("ReturnData", True) and "Expression" in m]
+    assert expression["Expression"] == "visible / IF(tasks > 0, tasks, 1)"
+
+
+def _statements(template: assertions.Template, role_fragment: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        roles = str(policy["Properties"]["Roles"])
+        if role_fragment in roles:
+            out.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return out
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    actions: set[str] = set()
+    for statement in statements:
+        value = statement["Action"]
+        actions.update([value] if isinstance(value, str) else value)
+    return actions
+
+
+def test_task_role_is_least_privilege(normal: assertions.Template) -> None:
+    assert _actions(_statements(normal, "WorkerTaskTaskRole")) == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+    }
+    assert _statements(normal, "MigrationTaskTaskRole") == []
+
+
+def test_execution_role_pulls_logs_and_reads_the_secret_only(normal: assertions.Template) -> None:
+    assert _actions(_statements(normal, "ExecutionRole")) == {
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchGetImage",
+        "ecr:GetAuthorizationToken",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    }

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+
+from order_infra.config import (
+    ENVIRONMENTS,
+    SHUTDOWN_GRACE_SECONDS,
+    STOP_TIMEOUT_SECONDS,
+    get_environment,
+)
+
+
+def test_environments_are_dev_staging_prod() -> None:
+    assert list(ENVIRONMENTS) == ["dev", "staging", "prod"]
+
+
+@pytest.mark.parametrize("name", [None, "", "production", "Dev"])
+def test_unknown_or_missing_environment_fails_clearly(name: str | None) -> None:
+    with pytest.raises(ValueError, match="dev, staging, prod"):
+        get_environment(name)
+
+
+def test_prod_spans_three_azs_and_is_durable() -> None:
+    prod = get_environment("prod")
+    assert len(prod.availability_zones) == 3
+    assert prod.nat_gateways == 3
+    assert prod.db_multi_az and prod.db_deletion_protection and prod.retain_data
+    assert not prod.fargate_spot
+
+
+def test_dev_is_cheap() -> None:
+    dev = get_environment("dev")
+    assert len(dev.availability_zones) == 2
+    assert dev.nat_gateways == 1
+    assert not dev.interface_endpoints
+    assert dev.fargate_spot
+
+
+def test_backlog_target_is_latency_over_time_per_message() -> None:
+    dev = get_environment("dev")
+    assert dev.backlog_per_task_target == int(
+        dev.acceptable_latency_seconds / dev.seconds_per_message
+    )
+
+
+def test_shutdown_grace_fits_in_stop_timeout() -> None:
+    assert SHUTDOWN_GRACE_SECONDS < STOP_TIMEOUT_SECONDS >= 30
