@@ -1,0 +1,145 @@
+"""The consuming loop against in-memory ports: acknowledgement by outcome, heartbeat, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from order_service.metrics import Metrics
+from order_service.service.consumer import Consumer, ConsumerConfig
+from order_service.service.processing import Message
+from tests.factories import body, paid, placed
+from tests.unit.fakes import FakeQueue, FakeStore
+
+
+def msg(text: str, receive_count: int = 1) -> Message:
+    return Message(str(uuid.uuid4()), f"rh-{uuid.uuid4()}", text, receive_count)
+
+
+def consumer(queue, store, **config) -> Consumer:
+    cfg = ConsumerConfig(pollers=1, processors=1, max_in_flight=20, wait_time_seconds=0, **config)
+    return Consumer(queue, store, cfg, Metrics(), store_ready=store.ready)
+
+
+async def run_until(c: Consumer, done, timeout: float = 5.0, grace: float = 2.0) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop, grace))
+    async with asyncio.timeout(timeout):
+        while not done():
+            await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, grace + 1)
+
+
+def test_backoff_is_fourfold_from_the_base_and_capped():
+    config = ConsumerConfig(retry_base_seconds=2, retry_max_seconds=100)
+    assert [config.backoff(n) for n in range(1, 6)] == [2, 8, 32, 100, 100]
+
+
+async def test_each_outcome_is_acknowledged_as_the_contract_says():
+    order = str(uuid.uuid4())
+    applied, duplicate = msg(body(placed(order))), None
+    duplicate = Message(str(uuid.uuid4()), "rh-dup", applied.body)
+    rejected = msg(body(paid(order, amount="1.00")))
+    deferred = msg(body(paid(str(uuid.uuid4()))), receive_count=2)
+    invalid = msg("{not json")
+    queue = FakeQueue([applied, duplicate, rejected, deferred, invalid])
+    c = consumer(queue, FakeStore(), retry_base_seconds=2)
+    await run_until(c, lambda: c.processed == 5)
+    assert {m.message_id for m in queue.deleted} == {
+        applied.message_id,
+        duplicate.message_id,
+        rejected.message_id,
+        invalid.message_id,
+    }
+    assert (deferred.message_id, 8) in queue.visibility  # second receive: 2 * 4
+    assert [(m.message_id, r[:8]) for m, r in queue.dead_letters] == [
+        (invalid.message_id, "not JSON")
+    ]
+
+
+async def test_invalid_message_the_dlq_refuses_is_quarantined_then_deleted():
+    invalid = msg("x" * 10)
+    store = FakeStore()
+    queue = FakeQueue([invalid], dlq_accepts=False)
+    c = consumer(queue, store)
+    await run_until(c, lambda: c.processed == 1)
+    assert [q[0] for q in store.quarantined] == [invalid.message_id]
+    assert queue.deleted == [invalid]
+
+
+async def test_a_long_batch_gets_visibility_heartbeats():
+    m = msg(body(placed()))
+    queue = FakeQueue([m])
+    c = consumer(queue, FakeStore(delay=2.5), visibility_timeout=3)  # heartbeat every 1 s
+    await run_until(c, lambda: c.processed == 1)
+    assert queue.visibility.count((m.message_id, 3)) >= 2
+    assert queue.deleted == [m]
+
+
+async def test_stop_hands_buffered_messages_back_at_once():
+    messages = [msg(body(placed(str(uuid.uuid4())))) for _ in range(20)]
+    queue = FakeQueue(messages)
+    store = FakeStore(delay=0.5)
+    c = Consumer(
+        queue,
+        store,
+        ConsumerConfig(
+            pollers=2, processors=1, max_in_flight=20, batch_max_messages=5, wait_time_seconds=0
+        ),
+        Metrics(),
+        store_ready=store.ready,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop, 5))
+    await asyncio.sleep(0.2)  # one batch of 5 in progress, 15 buffered
+    stop.set()
+    await asyncio.wait_for(task, 6)
+    released = {mid for mid, t in queue.visibility if t == 0}
+    deleted = {m.message_id for m in queue.deleted}
+    assert deleted and released
+    assert deleted | released == {m.message_id for m in messages}
+    assert not deleted & released
+
+
+async def test_database_down_leaves_messages_and_pauses_until_it_answers():
+    messages = [msg(body(placed(str(uuid.uuid4())))) for _ in range(3)]
+    queue = FakeQueue(messages)
+    store = FakeStore()
+    store.down = True
+    c = consumer(queue, store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop, 1))
+    await asyncio.sleep(0.3)
+    assert queue.deleted == [] and len(queue.available) == 3  # not even received
+    store.down = False
+    async with asyncio.timeout(5):
+        while len(queue.deleted) < 3:
+            await asyncio.sleep(0.01)
+    stop.set()
+    await task
+
+
+async def test_failed_delete_is_counted_not_ignored():
+    m = msg(body(placed()))
+    queue = FakeQueue([m])
+    queue.refuse_delete.add(m.message_id)
+    c = consumer(queue, FakeStore())
+    await run_until(c, lambda: c.processed == 1)
+    errors = {
+        s.labels["kind"]: s.value
+        for f in c._metrics.errors.collect()
+        for s in f.samples
+        if s.name.endswith("_total")
+    }
+    assert errors == {"delete": 1.0}
+
+
+@pytest.mark.parametrize("count", [1, 25])
+async def test_in_flight_returns_to_zero(count):
+    queue = FakeQueue([msg(body(placed(str(uuid.uuid4())))) for _ in range(count)])
+    c = consumer(queue, FakeStore())
+    await run_until(c, lambda: c.processed == count)
+    assert c._metrics.in_flight._value.get() == 0
