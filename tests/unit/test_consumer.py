@@ -143,3 +143,24 @@ async def test_in_flight_returns_to_zero(count):
     c = consumer(queue, FakeStore())
     await run_until(c, lambda: c.processed == count)
     assert c._metrics.in_flight._value.get() == 0
+
+
+async def test_a_failing_heartbeat_does_not_stop_the_batch():
+    from order_service.errors import QueueUnavailable
+
+    class FlakyQueue(FakeQueue):
+        async def change_visibility(self, messages, timeouts):
+            raise QueueUnavailable("throttled (fake)")
+
+    m = msg(body(placed()))
+    queue = FlakyQueue([m])
+    c = consumer(queue, FakeStore(delay=1.5), visibility_timeout=3)
+    await run_until(c, lambda: c.processed == 1)
+    assert queue.deleted == [m]
+    errors = {
+        s.labels["kind"]: s.value
+        for f in c._metrics.errors.collect()
+        for s in f.samples
+        if s.name.endswith("_total")
+    }
+    assert errors["heartbeat"] >= 1

@@ -131,6 +131,9 @@ class MigrationRunner:
         for container in params["containerDefinitions"]:
             if container["name"] == container_name:
                 container["image"] = image
+                # Our image's ENTRYPOINT is `order-service`; an entryPoint in the task
+                # definition only exists for the dummy-mode placeholder of a first deploy.
+                container.pop("entryPoint", None)
         response = self._ecs.register_task_definition(**params)
         registered: str = response["taskDefinition"]["taskDefinitionArn"]
         return registered

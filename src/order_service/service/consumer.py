@@ -93,6 +93,8 @@ class Consumer:
         for task in pending:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        if self._recovery is not None:
+            self._recovery.cancel()
         if pending:
             log.warning("grace period over; unfinished batches return after their visibility")
 
@@ -118,7 +120,7 @@ class Consumer:
             try:
                 messages = await self._queue.receive(10, self._config.wait_time_seconds)
                 delay = 0.5
-            except QueueUnavailable as exc:
+            except Exception as exc:  # QueueUnavailable, or a bug: keep polling either way
                 log.warning("receive failed; retrying", error=str(exc), retry_in=delay)
                 messages = []
                 await asyncio.sleep(delay)
@@ -141,6 +143,10 @@ class Consumer:
                 batch.append(self._buffer.get_nowait())
             try:
                 await self._handle(batch)
+            except Exception:
+                # A bug must not kill the processor; unacknowledged messages come back later.
+                self._metrics.errors.labels("processing").inc()
+                log.exception("batch failed unexpectedly", batch=len(batch))
             finally:
                 self._done(len(batch))
 
@@ -192,8 +198,12 @@ class Consumer:
         while True:
             await asyncio.sleep(interval)
             timeout = self._config.visibility_timeout
-            failed = await self._queue.change_visibility(batch, [timeout] * len(batch))
+            try:
+                failed = await self._queue.change_visibility(batch, [timeout] * len(batch))
+            except QueueUnavailable as exc:
+                failed = [(m, str(exc)) for m in batch]
             if failed:
+                # The batch still commits; a redelivery meanwhile is absorbed as a duplicate.
                 self._metrics.errors.labels("heartbeat").inc(len(failed))
                 log.warning("heartbeat could not extend visibility", failed=len(failed))
 
