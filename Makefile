@@ -8,12 +8,13 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra synth lock clean
 
-# Runtime: the package and its locked dependencies, plus the local SQS server in its own venv
-# (ministack pins an older botocore than aiobotocore accepts).
-$(BIN)/order-service: requirements/app.lock pyproject.toml $(SQS_VENV)/bin/ministack
+# Runtime: the package and its locked dependencies (app.lock: what the image holds), the embedded
+# PostgreSQL (local.lock), and the local SQS server in its own venv (ministack pins an older
+# botocore than aiobotocore accepts).
+$(BIN)/order-service: requirements/app.lock requirements/local.lock pyproject.toml $(SQS_VENV)/bin/ministack
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --require-hashes -r requirements/app.lock
+	$(BIN)/python -m pip install -q --require-hashes -r requirements/app.lock -r requirements/local.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $@
 
@@ -23,7 +24,7 @@ $(SQS_VENV)/bin/ministack: requirements/sqs-server.lock
 	touch $@
 
 $(VENV)/.dev-installed: $(BIN)/order-service requirements/dev.lock
-	$(BIN)/python -m pip install -q --require-hashes -r requirements/app.lock -r requirements/dev.lock
+	$(BIN)/python -m pip install -q --require-hashes -r requirements/app.lock -r requirements/local.lock -r requirements/dev.lock
 	touch $@
 
 install: $(BIN)/order-service
@@ -32,7 +33,7 @@ install-dev: $(VENV)/.dev-installed
 run: install
 	$(BIN)/order-service dev
 
-test: install-dev lint typecheck test-unit test-integration test-e2e test-infra
+test: install-dev lint typecheck test-unit test-integration test-e2e test-infra test-delivery
 
 lint: install-dev
 	$(BIN)/ruff format --check .
@@ -65,6 +66,7 @@ synth: install-dev
 lock: install-dev
 	$(BIN)/python -m pip install -q uv
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements/app.lock
+	$(BIN)/uv pip compile requirements/local.in --universal --python-version 3.11 --generate-hashes -q -o requirements/local.lock
 	$(BIN)/uv pip compile requirements/dev.in --universal --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
 	$(BIN)/uv pip compile requirements/sqs-server.in --universal --python-version 3.11 --generate-hashes -q -o requirements/sqs-server.lock
 
