@@ -13,16 +13,18 @@ from order_service.settings import Settings
 
 
 async def inspect(settings: Settings, args: argparse.Namespace) -> int:
-    """Prints up to --max messages with their reasons; they stay in the DLQ."""
+    """Prints up to --max messages with their reasons; they stay in the DLQ, visible again as
+    soon as the listing is done."""
     _, dlq_url = settings.queue_urls()
     async with sqs_client(settings.aws_region) as client:
         shown = 0
+        handles: list[str] = []
         while shown < args.max:
             response = await client.receive_message(
                 QueueUrl=dlq_url,
                 MaxNumberOfMessages=min(10, args.max - shown),
                 WaitTimeSeconds=1,
-                VisibilityTimeout=30,  # not shown twice in this run; visible again soon after
+                VisibilityTimeout=60,  # not shown twice in this listing
                 MessageAttributeNames=["All"],
             )
             messages = response.get("Messages", [])
@@ -42,6 +44,15 @@ async def inspect(settings: Settings, args: argparse.Namespace) -> int:
                     )
                 )
             shown += len(messages)
+            handles += [m["ReceiptHandle"] for m in messages]
+        for start in range(0, len(handles), 10):
+            await client.change_message_visibility_batch(
+                QueueUrl=dlq_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                    for i, h in enumerate(handles[start : start + 10])
+                ],
+            )
         print(json.dumps({"shown": shown}))
     return 0
 
