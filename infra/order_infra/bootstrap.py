@@ -185,7 +185,8 @@ class DeliveryBootstrapStack(Stack):
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="WatchTasksAndService",
-                actions=["ecs:DescribeTasks", "ecs:DescribeServices"],
+                # StopTask: the migration runner stops a migration that outlived its timeout.
+                actions=["ecs:DescribeTasks", "ecs:DescribeServices", "ecs:StopTask"],
                 resources=[arn["task"], arn["service"]],
             )
         )

@@ -60,7 +60,6 @@ class WorkerImage:
     migrate_command: list[str]
     health_check_command: list[str]
     entry_point: list[str] | None = None  # None: the image's own ENTRYPOINT
-    from_ecr_repository: bool = False
     description: str = field(default="")
 
     @classmethod
@@ -72,7 +71,6 @@ class WorkerImage:
             worker_command=["worker"],
             migrate_command=["migrate"],
             health_check_command=["CMD", "order-service", "healthcheck"],
-            from_ecr_repository=True,
             description=f"{repository.repository_name}:{tag}",
         )
 
@@ -107,6 +105,7 @@ class Compute(Construct):
         dead_letter_queue: sqs.IQueue,
         database_secret: secretsmanager.ISecret,
         image: WorkerImage,
+        image_repository: ecr.IRepository,
         environment: Mapping[str, str],
         cpu: int,
         memory_mib: int,
@@ -139,6 +138,7 @@ class Compute(Construct):
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description="order-service: ECR pull, CloudWatch Logs, database secret injection",
         )
+        image_repository.grant_pull(self.execution_role)
         secrets = {
             env: ecs.Secret.from_secrets_manager(database_secret, key)
             for env, key in DB_SECRET_KEYS.items()
@@ -488,8 +488,6 @@ class Compute(Construct):
                 "Only non-secret settings (queue URLs, region, log level, mode) are "
                 "plain environment variables; database credentials are ECS secrets.",
             )
-        if not image.from_ecr_repository:
-            return
         acknowledge(
             self.execution_role,
             "AwsSolutions-IAM5[Resource::*]",

@@ -78,13 +78,12 @@ class OrderServiceStack(Stack):
             ),
         )
 
-        if image_tag:
-            repository = ecr.Repository.from_repository_name(
-                self, "Repository", ECR_REPOSITORY_NAME
-            )
-            image = WorkerImage.from_ecr(repository, image_tag)
-        else:
-            image = WorkerImage.placeholder()
+        # Imported in dummy mode too: the first CI migration runs the real image with these
+        # task definitions' execution role, before any deploy with an imageTag.
+        repository = ecr.Repository.from_repository_name(self, "Repository", ECR_REPOSITORY_NAME)
+        image = (
+            WorkerImage.from_ecr(repository, image_tag) if image_tag else WorkerImage.placeholder()
+        )
 
         self.compute = Compute(
             self,
@@ -97,6 +96,7 @@ class OrderServiceStack(Stack):
             dead_letter_queue=self.messaging.dead_letter_queue,
             database_secret=self.database.secret,
             image=image,
+            image_repository=repository,
             environment={
                 "SQS_QUEUE_URL": self.messaging.queue.queue_url,
                 "SQS_DLQ_URL": self.messaging.dead_letter_queue.queue_url,

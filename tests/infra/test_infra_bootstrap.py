@@ -98,3 +98,15 @@ def test_pass_role_only_to_ecs_tasks(template: assertions.Template) -> None:
 def test_bootstrap_app_rejects_bad_context(context: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         bootstrap_app.build(App(context=context))
+
+
+def test_deploy_role_can_run_and_stop_the_migration_task_only_in_its_clusters(
+    template: assertions.Template,
+) -> None:
+    by_action = {}
+    for statement in _statements(template):
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            by_action[action] = statement
+    assert "task/OrderService-" in str(by_action["ecs:StopTask"]["Resource"])
+    assert "ecs:cluster" in str(by_action["ecs:RunTask"]["Condition"])
