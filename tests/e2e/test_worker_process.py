@@ -61,19 +61,27 @@ async def test_a_stream_with_duplicates_out_of_order_and_invalid_ends_as_the_con
     assert worker.get("/ready") == (200, {"ok": ["database", "sqs"], "failing": {}})
 
 
-async def test_sigterm_under_load_drains_and_exits_zero_within_the_grace_period(
-    sqs, e2e_queues, database, start_worker
-):
-    stream = generate(1500, seed=8, invalid_rate=0)
+async def worker_under_load(sqs, e2e_queues, database, start_worker, *, seed, fraction):
+    """Sends a stream, starts a worker and returns once `fraction` of its events committed."""
+    stream = generate(1500, seed=seed, invalid_rate=0)
     queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
     await queue.send(e2e_queues.url, stream.bodies)
     worker = start_worker()
 
-    async def some_progress() -> bool:
+    async def progress() -> bool:
         rows = await query(database, "SELECT count(*) n FROM order_events")
-        return rows[0]["n"] >= len(stream.event_ids) // 5
+        return rows[0]["n"] >= len(stream.event_ids) * fraction
 
-    await wait_for(some_progress, 60, "20% progress")
+    await wait_for(progress, 60, f"{fraction:.0%} progress")
+    return stream, queue, worker
+
+
+async def test_sigterm_under_load_drains_and_exits_zero_within_the_grace_period(
+    sqs, e2e_queues, database, start_worker
+):
+    stream, queue, worker = await worker_under_load(
+        sqs, e2e_queues, database, start_worker, seed=8, fraction=0.2
+    )
     worker.signal(signal.SIGTERM)
     stopped_at = time.monotonic()
     assert await asyncio.to_thread(worker.wait, 15) == 0
@@ -88,16 +96,9 @@ async def test_sigterm_under_load_drains_and_exits_zero_within_the_grace_period(
 async def test_sigkill_under_load_then_restart_loses_nothing_and_doubles_nothing(
     sqs, e2e_queues, database, start_worker
 ):
-    stream = generate(1500, seed=9, invalid_rate=0)
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
-    await queue.send(e2e_queues.url, stream.bodies)
-    worker = start_worker()
-
-    async def some_progress() -> bool:
-        rows = await query(database, "SELECT count(*) n FROM order_events")
-        return rows[0]["n"] >= len(stream.event_ids) // 4
-
-    await wait_for(some_progress, 60, "25% progress")
+    stream, queue, worker = await worker_under_load(
+        sqs, e2e_queues, database, start_worker, seed=9, fraction=0.25
+    )
     worker.signal(signal.SIGKILL)
     assert await asyncio.to_thread(worker.wait, 5) == -signal.SIGKILL
     start_worker()
