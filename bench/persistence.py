@@ -1,0 +1,217 @@
+"""The persistence path three ways, on the same rows: the worker's own batch processing, the
+COPY ceiling, and the simple design (one transaction per event, row by row)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from order_service.adapters.postgres import PostgresStore
+from order_service.domain.batch import Snapshot, plan_batch
+from order_service.domain.events import OrderEvent, Placed
+from order_service.domain.lifecycle import Outcome, decide
+from order_service.domain.parsing import Invalid, parse_body
+from order_service.generator import generate
+from order_service.service.processing import BatchProcessor, Message
+
+COPY_TRANSACTION_EVENTS = 100  # fixed by the issue, whatever batch size the worker uses
+
+
+def placed_bodies(n: int, seed: int) -> list[str]:
+    """n `order.placed` bodies with 3 lines each (the first event of n generated lifecycles)."""
+    stream = generate(n, seed=seed, duplicate_rate=0, out_of_order_rate=0, invalid_rate=0)
+    bodies = [b for b in stream.bodies if '"order.placed"' in b]
+    assert len(bodies) == n
+    return bodies
+
+
+@dataclass(frozen=True)
+class Timed:
+    seconds: float
+    orders: int
+
+    @property
+    def orders_per_s(self) -> float:
+        return self.orders / self.seconds
+
+    def __add__(self, other: Timed) -> Timed:
+        return Timed(self.seconds + other.seconds, self.orders + other.orders)
+
+
+def slices(items: Sequence[Any], rounds: int) -> list[Sequence[Any]]:
+    """`rounds` contiguous parts of about equal size."""
+    return [items[i * len(items) // rounds : (i + 1) * len(items) // rounds] for i in range(rounds)]
+
+
+async def _fan_out(
+    chunks: Sequence[Any], concurrency: int, apply: Callable[[Any], Awaitable[None]]
+) -> float:
+    """Applies every chunk with `concurrency` tasks pulling from one list; wall seconds."""
+    iterator = iter(chunks)
+
+    async def task() -> None:
+        for chunk in iterator:  # shared: each chunk is taken by exactly one task
+            await apply(chunk)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(task() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def worker_path(dsn: str, bodies: list[str], batch: int, concurrency: int) -> Timed:
+    """BatchProcessor.process on batches of `batch` messages, `concurrency` at a time (the
+    worker runs one processor per pooled connection)."""
+    store = PostgresStore(dsn, pool_size=concurrency)
+    await store.connect()
+    processor = BatchProcessor(store)
+    messages = [Message(f"m-{i}", f"r-{i}", body) for i, body in enumerate(bodies)]
+    outcomes: dict[Outcome, int] = {}
+
+    async def apply(chunk: Sequence[Message]) -> None:
+        for result in await processor.process(chunk):
+            outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+
+    try:
+        seconds = await _fan_out(_chunks(messages, batch), concurrency, apply)
+    finally:
+        await store.close()
+    if outcomes != {Outcome.APPLIED: len(bodies)}:
+        raise RuntimeError(f"worker path: unexpected outcomes {outcomes}")
+    return Timed(seconds, len(bodies))
+
+
+_ORDER_COLUMNS = (
+    "order_id", "customer_id", "status", "currency", "total_amount", "placed_at",
+    "placed_event_id", "placed_digest",
+)  # fmt: skip
+_ITEM_COLUMNS = ("order_id", "line_no", "sku", "quantity", "unit_price")
+_EVENT_COLUMNS = ("event_id", "order_id", "event_type", "outcome", "reason", "occurred_at")
+
+
+def copy_rows(bodies: list[str]) -> list[tuple[list[tuple[Any, ...]], ...]]:
+    """The rows the worker writes, per group of 100 events, built before the clock starts:
+    the ceiling is the database's, not Python's."""
+    groups: list[tuple[list[tuple[Any, ...]], ...]] = []
+    for chunk in _chunks(bodies, COPY_TRANSACTION_EVENTS):
+        events = [_parsed(body) for body in chunk]
+        plan = plan_batch(events, Snapshot(frozenset(), {}))
+        orders = [
+            (n.state.order_id, n.customer_id, n.state.status.value, n.state.currency,
+             n.state.total_amount, n.placed_at, n.placed_event_id, n.state.placed_digest)
+            for n in plan.new_orders
+        ]  # fmt: skip
+        items = [
+            (n.state.order_id, no, line.sku, line.quantity, line.unit_price)
+            for n in plan.new_orders
+            for no, line in enumerate(n.placed.items, start=1)
+        ]
+        records = [
+            (r.event.event_id, r.event.order_id, r.event.event_type.value, r.outcome.value,
+             r.reason, r.event.occurred_at)
+            for r in plan.records
+        ]  # fmt: skip
+        groups.append((orders, items, records))
+    return groups
+
+
+async def copy_ceiling(dsn: str, bodies: list[str], concurrency: int) -> Timed:
+    groups = copy_rows(bodies)
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+
+    async def apply(group: tuple[list[tuple[Any, ...]], ...]) -> None:
+        orders, items, records = group
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.copy_records_to_table("orders", records=orders, columns=_ORDER_COLUMNS)
+            await conn.copy_records_to_table("order_items", records=items, columns=_ITEM_COLUMNS)
+            await conn.copy_records_to_table(
+                "order_events", records=records, columns=_EVENT_COLUMNS
+            )
+
+    try:
+        seconds = await _fan_out(groups, concurrency, apply)
+    finally:
+        await pool.close()
+    return Timed(seconds, len(bodies))
+
+
+_NAIVE_SEEN = "SELECT 1 FROM order_events WHERE event_id = $1"
+_NAIVE_ORDER = """
+    INSERT INTO orders (order_id, customer_id, status, currency, total_amount, placed_at,
+                        placed_event_id, placed_digest)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"""
+_NAIVE_ITEM = """
+    INSERT INTO order_items (order_id, line_no, sku, quantity, unit_price)
+    VALUES ($1, $2, $3, $4, $5)"""
+_NAIVE_EVENT = """
+    INSERT INTO order_events (event_id, order_id, event_type, outcome, reason, occurred_at)
+    VALUES ($1, $2, $3, 'applied', NULL, $4)"""
+
+
+async def naive(dsn: str, bodies: list[str], concurrency: int) -> Timed:
+    """The simple design: per event, parse, then one transaction that checks order_events
+    for the event id and inserts the order, each line, and the event record one by one."""
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+
+    async def apply(chunk: Sequence[str]) -> None:
+        (body,) = chunk
+        event = _parsed(body)
+        assert isinstance(event.data, Placed)
+        async with pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval(_NAIVE_SEEN, event.event_id) is not None:
+                return
+            state = decide(event, None).state
+            assert state is not None
+            await conn.execute(
+                _NAIVE_ORDER, event.order_id, event.data.customer_id, state.status.value,
+                state.currency, state.total_amount, event.occurred_at, event.event_id,
+                state.placed_digest,
+            )  # fmt: skip
+            for no, line in enumerate(event.data.items, start=1):
+                await conn.execute(
+                    _NAIVE_ITEM, event.order_id, no, line.sku, line.quantity, line.unit_price
+                )
+            await conn.execute(
+                _NAIVE_EVENT, event.event_id, event.order_id, event.event_type.value,
+                event.occurred_at,
+            )  # fmt: skip
+
+    try:
+        seconds = await _fan_out(_chunks(bodies, 1), concurrency, apply)
+    finally:
+        await pool.close()
+    return Timed(seconds, len(bodies))
+
+
+def parse_cpu_us(bodies: Sequence[str]) -> float:
+    """CPU microseconds per body of parse_body alone (strict JSON, schema, typed event)."""
+    started = time.process_time()
+    for body in bodies:
+        parse_body(body)
+    return (time.process_time() - started) * 1e6 / len(bodies)
+
+
+def _parsed(body: str) -> OrderEvent:
+    event = parse_body(body)
+    if isinstance(event, Invalid):
+        raise ValueError(event.reason)
+    return event
+
+
+async def row_counts(dsn: str) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {
+            table: await conn.fetchval(f"SELECT count(*) FROM {table}")
+            for table in ("orders", "order_items", "order_events")
+        }
+    finally:
+        await conn.close()

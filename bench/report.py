@@ -1,0 +1,131 @@
+"""From the measurements to the results (ratios, costs, targets) and the Markdown table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
+
+# List prices, us-east-1, on-demand (checked 2025; see docs/performance.md).
+SQS_USD_PER_MILLION_REQUESTS = 0.40  # standard queue, beyond the free tier, payloads <= 64 KB
+FARGATE_USD_PER_VCPU_HOUR = 0.04048  # Linux/x86
+FARGATE_USD_PER_GB_HOUR = 0.004445
+FARGATE_GB_PER_VCPU = 2.0  # the task shape assumed: 1 vCPU with 2 GB
+FARGATE_UTILISATION = 0.5  # share of the task's vCPU the worker keeps busy on average
+
+TARGETS: list[tuple[str, str, float]] = [
+    # key, comparison, threshold
+    ("persistence_vs_copy", ">=", 0.5),
+    ("persistence_vs_naive", ">=", 10),
+    ("e2e_vs_drain", ">=", 0.8),
+    ("worker_cpu_ms_per_order", "<=", 0.5),
+    ("worker_peak_rss_mb", "<=", 150),
+    ("latency_p99_ms", "<=", 250),
+    ("sqs_requests_per_order", "<=", 0.25),
+]
+
+
+def costs(cpu_ms_per_order: float, requests_per_order: float) -> dict[str, float]:
+    """USD per million orders: the worker's SQS requests, and the Fargate vCPU-hours its CPU
+    time takes at the assumed utilisation (memory billed with the vCPU)."""
+    vcpu_hours = cpu_ms_per_order * 1e6 / 1000 / 3600 / FARGATE_UTILISATION
+    per_vcpu_hour = FARGATE_USD_PER_VCPU_HOUR + FARGATE_GB_PER_VCPU * FARGATE_USD_PER_GB_HOUR
+    return {
+        "sqs_usd_per_million_orders": requests_per_order * SQS_USD_PER_MILLION_REQUESTS,
+        "fargate_usd_per_million_orders": vcpu_hours * per_vcpu_hour,
+    }
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, bool]:
+    met = {}
+    for key, op, threshold in TARGETS:
+        value = results[key]
+        met[key] = value >= threshold if op == ">=" else value <= threshold
+    return met
+
+
+def _f(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def table(r: dict[str, Any]) -> str:
+    met = r["targets_met"]
+
+    def mark(key: str) -> str:
+        return "met" if met[key] else "**missed**"
+
+    sdk = r["cpu_breakdown_ms_per_order"]["sqs_sdk_receive_and_delete"]
+    parse = r["cpu_breakdown_ms_per_order"]["parse_body"]
+    rows = [
+        ("Persistence path (orders/s)", _f(r["persistence_orders_per_s"]),
+         f"COPY {_f(r['copy_orders_per_s'])}", f"{r['persistence_vs_copy']:.2f} x",
+         ">= 0.5 x", mark("persistence_vs_copy")),
+        ("", "", f"naive {_f(r['naive_orders_per_s'])}", f"{r['persistence_vs_naive']:.1f} x",
+         ">= 10 x", mark("persistence_vs_naive")),
+        (f"End to end, {r['endpoint']} (orders/s)", _f(r["e2e_orders_per_s"]),
+         f"bare drain {_f(r['drain_msgs_per_s'])} msgs/s", f"{r['e2e_vs_drain']:.2f} x",
+         ">= 0.8 x", mark("e2e_vs_drain")),
+        ("Worker CPU (ms/order)", _f(r["worker_cpu_ms_per_order"]),
+         f"SDK alone {_f(sdk)}; parse {_f(parse)}; PostgreSQL "
+         f"{_f(r['postgres_cpu_ms_per_order'])}", "", "<= 0.5",
+         mark("worker_cpu_ms_per_order")),
+        ("Worker peak RSS (MB)", _f(r["worker_peak_rss_mb"]), "", "", "<= 150",
+         mark("worker_peak_rss_mb")),
+        ("SQS requests per order", f"{r['sqs_requests_per_order']:.3f}",
+         f"bare drain {r['drain_requests_per_order']:.3f}, naive >= 1.1", "", "<= 0.25",
+         mark("sqs_requests_per_order")),
+        (f"Latency send-to-commit at {_f(r['latency_offered_per_s'])}/s (ms)",
+         f"p50 {_f(r['latency_p50_ms'])} / p99 {_f(r['latency_p99_ms'])}",
+         f"endpoint send-to-receive p50 {_f(r['endpoint_latency_p50_ms'])} / p99 "
+         f"{_f(r['endpoint_latency_p99_ms'])}", "",
+         "p99 <= 250", mark("latency_p99_ms")),
+        ("Cost per million orders (USD)",
+         f"SQS {r['sqs_usd_per_million_orders']:.3f} + Fargate "
+         f"{r['fargate_usd_per_million_orders']:.3f}", "naive SQS >= 0.44", "", "", ""),
+    ]  # fmt: skip
+    header = ("Measurement", "Worker", "Baseline", "Ratio", "Target", "")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_line(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    return (
+        f"{m['cpus']} x {m['cpu']}, {m['memory_gb']} GB, Linux {m['kernel']}, "
+        f"Python {m['python']}, PostgreSQL {m['postgresql']} (embedded, pgserver)"
+    )
+
+
+def update_docs(path: Path, r: dict[str, Any]) -> None:
+    """Replaces the results section of docs/performance.md with this run's, so that the figures
+    there are always copied from a results.json, never typed."""
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        return
+    body = "\n".join(
+        [
+            BEGIN,
+            f"Run finished {r['finished_at']} on {machine_line(r)}; "
+            f"n = {r['n']:,} (naive {r['naive_n']:,}, end to end {r['e2e_n']:,}); "
+            f"1-minute load average {r['load_average_1m']['before']:.1f} before, "
+            f"{r['load_average_1m']['after']:.1f} after.",
+            "",
+            table(r),
+            "",
+            f"SQS requests by action during the end-to-end drain: "
+            f"{', '.join(f'{k} {v:,.0f}' for k, v in sorted(r['sqs_requests_by_action'].items()))}."
+            f" Latency: {r['latency_events']:,} events offered at "
+            f"{r['latency_offered_per_s']:,.0f}/s, commit read from the {r['latency_commit_clock']}"
+            f"; max {r['latency_max_ms']:,.0f} ms.",
+            END,
+        ]
+    )
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    path.write_text(head + body + tail)

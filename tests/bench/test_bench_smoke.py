@@ -1,0 +1,66 @@
+"""A small run of the benchmark harness: every key of issue 5 is there with a sane value.
+Nothing is timed against a target here; `make bench` is where the numbers are judged."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bench import run
+
+REQUIRED = (
+    "persistence_orders_per_s", "copy_orders_per_s", "naive_orders_per_s",
+    "persistence_vs_copy", "persistence_vs_naive", "e2e_orders_per_s", "drain_msgs_per_s",
+    "e2e_vs_drain", "worker_cpu_ms_per_order", "worker_peak_rss_mb", "latency_p50_ms",
+    "latency_p99_ms", "sqs_requests_per_order",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    printed = run.main(["--n", "300", "--latency-seconds", "2", "--out", str(out), "--no-docs"])
+    written = json.loads(out.read_text())
+    assert written == json.loads(json.dumps(printed))
+    return written
+
+
+def test_every_required_key_is_a_positive_finite_number(results: dict) -> None:
+    for key in REQUIRED:
+        value = results[key]
+        assert isinstance(value, int | float), key
+        assert math.isfinite(value) and value > 0, (key, value)
+    assert results["n"] == 300
+    assert results["endpoint"] == "ministack"
+
+
+def test_ratios_are_the_ratios_of_the_rates(results: dict) -> None:
+    r = results
+    assert r["persistence_vs_copy"] == pytest.approx(
+        r["persistence_orders_per_s"] / r["copy_orders_per_s"]
+    )
+    assert r["persistence_vs_naive"] == pytest.approx(
+        r["persistence_orders_per_s"] / r["naive_orders_per_s"]
+    )
+    assert r["e2e_vs_drain"] == pytest.approx(r["e2e_orders_per_s"] / r["drain_msgs_per_s"])
+
+
+def test_values_are_in_plausible_ranges(results: dict) -> None:
+    r = results
+    assert r["latency_p50_ms"] <= r["latency_p99_ms"] <= r["latency_max_ms"]
+    assert 0 < r["endpoint_latency_p50_ms"] <= r["endpoint_latency_p99_ms"]
+    assert r["latency_commit_clock"] == "commit timestamp"
+    # One receive of 10 and one batch delete per 10 orders at best; a few empty polls more.
+    assert 0.19 <= r["sqs_requests_per_order"] < 2
+    assert 20 < r["worker_peak_rss_mb"] < 2000
+    assert set(r["targets_met"]) >= {"persistence_vs_copy", "latency_p99_ms"}
+    assert r["machine"]["cpus"] >= 1
+
+
+def test_the_table_shows_every_measurement(results: dict) -> None:
+    table = run.report.table(results)
+    for label in ("Persistence path", "COPY", "naive", "bare drain", "Latency", "RSS"):
+        assert label in table
+    assert table.count("\n") >= 9
