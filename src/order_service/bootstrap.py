@@ -27,7 +27,7 @@ def install_stop_signals(stop: asyncio.Event) -> None:
 def consumer_config(settings: Settings) -> ConsumerConfig:
     return ConsumerConfig(
         pollers=settings.pollers,
-        processors=settings.db_pool_size,
+        processors=settings.processors,
         max_in_flight=settings.max_in_flight,
         batch_max_messages=settings.batch_max_messages,
         wait_time_seconds=settings.sqs_wait_time_seconds,

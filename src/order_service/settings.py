@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     sqs_wait_time_seconds: int = Field(default=20, ge=0, le=20)
     sqs_visibility_timeout: int = Field(default=60, ge=5, le=43200)
     pollers: int = Field(default=4, ge=1, le=64)
+    # Concurrent batches. Few and large beats many and small: two keep the database busy
+    # while Python parses the next batch (measured in docs/performance.md).
+    processors: int = Field(default=2, ge=1, le=64)
     max_in_flight: int = Field(default=200, ge=10)
     batch_max_messages: int = Field(default=100, ge=1, le=1000)
     retry_base_seconds: float = Field(default=2.0, gt=0, le=5)
@@ -45,9 +48,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] | None = None  # None: console on a terminal
 
     @model_validator(mode="after")
-    def _retry_cap_above_base(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.retry_max_seconds < self.retry_base_seconds:
             raise ValueError("RETRY_MAX_SECONDS must not be below RETRY_BASE_SECONDS")
+        if self.processors > self.db_pool_size:
+            raise ValueError("PROCESSORS must not exceed DB_POOL_SIZE (one connection each)")
         return self
 
     def database_dsn(self) -> str:

@@ -84,3 +84,8 @@ def test_malformed_setting_names_the_variable_in_one_line(monkeypatch, name, val
 def test_retry_cap_below_base_is_refused():
     with pytest.raises(ConfigError, match="RETRY_MAX_SECONDS"):
         load_settings(retry_base_seconds=4, retry_max_seconds=1)
+
+
+def test_more_processors_than_connections_is_refused():
+    with pytest.raises(ConfigError, match="PROCESSORS"):
+        load_settings(processors=5, db_pool_size=4)

@@ -58,7 +58,21 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-_validate = fastjsonschema.compile(_strict_patterns(load_schema()))
+def _compile_validators() -> tuple[Any, dict[str, Any]]:
+    """One validator for the envelope, and one for `data` per event type, both from the
+    schema's own `allOf` (a non-matching `if` costs fastjsonschema an exception per event)."""
+    schema = _strict_patterns(load_schema())
+    envelope = fastjsonschema.compile({k: v for k, v in schema.items() if k != "allOf"})
+    data: dict[str, Any] = {}
+    for rule in schema["allOf"]:
+        event_type = rule["if"]["properties"]["event_type"]["const"]
+        definition = rule["then"]["properties"]["data"]["$ref"].rsplit("/", 1)[-1]
+        root = {k: schema[k] for k in ("$schema", "$id", "$defs")}  # refs resolve against $id
+        data[event_type] = fastjsonschema.compile({**root, **schema["$defs"][definition]})
+    return envelope, data
+
+
+_validate_envelope, _validate_data = _compile_validators()
 
 
 class _Rejected(ValueError):
@@ -93,14 +107,19 @@ def _check_strings(node: Any) -> None:
 
 def loads_strict(text: str) -> Any:
     """json.loads that refuses what the contract calls not strictly valid (raises ValueError)."""
-    value = json.loads(
-        text,
-        object_pairs_hook=_object_without_duplicates,
-        parse_constant=_reject_constant,
-        parse_float=Decimal,
-    )
-    _check_strings(value)
+    value = _DECODER.decode(text)
+    # Only an escape (or a character the decoder let through) can smuggle in NUL or a lone
+    # surrogate: walk the strings only then.
+    if "\\u" in text or _FORBIDDEN_CHARS.search(text):
+        _check_strings(value)
     return value
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_without_duplicates,
+    parse_constant=_reject_constant,
+    parse_float=Decimal,
+)
 
 
 def _is_sns_notification(obj: dict[str, Any]) -> bool:
@@ -124,7 +143,8 @@ def parse_body(body: str) -> OrderEvent | Invalid:
     if not isinstance(obj, dict):
         return Invalid("top level is not a JSON object")
     try:
-        _validate(obj)
+        _validate_envelope(obj)
+        _validate_data[obj["event_type"]](obj["data"], name_prefix="data.data")
     except fastjsonschema.JsonSchemaValueException as exc:
         return Invalid(f"schema: {exc.message[:200]}")
     return _to_event(obj)

@@ -28,7 +28,7 @@ _DELETE = frozenset({Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REJECTED})
 @dataclass(frozen=True, slots=True)
 class ConsumerConfig:
     pollers: int = 4
-    processors: int = 4
+    processors: int = 2
     max_in_flight: int = 200
     batch_max_messages: int = 100
     wait_time_seconds: int = 20
@@ -63,10 +63,10 @@ class Consumer:
         self._config = config
         self._metrics = metrics
         self._store_ready = store_ready
-        self._buffer: asyncio.Queue[Message] = asyncio.Queue()
+        self._buffer: asyncio.Queue[Message | None] = asyncio.Queue()  # None: stop
+        self._processing: dict[int, Sequence[Message]] = {}  # batches under way, by id
         self._capacity = asyncio.Semaphore(config.max_in_flight)
         self._store_up = asyncio.Event()
-        self._stopping = False
         self._recovery: asyncio.Task[None] | None = None
         self.processed = 0
 
@@ -82,19 +82,19 @@ class Consumer:
             asyncio.create_task(self._work(), name=f"processor-{i}")
             for i in range(self._config.processors)
         ]
+        heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
         await stop.wait()
-        self._stopping = True
         for task in pollers:
             task.cancel()
         await asyncio.gather(*pollers, return_exceptions=True)
         # Processors finish the batch they hold; what is still buffered goes back at once.
         await self._release_buffered()
+        for _ in workers:
+            self._buffer.put_nowait(None)
         _, pending = await asyncio.wait(workers, timeout=grace_seconds)
-        for task in pending:
+        for task in [*pending, heartbeat, *([self._recovery] if self._recovery else [])]:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        if self._recovery is not None:
-            self._recovery.cancel()
+        await asyncio.gather(*workers, heartbeat, return_exceptions=True)
         if pending:
             log.warning("grace period over; unfinished batches return after their visibility")
 
@@ -117,6 +117,7 @@ class Consumer:
             await self._store_up.wait()  # no point taking messages the database can't take
             for _ in range(10):
                 await self._capacity.acquire()
+            messages: list[Message] = []
             try:
                 messages = await self._queue.receive(10, self._config.wait_time_seconds)
                 delay = 0.5
@@ -133,14 +134,14 @@ class Consumer:
                 self._buffer.put_nowait(message)
 
     async def _work(self) -> None:
-        while not (self._stopping and self._buffer.empty()):
-            try:
-                first = await asyncio.wait_for(self._buffer.get(), 0.2)
-            except TimeoutError:
-                continue
+        while (first := await self._buffer.get()) is not None:
             batch = [first]
             while len(batch) < self._config.batch_max_messages and not self._buffer.empty():
-                batch.append(self._buffer.get_nowait())
+                message = self._buffer.get_nowait()
+                if message is None:  # stop: finish this batch first
+                    self._buffer.put_nowait(None)
+                    break
+                batch.append(message)
             try:
                 await self._handle(batch)
             except Exception:
@@ -158,7 +159,9 @@ class Consumer:
     async def _release_buffered(self) -> None:
         batch: list[Message] = []
         while not self._buffer.empty():
-            batch.append(self._buffer.get_nowait())
+            message = self._buffer.get_nowait()
+            if message is not None:
+                batch.append(message)
         if not batch:
             return
         try:
@@ -170,13 +173,11 @@ class Consumer:
 
     async def _handle(self, batch: list[Message]) -> None:
         started = time.perf_counter()
-        heartbeat = asyncio.create_task(self._heartbeat(batch))
+        self._processing[id(batch)] = batch
         try:
             results = await self._processor.process(batch)
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            del self._processing[id(batch)]
         try:
             await self._acknowledge(results)
         except OrderServiceError as exc:
@@ -192,12 +193,16 @@ class Consumer:
             self._store_up.clear()
             self._recovery = asyncio.create_task(self._wait_for_store(asyncio.Event()))
 
-    async def _heartbeat(self, batch: Sequence[Message]) -> None:
-        """Keeps a long batch invisible, so that it is not redelivered while it is processed."""
+    async def _heartbeat(self) -> None:
+        """Keeps batches under way invisible, so that a long one is not redelivered while it is
+        processed. One loop for all processors; a batch is at most one interval old at a tick."""
         interval = max(self._config.visibility_timeout / 3, 1)
+        timeout = self._config.visibility_timeout
         while True:
             await asyncio.sleep(interval)
-            timeout = self._config.visibility_timeout
+            batch = [m for messages in list(self._processing.values()) for m in messages]
+            if not batch:
+                continue
             try:
                 failed = await self._queue.change_visibility(batch, [timeout] * len(batch))
             except QueueUnavailable as exc:
