@@ -105,51 +105,47 @@ class PostgresStore:
         return plan
 
     async def _write(self, conn: asyncpg.Connection, plan: Plan) -> None:
-        if plan.new_orders:
-            states = [n.state for n in plan.new_orders]
-            await conn.execute(
-                Q["insert_orders"],
-                [s.order_id for s in states],
-                [n.customer_id for n in plan.new_orders],
-                [s.status.value for s in states],
-                [s.currency for s in states],
-                [s.total_amount for s in states],
-                [n.placed_at for n in plan.new_orders],
-                [n.placed_event_id for n in plan.new_orders],
-                [s.placed_digest for s in states],
-                *_mutable_columns(states),
-            )
-            lines = [
-                (n.state.order_id, no, line)
-                for n in plan.new_orders
-                for no, line in enumerate(n.placed.items, start=1)
-            ]
-            await conn.execute(
-                Q["insert_items"],
-                [order_id for order_id, _, _ in lines],
-                [no for _, no, _ in lines],
-                [line.sku for _, _, line in lines],
-                [line.quantity for _, _, line in lines],
-                [line.unit_price for _, _, line in lines],
-            )
-        if plan.changed_orders:
-            states = plan.changed_orders
-            await conn.execute(
-                Q["update_orders"],
-                [s.order_id for s in states],
-                [s.status.value for s in states],
-                *_mutable_columns(states),
-            )
-        if plan.records:
-            await conn.execute(
-                Q["insert_events"],
-                [r.event.event_id for r in plan.records],
-                [r.event.order_id for r in plan.records],
-                [r.event.event_type.value for r in plan.records],
-                [r.outcome.value for r in plan.records],
-                [r.reason for r in plan.records],
-                [r.event.occurred_at for r in plan.records],
-            )
+        new = plan.new_orders
+        created = [n.state for n in new]
+        lines = [
+            (n.state.order_id, no, line)
+            for n in new
+            for no, line in enumerate(n.placed.items, start=1)
+        ]
+        changed = plan.changed_orders
+        records = plan.records
+        if not (new or changed or records):
+            return
+        await conn.execute(
+            Q["write_batch"],
+            # new orders
+            [s.order_id for s in created],
+            [n.customer_id for n in new],
+            [s.status.value for s in created],
+            [s.currency for s in created],
+            [s.total_amount for s in created],
+            [n.placed_at for n in new],
+            [n.placed_event_id for n in new],
+            [s.placed_digest for s in created],
+            *_mutable_columns(created),
+            # their lines
+            [order_id for order_id, _, _ in lines],
+            [no for _, no, _ in lines],
+            [line.sku for _, _, line in lines],
+            [line.quantity for _, _, line in lines],
+            [line.unit_price for _, _, line in lines],
+            # changed orders
+            [s.order_id for s in changed],
+            [s.status.value for s in changed],
+            *_mutable_columns(changed),
+            # events recorded
+            [r.event.event_id for r in records],
+            [r.event.order_id for r in records],
+            [r.event.event_type.value for r in records],
+            [r.outcome.value for r in records],
+            [r.reason for r in records],
+            [r.event.occurred_at for r in records],
+        )
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """Orders by status and recorded events by outcome (for summaries)."""
