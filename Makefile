@@ -33,7 +33,7 @@ install-dev: $(VENV)/.dev-installed
 run: install
 	$(BIN)/order-service dev
 
-test: install-dev lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-bench
+test: install-dev lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-bench test-reliability
 
 lint: install-dev
 	$(BIN)/ruff format --check .
@@ -56,6 +56,19 @@ test-infra: install-dev
 
 test-delivery: install-dev
 	$(BIN)/pytest -q tests/delivery
+
+# Issue 4, fast subset: the bad-input corpus (parser and worker) and one run of each fault.
+test-reliability: install-dev
+	$(BIN)/pytest -q tests/corpus tests/reliability
+
+# Issue 4, all of it (10 runs per kill point, the 100k soak; long): writes docs/reliability.md
+# from the figures the runs record, whether they pass or not.
+reliability: install-dev
+	mkdir -p .local && rm -f .local/reliability.jsonl
+	RELIABILITY_FULL=1 RELIABILITY_RESULTS=.local/reliability.jsonl $(BIN)/pytest -q \
+		tests/corpus tests/reliability; status=$$?; \
+		$(BIN)/python -m tests.reliability.report .local/reliability.jsonl docs/reliability.md; \
+		exit $$status
 
 # A small run of the benchmark harness (tiny N): every result key is there, nothing is timed.
 test-bench: install-dev

@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.retry_max_seconds < self.retry_base_seconds:
             raise ValueError("RETRY_MAX_SECONDS must not be below RETRY_BASE_SECONDS")
+        # A deferred event's retries (receives 1-4; the redrive policy takes the 5th) must
+        # outlast one visibility timeout: the time a crashed worker's order.placed stays hidden.
+        retries = sum(min(self.retry_base_seconds * 4**n, self.retry_max_seconds) for n in range(4))
+        if retries < self.sqs_visibility_timeout:
+            raise ValueError(
+                f"RETRY_BASE_SECONDS and RETRY_MAX_SECONDS give {retries:g} s of retries before "
+                f"the DLQ, less than SQS_VISIBILITY_TIMEOUT ({self.sqs_visibility_timeout} s)"
+            )
         if self.processors > self.db_pool_size:
             raise ValueError("PROCESSORS must not exceed DB_POOL_SIZE (one connection each)")
         return self

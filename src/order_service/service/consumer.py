@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -43,8 +44,8 @@ class ConsumerConfig:
         Growing fourfold, the retries before the redrive policy's 5th receive span about 85
         times the base (170 s by default): longer than the visibility timeout during which
         a crashed worker's messages (an order.placed, say) stay hidden."""
-        delay = self.retry_base_seconds * 4 ** max(receive_count - 1, 0)
-        return int(min(delay, self.retry_max_seconds, 43_200))
+        delay = self.retry_base_seconds * 4.0 ** max(receive_count - 1, 0)
+        return max(1, math.ceil(min(delay, self.retry_max_seconds, 43_200.0)))
 
 
 class Consumer:
@@ -64,7 +65,9 @@ class Consumer:
         self._metrics = metrics
         self._store_ready = store_ready
         self._buffer: asyncio.Queue[Message | None] = asyncio.Queue()  # None: stop
-        self._processing: dict[int, Sequence[Message]] = {}  # batches under way, by id
+        # Every message received and not yet acknowledged or handed back, with when it was
+        # received: the heartbeat keeps all of them invisible, buffered ones included.
+        self._in_flight: dict[str, tuple[Message, float]] = {}
         self._capacity = asyncio.Semaphore(config.max_in_flight)
         self._store_up = asyncio.Event()
         self._recovery: asyncio.Task[None] | None = None
@@ -130,7 +133,9 @@ class Consumer:
                 for _ in range(10 - len(messages)):
                     self._capacity.release()
             self._metrics.in_flight.inc(len(messages))
+            now = time.monotonic()
             for message in messages:
+                self._in_flight[message.receipt_handle] = (message, now)
                 self._buffer.put_nowait(message)
 
     async def _work(self) -> None:
@@ -149,12 +154,13 @@ class Consumer:
                 self._metrics.errors.labels("processing").inc()
                 log.exception("batch failed unexpectedly", batch=len(batch))
             finally:
-                self._done(len(batch))
+                self._done(batch)
 
-    def _done(self, count: int) -> None:
-        self._metrics.in_flight.dec(count)
-        for _ in range(count):
+    def _done(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            self._in_flight.pop(message.receipt_handle, None)
             self._capacity.release()
+        self._metrics.in_flight.dec(len(messages))
 
     async def _release_buffered(self) -> None:
         batch: list[Message] = []
@@ -168,16 +174,12 @@ class Consumer:
             await self._queue.change_visibility(batch, [0] * len(batch))
         except QueueUnavailable as exc:
             log.warning("could not release prefetched messages", error=str(exc))
-        self._done(len(batch))
+        self._done(batch)
         log.info("released prefetched messages", count=len(batch))
 
     async def _handle(self, batch: list[Message]) -> None:
         started = time.perf_counter()
-        self._processing[id(batch)] = batch
-        try:
-            results = await self._processor.process(batch)
-        finally:
-            del self._processing[id(batch)]
+        results = await self._processor.process(batch)
         try:
             await self._acknowledge(results)
         except OrderServiceError as exc:
@@ -194,19 +196,27 @@ class Consumer:
             self._recovery = asyncio.create_task(self._wait_for_store(asyncio.Event()))
 
     async def _heartbeat(self) -> None:
-        """Keeps batches under way invisible, so that a long one is not redelivered while it is
-        processed. One loop for all processors; a batch is at most one interval old at a tick."""
+        """Keeps received messages invisible while they wait in the buffer or are processed,
+        so that none is redelivered (and counted towards the redrive policy) meanwhile.
+
+        One loop for the whole worker. A message is extended once it is older than one
+        interval: younger ones still have two intervals of visibility left at the next tick.
+        """
         interval = max(self._config.visibility_timeout / 3, 1)
         timeout = self._config.visibility_timeout
         while True:
             await asyncio.sleep(interval)
-            batch = [m for messages in list(self._processing.values()) for m in messages]
-            if not batch:
+            now = time.monotonic()
+            due = [m for m, since in list(self._in_flight.values()) if now - since >= interval]
+            if not due:
                 continue
             try:
-                failed = await self._queue.change_visibility(batch, [timeout] * len(batch))
+                failed = await self._queue.change_visibility(due, [timeout] * len(due))
             except QueueUnavailable as exc:
-                failed = [(m, str(exc)) for m in batch]
+                failed = [(m, str(exc)) for m in due]
+            for message in due:
+                if message.receipt_handle in self._in_flight:
+                    self._in_flight[message.receipt_handle] = (message, now)
             if failed:
                 # The batch still commits; a redelivery meanwhile is absorbed as a duplicate.
                 self._metrics.errors.labels("heartbeat").inc(len(failed))
