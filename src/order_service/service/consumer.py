@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import math
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -257,10 +258,9 @@ class Consumer:
         return True
 
     def _report(self, results: list[Result], elapsed: float) -> None:
-        counts: dict[str, int] = {}
-        for r in results:
-            self._metrics.messages.labels(r.outcome.value).inc()
-            counts[r.outcome.value] = counts.get(r.outcome.value, 0) + 1
+        counts = Counter(r.outcome.value for r in results)
+        for outcome, count in counts.items():
+            self._metrics.messages.labels(outcome).inc(count)
         if self._config.per_message_logs:
             duration_ms = round(elapsed * 1000 / max(len(results), 1), 2)
             for r in results:
