@@ -10,12 +10,12 @@ stack, before CI has pushed an image). This module is the only reader of both co
 from __future__ import annotations
 
 import re
-import sys
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from order_infra.config import get_environment
+from order_infra.entry import synthesize
 from order_infra.stack import OrderServiceStack
 
 IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # ECR's tag grammar
@@ -42,14 +42,5 @@ def build(app: App) -> OrderServiceStack:
     return stack
 
 
-def main() -> None:
-    app = App()
-    try:
-        build(app)
-    except ValueError as exc:
-        sys.exit(f"error: {exc}")
-    app.synth()
-
-
 if __name__ == "__main__":
-    main()
+    synthesize(build)

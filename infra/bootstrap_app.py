@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import sys
-
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from order_infra.bootstrap import DeliveryBootstrapStack
 from order_infra.config import ENVIRONMENTS, STACK_NAME_PREFIX
+from order_infra.entry import synthesize
 
 BOOTSTRAP_STACK_NAME = f"{STACK_NAME_PREFIX}Bootstrap"
 
@@ -46,14 +45,5 @@ def build(app: App) -> DeliveryBootstrapStack:
     return stack
 
 
-def main() -> None:
-    app = App()
-    try:
-        build(app)
-    except ValueError as exc:
-        sys.exit(f"error: {exc}")
-    app.synth()
-
-
 if __name__ == "__main__":
-    main()
+    synthesize(build)
