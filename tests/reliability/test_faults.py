@@ -45,6 +45,13 @@ async def kill(worker) -> None:
     assert await asyncio.to_thread(worker.wait, 10) == -signal.SIGKILL
 
 
+def two_waves(bodies: list[str]) -> tuple[list[str], list[str]]:
+    """The stream in two parts: the second is sent once the fault is armed, so there is always
+    work for the fault to catch, however fast the worker drained the first."""
+    cut = len(bodies) * 3 // 5
+    return bodies[:cut], bodies[cut:]
+
+
 @pytest.mark.parametrize("run", runs(1, 10))
 async def test_sigkill_after_receive_before_any_write(
     run, sqs, e2e_queues, database, start_worker, fast_env
@@ -52,13 +59,15 @@ async def test_sigkill_after_receive_before_any_write(
     """An exclusive lock on order_events stops the worker's transactions at their first read:
     messages are received and nothing is written when the kill lands."""
     bodies = stream(100 + run)
-    queue = await send(sqs, e2e_queues, bodies)
+    first, rest = two_waves(bodies)
+    queue = await send(sqs, e2e_queues, first)
     worker = start_worker(**fast_env)
     await wait_progress(database, len(expected_state(bodies).event_ids), 0.2)
     side = await asyncpg.connect(database)
     tx = side.transaction()
     await tx.start()
     await side.execute("LOCK TABLE order_events IN ACCESS EXCLUSIVE MODE")
+    await queue.send(e2e_queues.url, rest)
     await wait_backends(database, "relation")
     assert (await queue.depth(e2e_queues.url))[1] > 0  # received, not deleted
     await kill(worker)
@@ -81,10 +90,12 @@ async def test_sigkill_in_the_middle_of_the_transaction(
     events are: the kill lands with uncommitted writes."""
     await install_hold(database)
     bodies = stream(200 + run)
-    queue = await send(sqs, e2e_queues, bodies)
+    first, rest = two_waves(bodies)
+    queue = await send(sqs, e2e_queues, first)
     worker = start_worker(**fast_env)
     await wait_progress(database, len(expected_state(bodies).event_ids), 0.2)
     await set_hold(database, "write")
+    await queue.send(e2e_queues.url, rest)
     await wait_backends(database, "PgSleep")
     await kill(worker)
     fault_at = time.monotonic()
@@ -108,7 +119,8 @@ async def test_sigkill_around_the_delete(
     """The proxy holds DeleteMessageBatch: its request (the commit is done, SQS not told) or
     its response (SQS deleted this chunk of 10, the worker's other chunks not sent yet)."""
     bodies = stream(300 + run + (50 if hold == "response" else 0))
-    queue = await send(sqs, e2e_queues, bodies)
+    first, rest = two_waves(bodies)
+    queue = await send(sqs, e2e_queues, first)
     worker = start_worker(AWS_ENDPOINT_URL_SQS=proxy.endpoint, **fast_env)
     await wait_progress(database, len(expected_state(bodies).event_ids), 0.2)
     holding = {"DeleteMessageBatch"}
@@ -118,6 +130,7 @@ async def test_sigkill_around_the_delete(
             hold_responses=holding if hold == "response" else set(),
         )
     )
+    await queue.send(e2e_queues.url, rest)
 
     async def held() -> bool:
         return proxy.held > 0
@@ -164,10 +177,12 @@ async def test_database_connection_killed_mid_transaction_and_at_commit(
     committed comes back."""
     await install_hold(database)
     bodies = stream(500 + run + (50 if point == "commit" else 0))
-    queue = await send(sqs, e2e_queues, bodies)
+    first, rest = two_waves(bodies)
+    queue = await send(sqs, e2e_queues, first)
     start_worker(**fast_env)
     await wait_progress(database, len(expected_state(bodies).event_ids), 0.2)
     await set_hold(database, point)
+    await queue.send(e2e_queues.url, rest)
     pids = await wait_backends(database, "PgSleep")
     await terminate(database, pids)
     fault_at = time.monotonic()
