@@ -11,6 +11,7 @@ import structlog
 from order_service.adapters.http import build_app, start_http
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sqs import SqsQueue, sqs_client
+from order_service.errors import StoreUnavailable
 from order_service.metrics import Metrics
 from order_service.service.consumer import Consumer, ConsumerConfig
 from order_service.settings import Settings
@@ -59,20 +60,27 @@ async def run_worker(
     ) as client:
         queue = SqsQueue(client, queue_url, dlq_url, metrics)
 
+        consumer = Consumer(
+            queue, store, consumer_config(settings), metrics, store_ready=store.probe
+        )
+
         async def database_ready() -> None:
-            await store.connect()
+            # While paused, the probe's verdict (what failed and what fixes it); otherwise a
+            # cheap round trip, so that /ready never runs a write of its own.
+            fault = consumer.gate.fault
+            if fault is not None:
+                raise StoreUnavailable(f"{fault}; {fault.action}", kind=fault.kind)
             await store.ping()
 
-        app = build_app(metrics, {"database": database_ready, "sqs": queue.ping})
+        app = build_app(
+            metrics, {"database": database_ready, "sqs": queue.ping}, stuck=consumer.stuck
+        )
         runner = await start_http(app, settings.health_port)
         log.info("worker started", port=settings.health_port, queue=queue_url)
-        consumer = Consumer(
-            queue, store, consumer_config(settings), metrics, store_ready=database_ready
-        )
         try:
             await consumer.run(stop, settings.shutdown_grace_seconds)
         finally:
             with contextlib.suppress(Exception):
-                await store.close()
+                await store.close(grace=1)
             await runner.cleanup()
     log.info("worker stopped", processed=consumer.processed)

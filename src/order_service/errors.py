@@ -10,11 +10,29 @@ class ConfigError(OrderServiceError):
 
 
 class StoreError(OrderServiceError):
-    """The database refused a batch for a reason that retrying the same batch will not fix."""
+    """The database refused a batch because of the values in it (a data exception or an
+    integrity violation): isolating the batch's messages shows which one, if any, is to blame."""
 
 
 class StoreUnavailable(OrderServiceError):
-    """The database is unreachable or the transaction was aborted for a transient reason."""
+    """A fault of the system, not of the messages: every other message would hit it alike.
+
+    The database is unreachable, read-only, unmigrated, refusing connections or our role,
+    lacking a privilege, out of resources, or timing out. The worker pauses and probes until
+    it is gone; `kind` names the fault for logs and metrics, `action` says what fixes it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "unreachable",
+        sqlstate: str | None = None,
+        action: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.sqlstate = sqlstate
+        self.action = action
 
 
 class QueueUnavailable(OrderServiceError):

@@ -35,3 +35,15 @@ class Metrics:
             registry=self.registry,
         )
         self.errors = Counter("order_errors", "Errors, by kind", ["kind"], registry=self.registry)
+        self.system_faults = Counter(
+            "order_service_system_faults",
+            "Faults of the system that paused consuming (database down, read-only, unmigrated,"
+            " refusing connections, lacking a privilege, ...), by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.paused = Gauge(
+            "order_service_paused",
+            "1 while consuming is paused for a fault of the system (or before the first probe)",
+            registry=self.registry,
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from order_service.adapters.sqs import SqsQueue
-from order_service.service.processing import Message
+from order_service.service.ports import Message
 
 
 async def receive_all(queue: SqsQueue, expected: int) -> list[Message]:

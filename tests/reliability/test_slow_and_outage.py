@@ -52,13 +52,15 @@ async def test_a_batch_slower_than_the_visibility_timeout(
     bodies = placed_only(900 + run, 600 if FULL else 300)
     if heartbeat == "failing":
         proxy.set(Faults(fail_actions={"ChangeMessageVisibilityBatch"}))
-    queue = await send(sqs, e2e_queues, bodies)
-    # Held from the first batch (a fast worker could drain 300 messages before a later hold).
     # Two workers: a message whose visibility lapses is received again by the one with room
-    # left, so a lapse always shows up as a redelivery.
+    # left, so a lapse always shows up as a redelivery. Both ready (their start-up probe
+    # writes a known-good batch, which the hold would stop too) before anything is sent.
+    started = [start_worker(AWS_ENDPOINT_URL_SQS=proxy.endpoint, **fast_env) for _ in range(2)]
+    for worker in started:
+        await wait_for(lambda w=worker: _ready(w), 30, "the worker to be ready")
+    # Held from the first batch (a fast worker could drain 300 messages before a later hold).
     await set_hold(database, "write")
-    for _ in range(2):
-        start_worker(AWS_ENDPOINT_URL_SQS=proxy.endpoint, **fast_env)
+    queue = await send(sqs, e2e_queues, bodies)
     await wait_backends(database, "PgSleep")
     # The fault is the duration: the held batches outlive their visibility timeout 2.5 times.
     await asyncio.sleep(VISIBILITY * 2.5)
@@ -78,6 +80,10 @@ async def test_a_batch_slower_than_the_visibility_timeout(
     else:
         assert redelivered > 0  # and absorbed: the invariants hold
     assert_invariants(figures)
+
+
+async def _ready(worker) -> bool:
+    return (await asyncio.to_thread(worker.get, "/ready"))[0] == 200
 
 
 async def restarted(postgres: LocalPostgres, dsn: str) -> None:

@@ -9,7 +9,7 @@ from order_service.domain.batch import Plan, Snapshot
 from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import OrderState
 from order_service.errors import StoreUnavailable
-from order_service.service.processing import Message
+from order_service.service.ports import Message
 
 
 class FakeQueue:
@@ -75,3 +75,5 @@ class FakeStore:
     async def ready(self) -> None:
         if self.down:
             raise StoreUnavailable("database down (fake)")
+
+    probe = ready

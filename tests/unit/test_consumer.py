@@ -9,7 +9,7 @@ import pytest
 
 from order_service.metrics import Metrics
 from order_service.service.consumer import Consumer, ConsumerConfig
-from order_service.service.processing import Message
+from order_service.service.ports import Message
 from tests.factories import body, paid, placed
 from tests.unit.fakes import FakeQueue, FakeStore
 

@@ -28,10 +28,19 @@ async def _check(pings: Mapping[str, Ping]) -> tuple[list[str], dict[str, str]]:
     return ok, failing
 
 
-def build_app(metrics: Metrics, pings: Mapping[str, Ping]) -> web.Application:
+def build_app(
+    metrics: Metrics,
+    pings: Mapping[str, Ping],
+    *,
+    stuck: Callable[[], str | None] = lambda: None,
+) -> web.Application:
     async def health(_: web.Request) -> web.Response:
         # Never touches the database or the queue: a load balancer must not kill a worker
-        # because a dependency is down.
+        # because a dependency is down. Only a consuming loop that is stuck (no progress while
+        # nothing excuses it) fails it, so that the orchestrator replaces the task.
+        reason = stuck()
+        if reason is not None:
+            return web.json_response({"status": "stuck", "reason": reason}, status=503)
         return web.json_response({"status": "ok"})
 
     async def ready(_: web.Request) -> web.Response:

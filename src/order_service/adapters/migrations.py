@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATION_LOCK_ID = 7_201_775_903  # any constant shared by every migration run
 
@@ -24,3 +26,13 @@ def upgrade(dsn: str, revision: str = "head") -> None:
 
 async def upgrade_async(dsn: str, revision: str = "head") -> None:
     await asyncio.to_thread(upgrade, dsn, revision)
+
+
+@functools.cache
+def shipped_revisions() -> tuple[str, frozenset[str]]:
+    """The Alembic head this build needs, and every revision it knows (the head's ancestors)."""
+    script = ScriptDirectory.from_config(_config(""))
+    head = script.get_current_head()
+    if head is None:
+        raise RuntimeError("the package ships no migrations")
+    return head, frozenset(r.revision for r in script.walk_revisions())

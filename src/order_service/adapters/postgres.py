@@ -2,38 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import structlog
 
+from order_service.adapters.migrations import shipped_revisions
+from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import load
-from order_service.domain.batch import Plan, Snapshot
-from order_service.domain.events import OrderEvent, Paid, Shipped, Status
+from order_service.domain.batch import Plan, Snapshot, plan_batch
+from order_service.domain.events import (
+    EventType,
+    Line,
+    OrderEvent,
+    Paid,
+    Placed,
+    Shipped,
+    Status,
+)
 from order_service.domain.lifecycle import OrderState
-from order_service.errors import StoreConflict, StoreError, StoreUnavailable
+from order_service.errors import StoreUnavailable
 
 Q = load("queries.sql")
-_CONFLICT_STATES = {"40001", "40P01", "23505"}
-# Connection exception, operator intervention (e.g. pg_terminate_backend), insufficient resources.
-_UNAVAILABLE_CLASSES = ("08", "57", "53")
+log = structlog.get_logger("order_service.postgres")
+_DRIVER_ERRORS = DRIVER_ERRORS
+__all__ = ["PostgresStore", "translate"]
 
 
-def translate(exc: BaseException) -> Exception:
-    """Map a driver error onto the service's errors, by SQLSTATE where there is one."""
-    state = getattr(exc, "sqlstate", None) or ""
-    if state in _CONFLICT_STATES:
-        return StoreConflict(f"{type(exc).__name__}: {exc}")
-    if state.startswith(_UNAVAILABLE_CLASSES) or isinstance(
-        exc, OSError | TimeoutError | asyncpg.InterfaceError
-    ):
-        return StoreUnavailable(f"database unavailable: {type(exc).__name__}: {exc}")
-    return StoreError(f"{type(exc).__name__}: {exc}")
-
-
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+class _RollBack(Exception):
+    """Ends the probe's transaction without committing its writes."""
 
 
 class PostgresStore:
@@ -42,6 +47,7 @@ class PostgresStore:
         self._pool_size = pool_size
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
+        self._newer_revision_seen: str | None = None
 
     async def connect(self) -> None:
         if self._pool is not None:
@@ -57,10 +63,15 @@ class PostgresStore:
         except _DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 5.0) -> None:
+        """Closes gracefully, or hard after `grace` seconds: a blackholed server never answers the
+        goodbyes, and the worker must be gone within its shutdown grace."""
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), grace)
+            except (TimeoutError, *_DRIVER_ERRORS):
+                pool.terminate()
 
     def _require_pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -73,6 +84,56 @@ class PostgresStore:
                 await conn.fetchval("SELECT 1", timeout=5)
         except _DRIVER_ERRORS as exc:
             raise translate(exc) from exc
+
+    async def probe(self) -> None:
+        """What a batch needs, checked: a connection, the schema revision this build expects,
+        and a known-good batch written (placed, then paid: every insert and update) plus a
+        quarantine row, in a transaction that is rolled back. Raises StoreUnavailable naming
+        the fault and what fixes it."""
+        await self.connect()
+        try:
+            async with self._require_pool().acquire(timeout=10) as conn:
+                await self._check_revision(conn)
+                with contextlib.suppress(_RollBack):
+                    async with conn.transaction():
+                        for events in _canary_events():
+                            await self._run(conn, events, partial(plan_batch, events))
+                        await conn.execute(Q["quarantine"], "probe", "{}", "probe")
+                        raise _RollBack
+        except _DRIVER_ERRORS as exc:
+            fault = translate(exc)
+            if isinstance(fault, StoreUnavailable):
+                raise fault from exc
+            # A data error on a known-good batch (a new CHECK constraint, a trigger): no
+            # message can pass, so it is the system's fault whatever its code.
+            raise StoreUnavailable(
+                f"database refuses a known-good batch: {fault}",
+                kind="refuses_valid_batch",
+                sqlstate=getattr(exc, "sqlstate", None),
+                action="a constraint or trigger rejects every order: check recent schema changes",
+            ) from exc
+
+    async def _check_revision(self, conn: asyncpg.Connection) -> None:
+        head, known = shipped_revisions()
+        try:
+            current = await conn.fetchval("SELECT version_num FROM alembic_version")
+        except asyncpg.UndefinedTableError:
+            current = None
+        if current == head:
+            return
+        if current is None or current in known:
+            raise StoreUnavailable(
+                f"database is at revision {current or 'none'}, this worker needs {head}",
+                kind="schema",
+                action="run `order-service migrate` (the migration task) before this build",
+            )
+        if current != self._newer_revision_seen:
+            self._newer_revision_seen = current
+            log.warning(
+                "database schema is newer than this build; carrying on",
+                revision=current,
+                expected=head,
+            )
 
     async def run_batch(
         self, events: Sequence[OrderEvent], planner: Callable[[Snapshot], Plan]
@@ -196,3 +257,17 @@ def _order_state(row: asyncpg.Record) -> OrderState:
         shipment=shipment,
         cancel_reason=row["cancel_reason"],
     )
+
+
+def _canary_events() -> list[list[OrderEvent]]:
+    """A new order placed, then paid in a second step (an update of a stored order)."""
+    order_id, now = uuid.uuid4(), datetime.now(UTC)
+    placed = Placed("probe", "EUR", (Line("PROBE", 1, Decimal("1.00")),), Decimal("1.00"))
+    return [
+        [OrderEvent(uuid.uuid4(), EventType.PLACED, now, order_id, placed)],
+        [
+            OrderEvent(
+                uuid.uuid4(), EventType.PAID, now, order_id, Paid("probe", Decimal("1.00"), "EUR")
+            )
+        ],
+    ]

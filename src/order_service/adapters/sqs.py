@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from order_service.errors import QueueUnavailable
 from order_service.metrics import Metrics
-from order_service.service.processing import Message
+from order_service.service.ports import Message
 
 _BATCH = 10  # the most SQS takes in one batch call
 _TOO_LARGE = {"InvalidParameterValue", "MessageTooLong", "InvalidMessageContents"}

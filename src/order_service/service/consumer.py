@@ -20,8 +20,9 @@ import structlog
 from order_service.domain.lifecycle import Outcome
 from order_service.errors import OrderServiceError, QueueUnavailable, StoreUnavailable
 from order_service.metrics import Metrics
-from order_service.service.ports import MessageQueue, OrderStore
-from order_service.service.processing import BatchProcessor, Message, Result
+from order_service.service.pause import FaultGate
+from order_service.service.ports import Message, MessageQueue, OrderStore, Result
+from order_service.service.processing import BatchProcessor
 
 log = structlog.get_logger("order_service.consumer")
 _DELETE = frozenset({Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REJECTED})
@@ -38,6 +39,9 @@ class ConsumerConfig:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     per_message_logs: bool = True
+    # No progress for this long while nothing excuses it fails /health; None: three long polls
+    # and their read timeouts.
+    stuck_after_seconds: float | None = None
 
     def backoff(self, receive_count: int) -> int:
         """Visibility for a deferred message: exponential in its receive count, capped.
@@ -47,6 +51,38 @@ class ConsumerConfig:
         a crashed worker's messages (an order.placed, say) stay hidden."""
         delay = self.retry_base_seconds * 4.0 ** max(receive_count - 1, 0)
         return max(1, math.ceil(min(delay, self.retry_max_seconds, 43_200.0)))
+
+
+class ConsumerCrashed(OrderServiceError):
+    """A side task of the worker (heartbeat, poller, processor) died: the process exits non-zero
+    so that the orchestrator replaces it, never a worker that polls without a heartbeat."""
+
+
+class _Capacity:
+    """Permits for in-flight messages, taken whole: a poller waits for all ten of its receive
+    or holds none, so pollers can never each hold a few and starve together."""
+
+    def __init__(self, total: int) -> None:
+        self._free = total
+        self._changed = asyncio.Event()
+        self._closed = False
+
+    async def take(self, count: int) -> bool:
+        while not self._closed:
+            if self._free >= count:
+                self._free -= count
+                return True
+            self._changed.clear()
+            await self._changed.wait()
+        return False
+
+    def give(self, count: int) -> None:
+        self._free += count
+        self._changed.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._changed.set()
 
 
 class Consumer:
@@ -64,20 +100,38 @@ class Consumer:
         self._processor = BatchProcessor(store)
         self._config = config
         self._metrics = metrics
-        self._store_ready = store_ready
+        self.gate = FaultGate(store_ready, metrics)
         self._buffer: asyncio.Queue[Message | None] = asyncio.Queue()  # None: stop
         # Every message received and not yet acknowledged or handed back, with when it was
-        # received: the heartbeat keeps all of them invisible, buffered ones included.
+        # received: the heartbeat keeps all of them invisible, buffered and held ones included.
         self._in_flight: dict[str, tuple[Message, float]] = {}
-        self._capacity = asyncio.Semaphore(config.max_in_flight)
-        self._store_up = asyncio.Event()
-        self._recovery: asyncio.Task[None] | None = None
+        self._receive_size = min(10, config.max_in_flight)
+        self._capacity = _Capacity(config.max_in_flight)
+        self._stopping = asyncio.Event()
+        self._running = False
+        self._busy = 0  # batches being processed
+        self._last_progress = time.monotonic()
+        # No receive attempted and no batch finished for this long, while nothing excuses it:
+        # stuck. A long poll lasts the wait time; a failing receive retries within 20 s.
+        self._stuck_after = config.stuck_after_seconds or 3 * (config.wait_time_seconds + 20)
         self.processed = 0
 
+    def stuck(self) -> str | None:
+        """Why the consuming loop is stuck, or None. Paused for a fault, waiting for the
+        database, stopping, or busy with a batch are not stuck (/health stays 200 then)."""
+        if not self._running or self._stopping.is_set() or not self.gate.is_open or self._busy:
+            return None
+        idle = time.monotonic() - self._last_progress
+        if idle < self._stuck_after:
+            return None
+        return f"no receive attempted and no batch finished for {idle:.0f} s"
+
     async def run(self, stop: asyncio.Event, grace_seconds: float) -> None:
-        """Consume until `stop` is set; then finish in-flight work within `grace_seconds` and
-        hand prefetched messages back to the queue."""
-        await self._wait_for_store(stop)
+        """Consume until `stop` is set; then let the polls under way return, process what
+        they and the buffer hold, and hand back the rest, all within `grace_seconds`."""
+        self.gate.start()
+        self._running = True
+        self._last_progress = time.monotonic()
         pollers = [
             asyncio.create_task(self._poll(), name=f"poller-{i}")
             for i in range(self._config.pollers)
@@ -87,52 +141,56 @@ class Consumer:
             for i in range(self._config.processors)
         ]
         heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
-        await stop.wait()
-        for task in pollers:
-            task.cancel()
-        await asyncio.gather(*pollers, return_exceptions=True)
+        stopped = asyncio.create_task(stop.wait(), name="stop")
+        side_tasks = {*pollers, *workers, heartbeat}
+        await asyncio.wait({stopped, *side_tasks}, return_when=asyncio.FIRST_COMPLETED)
+        crashed = [t for t in side_tasks if t.done()]
+        for task in crashed:
+            exc = None if task.cancelled() else task.exception()
+            log.error("worker task ended unexpectedly; stopping", task=task.get_name(), error=exc)
+        stopped.cancel()
+        deadline = time.monotonic() + grace_seconds
+        # Kept for cancelling what is stuck and handing every held message back.
+        reserve = min(4.0, grace_seconds / 3)
+        self._stopping.set()
+        self._capacity.close()
+        self.gate.close()
+        await _finish(pollers, deadline - reserve)
         # Processors finish the batch they hold; what is still buffered goes back at once.
-        await self._release_buffered()
+        await self._hand_back([m for m in _drain(self._buffer) if m is not None], reserve)
         for _ in workers:
             self._buffer.put_nowait(None)
-        _, pending = await asyncio.wait(workers, timeout=grace_seconds)
-        for task in [*pending, heartbeat, *([self._recovery] if self._recovery else [])]:
-            task.cancel()
-        await asyncio.gather(*workers, heartbeat, return_exceptions=True)
-        if pending:
-            log.warning("grace period over; unfinished batches return after their visibility")
-
-    async def _wait_for_store(self, stop: asyncio.Event) -> None:
-        delay = 0.5
-        while not stop.is_set():
-            try:
-                await self._store_ready()
-                self._store_up.set()
-                return
-            except StoreUnavailable as exc:
-                log.warning("database not reachable; retrying", error=str(exc), retry_in=delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, 10)
+        await _finish(workers, deadline - reserve)
+        heartbeat.cancel()
+        await asyncio.gather(heartbeat, return_exceptions=True)
+        left = [m for m, _ in self._in_flight.values()]
+        await self._hand_back(left, within=max(deadline - time.monotonic(), 0.5))
+        self._running = False
+        if crashed:
+            raise ConsumerCrashed(f"worker task {crashed[0].get_name()} ended unexpectedly")
 
     async def _poll(self) -> None:
         delay = 0.5
-        while True:
-            await self._store_up.wait()  # no point taking messages the database can't take
-            for _ in range(10):
-                await self._capacity.acquire()
+        size = self._receive_size
+        while not self._stopping.is_set():
+            # No point taking messages the database can't take.
+            if not await self.gate.wait_open() or not await self._capacity.take(size):
+                return
+            self._last_progress = time.monotonic()
             messages: list[Message] = []
             try:
-                messages = await self._queue.receive(10, self._config.wait_time_seconds)
+                # Never cancelled by a stop: a cancelled long poll still takes what arrives
+                # during its wait, hidden for a visibility timeout. The grace deadline wins.
+                messages = await self._queue.receive(size, self._config.wait_time_seconds)
                 delay = 0.5
             except Exception as exc:  # QueueUnavailable, or a bug: keep polling either way
                 log.warning("receive failed; retrying", error=str(exc), retry_in=delay)
                 messages = []
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
                 delay = min(delay * 2, 20)
             finally:
-                for _ in range(10 - len(messages)):
-                    self._capacity.release()
+                self._capacity.give(size - len(messages))
             self._metrics.in_flight.inc(len(messages))
             now = time.monotonic()
             for message in messages:
@@ -148,53 +206,68 @@ class Consumer:
                     self._buffer.put_nowait(None)
                     break
                 batch.append(message)
+            self._busy += 1
             try:
-                await self._handle(batch)
+                await self._settle(batch)
+            finally:
+                self._busy -= 1
+                self._last_progress = time.monotonic()
+
+    async def _settle(self, batch: list[Message]) -> None:
+        """Processes `batch` until every message has an outcome. Messages held by a fault of
+        the system stay in flight under the heartbeat and are retried here once the probe
+        passes: none is handed back or received again, so an outage spends no receives."""
+        pending = batch
+        while pending:
+            if not await self.gate.wait_open():
+                return  # stopping while paused: handed back on the way out
+            started = time.perf_counter()
+            try:
+                results = await self._processor.process(pending)
             except Exception:
                 # A bug must not kill the processor; unacknowledged messages come back later.
                 self._metrics.errors.labels("processing").inc()
-                log.exception("batch failed unexpectedly", batch=len(batch))
-            finally:
-                self._done(batch)
+                log.exception("batch failed unexpectedly", batch=len(pending))
+                self._done(pending)
+                return
+            held = [r for r in results if r.outcome is Outcome.TRANSIENT]
+            settled = [r for r in results if r.outcome is not Outcome.TRANSIENT]
+            try:
+                await self._acknowledge(settled)
+            except OrderServiceError as exc:
+                # Nothing is lost: unacknowledged messages come back after their visibility.
+                self._metrics.errors.labels("acknowledge").inc()
+                log.error("acknowledgement failed", error=str(exc), batch=len(settled))
+            self._done([r.message for r in settled])
+            if settled:
+                elapsed = time.perf_counter() - started
+                self._metrics.batch_seconds.observe(elapsed)
+                self._metrics.batch_size.observe(len(settled))
+                self._report(settled, elapsed)
+            if held:
+                fault = held[0].fault or StoreUnavailable(held[0].reason or "database fault")
+                self.gate.trip(fault)
+            pending = [r.message for r in held]
 
     def _done(self, messages: Sequence[Message]) -> None:
         for message in messages:
-            self._in_flight.pop(message.receipt_handle, None)
-            self._capacity.release()
-        self._metrics.in_flight.dec(len(messages))
+            if self._in_flight.pop(message.receipt_handle, None) is not None:
+                self._capacity.give(1)
+                self._metrics.in_flight.dec()
 
-    async def _release_buffered(self) -> None:
-        batch: list[Message] = []
-        while not self._buffer.empty():
-            message = self._buffer.get_nowait()
-            if message is not None:
-                batch.append(message)
-        if not batch:
+    async def _hand_back(self, messages: list[Message], within: float) -> None:
+        """Makes received messages (buffered, held by a fault, or in a batch cut short by the
+        deadline) visible again at once, so that none stays hidden after the worker exits."""
+        if not messages:
             return
         try:
-            await self._queue.change_visibility(batch, [0] * len(batch))
-        except QueueUnavailable as exc:
-            log.warning("could not release prefetched messages", error=str(exc))
-        self._done(batch)
-        log.info("released prefetched messages", count=len(batch))
-
-    async def _handle(self, batch: list[Message]) -> None:
-        started = time.perf_counter()
-        results = await self._processor.process(batch)
-        try:
-            await self._acknowledge(results)
-        except OrderServiceError as exc:
-            # Nothing is lost: unacknowledged messages come back after their visibility timeout.
-            self._metrics.errors.labels("acknowledge").inc()
-            log.error("acknowledgement failed", error=str(exc), batch=len(batch))
-        elapsed = time.perf_counter() - started
-        self._metrics.batch_seconds.observe(elapsed)
-        self._metrics.batch_size.observe(len(batch))
-        self._report(results, elapsed)
-        if any(r.outcome is Outcome.TRANSIENT for r in results) and self._store_up.is_set():
-            # Stop taking messages until the database answers again (probed in the background).
-            self._store_up.clear()
-            self._recovery = asyncio.create_task(self._wait_for_store(asyncio.Event()))
+            await asyncio.wait_for(
+                self._queue.change_visibility(messages, [0] * len(messages)), within
+            )
+        except (QueueUnavailable, TimeoutError) as exc:
+            log.warning("could not hand back received messages", error=str(exc))
+        self._done(messages)
+        log.info("handed back received messages", count=len(messages))
 
     async def _heartbeat(self) -> None:
         """Keeps received messages invisible while they wait in the buffer or are processed,
@@ -277,3 +350,26 @@ class Consumer:
             log.warning(
                 "batch", messages=len(results), duration_ms=round(elapsed * 1000, 1), **counts
             )
+
+
+def _drain(buffer: asyncio.Queue[Message | None]) -> list[Message | None]:
+    items = []
+    while not buffer.empty():
+        items.append(buffer.get_nowait())
+    return items
+
+
+async def _finish(tasks: Sequence[asyncio.Task[None]], deadline: float) -> None:
+    """Waits for `tasks` until `deadline`, then cancels what is left, asking again while a
+    cancelled one is still unwinding (a rollback on a blackholed connection never answers)."""
+    pending = {t for t in tasks if not t.done()}
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=max(deadline - time.monotonic(), 0))
+    for _ in range(3):
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    if pending:
+        log.warning("grace period over; tasks still unwinding", tasks=len(pending))

@@ -1,15 +1,36 @@
-"""What the processing needs from the outside world, as protocols."""
+"""What the processing needs from the outside world, as protocols, and the values they carry."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from order_service.domain.batch import Plan, Snapshot
 from order_service.domain.events import OrderEvent
+from order_service.domain.lifecycle import Outcome
+from order_service.errors import StoreUnavailable
 
-if TYPE_CHECKING:
-    from order_service.service.processing import Message
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One received queue message."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A message's outcome; `fault` says which fault of the system held a transient one."""
+
+    message: Message
+    outcome: Outcome
+    reason: str | None = None
+    event: OrderEvent | None = None
+    fault: StoreUnavailable | None = None
 
 
 class OrderStore(Protocol):
@@ -18,6 +39,11 @@ class OrderStore(Protocol):
     ) -> Plan:
         """In one transaction: lock the events' orders and ids, read a snapshot, let
         `planner` decide, write the plan and commit. Raises StoreUnavailable or StoreError."""
+        ...
+
+    async def probe(self) -> None:
+        """Check what a batch needs (schema revision, a writable transaction, the tables and
+        privileges) with a known-good batch that is rolled back. Raises StoreUnavailable."""
         ...
 
     async def quarantine(self, message_id: str, body: str, reason: str) -> None:

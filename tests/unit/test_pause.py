@@ -1,0 +1,185 @@
+"""A fault of the system against in-memory ports: held messages stay in flight and are retried
+in place, the probe decides what a refused event is, side tasks are supervised, a stuck loop
+fails /health, and pollers never starve each other of capacity."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from order_service.domain.batch import Plan, Snapshot
+from order_service.domain.events import OrderEvent
+from order_service.domain.lifecycle import Outcome
+from order_service.errors import StoreError, StoreUnavailable
+from order_service.metrics import Metrics
+from order_service.service.consumer import Consumer, ConsumerConfig, ConsumerCrashed
+from order_service.service.ports import Message
+from order_service.service.processing import BatchProcessor
+from tests.factories import body, placed
+from tests.unit.fakes import FakeQueue, FakeStore
+
+
+def msg(text: str) -> Message:
+    return Message(str(uuid.uuid4()), f"rh-{uuid.uuid4()}", text)
+
+
+def placed_messages(count: int) -> list[Message]:
+    return [msg(body(placed(str(uuid.uuid4())))) for _ in range(count)]
+
+
+def consumer(queue, store, metrics: Metrics | None = None, **config) -> Consumer:
+    settings = {"pollers": 1, "processors": 1, "max_in_flight": 20, "wait_time_seconds": 0}
+    cfg = ConsumerConfig(**{**settings, **config})
+    return Consumer(queue, store, cfg, metrics or Metrics(), store_ready=store.probe)
+
+
+class RefusingStore(FakeStore):
+    """Refuses every batch holding an event of `poison` orders, as a database refuses one
+    message's values; `probe_fails` makes the known-good batch fail as well."""
+
+    def __init__(self, poison: set[str], *, probe_fails: bool = False) -> None:
+        super().__init__()
+        self.poison = poison
+        self.probe_fails = probe_fails
+
+    async def run_batch(
+        self, events: Sequence[OrderEvent], planner: Callable[[Snapshot], Plan]
+    ) -> Plan:
+        if any(str(e.order_id) in self.poison for e in events):
+            raise StoreError("DataError: value out of range (fake)")
+        return await super().run_batch(events, planner)
+
+    async def probe(self) -> None:
+        if self.probe_fails:
+            raise StoreUnavailable("known-good batch refused (fake)", kind="refuses_valid_batch")
+
+
+async def test_a_refused_event_is_invalid_alone_when_the_probe_passes():
+    bad, good = str(uuid.uuid4()), str(uuid.uuid4())
+    messages = [msg(body(placed(bad))), msg(body(placed(good)))]
+    results = await BatchProcessor(RefusingStore({bad})).process(messages)
+    assert [r.outcome for r in results] == [Outcome.INVALID, Outcome.APPLIED]
+    assert results[0].reason is not None and results[0].reason.startswith("processing failed")
+
+
+async def test_a_refused_event_is_the_systems_fault_when_a_known_good_batch_fails_too():
+    bad, good = str(uuid.uuid4()), str(uuid.uuid4())
+    messages = [msg(body(placed(bad))), msg(body(placed(good)))]
+    results = await BatchProcessor(RefusingStore({bad}, probe_fails=True)).process(messages)
+    assert [r.outcome for r in results] == [Outcome.TRANSIENT, Outcome.APPLIED]
+    assert results[0].fault is not None and results[0].fault.kind == "refuses_valid_batch"
+
+
+async def run_for(c: Consumer, seconds: float, grace: float = 2.0) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop, grace))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.wait_for(task, grace + 2)
+
+
+async def test_messages_held_by_a_fault_stay_in_flight_and_are_retried_in_place():
+    messages = placed_messages(25)
+    queue = FakeQueue(messages)
+    store = FakeStore(delay=0.1)
+    metrics = Metrics()
+    c = consumer(queue, store, metrics, batch_max_messages=5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop, 2))
+    async with asyncio.timeout(5):
+        while len(store.recorded) < 5:
+            await asyncio.sleep(0.005)
+    store.down = True  # the next batch meets the fault
+    async with asyncio.timeout(5):
+        while c.gate.is_open:
+            await asyncio.sleep(0.005)
+    assert metrics.paused._value.get() == 1
+    await asyncio.sleep(0.3)
+    held = len(c._in_flight)
+    assert held > 0  # received, unacknowledged, under the heartbeat
+    store.down = False
+    async with asyncio.timeout(10):
+        while len(store.recorded) < 25:
+            await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 4)
+    assert metrics.paused._value.get() == 0
+    assert metrics.system_faults.labels("unreachable")._value.get() == 1
+    # Nothing handed back or received twice: each message was received once and deleted once.
+    assert not [t for _, t in queue.visibility if t == 0]
+    assert sorted(m.message_id for m in queue.deleted) == sorted(m.message_id for m in messages)
+
+
+async def test_the_worker_does_not_consume_before_the_first_probe_passes():
+    queue = FakeQueue(placed_messages(5))
+    store = FakeStore()
+    store.down = True
+    c = consumer(queue, store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop, 1))
+    await asyncio.sleep(0.3)
+    assert len(queue.available) == 5  # nothing received
+    assert c.gate.fault is not None and c.stuck() is None
+    store.down = False
+    async with asyncio.timeout(5):
+        while len(store.recorded) < 5:
+            await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 3)
+
+
+@pytest.mark.parametrize(("pollers", "max_in_flight"), [(4, 10), (8, 15), (64, 200)])
+async def test_pollers_never_starve_each_other_of_capacity(pollers, max_in_flight):
+    messages = placed_messages(120)
+    queue = FakeQueue(messages)
+    store = FakeStore()
+    c = consumer(queue, store, pollers=pollers, max_in_flight=max_in_flight, batch_max_messages=10)
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop, 2))
+    async with asyncio.timeout(10):
+        while len(store.recorded) < len(messages):
+            await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 4)
+
+
+class BrokenHeartbeatQueue(FakeQueue):
+    async def change_visibility(self, messages, timeouts):
+        if any(t > 0 for t in timeouts):
+            raise RuntimeError("a bug in the heartbeat")
+        return await super().change_visibility(messages, timeouts)
+
+
+async def test_a_heartbeat_that_dies_stops_the_worker_with_an_error():
+    queue = BrokenHeartbeatQueue(placed_messages(3))
+    c = consumer(queue, FakeStore(delay=2.5), visibility_timeout=3)
+    stop = asyncio.Event()
+    with pytest.raises(ConsumerCrashed, match="heartbeat"):
+        await asyncio.wait_for(c.run(stop, 1), 8)
+
+
+class HangingQueue(FakeQueue):
+    async def receive(self, max_messages: int = 10, wait_seconds: int = 20) -> list[Message]:
+        await asyncio.Event().wait()
+        return []
+
+
+async def test_stuck_only_when_nothing_excuses_it():
+    store = FakeStore()
+    store.down = True
+    c = consumer(HangingQueue(), store, stuck_after_seconds=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop, 0.5))
+    await asyncio.sleep(0.4)
+    assert c.stuck() is None  # waiting for the database is not stuck
+    store.down = False
+    async with asyncio.timeout(5):
+        while c.stuck() is None:  # a receive that never returns is
+            await asyncio.sleep(0.05)
+    assert "no receive" in (c.stuck() or "")
+    stop.set()
+    await asyncio.wait_for(task, 3)
+    assert c.stuck() is None
