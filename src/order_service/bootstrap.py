@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from dataclasses import replace
+from typing import Any
 
 import structlog
 
 from order_service.adapters.http import build_app, start_http
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sqs import SqsQueue, sqs_client
-from order_service.errors import StoreUnavailable
+from order_service.domain.redelivery import RedeliveryPolicy
+from order_service.errors import QueueUnavailable, StoreUnavailable
 from order_service.metrics import Metrics
 from order_service.service.consumer import Consumer, ConsumerConfig
 from order_service.settings import Settings
@@ -25,18 +28,36 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-def consumer_config(settings: Settings) -> ConsumerConfig:
-    return ConsumerConfig(
+def consumer_config(settings: Settings, **overrides: Any) -> ConsumerConfig:
+    config = ConsumerConfig(
         pollers=settings.pollers,
         processors=settings.processors,
         max_in_flight=settings.max_in_flight,
         batch_max_messages=settings.batch_max_messages,
         wait_time_seconds=settings.sqs_wait_time_seconds,
-        visibility_timeout=settings.sqs_visibility_timeout,
-        retry_base_seconds=settings.retry_base_seconds,
-        retry_max_seconds=settings.retry_max_seconds,
+        redelivery=settings.redelivery(),
         per_message_logs=settings.log_level in ("DEBUG", "INFO"),
     )
+    return replace(config, **overrides)
+
+
+async def redelivery_of(queue: SqsQueue, policy: RedeliveryPolicy) -> RedeliveryPolicy:
+    """The queue's maxReceiveCount wins at run time: it is what SQS applies."""
+    try:
+        count = await queue.max_receive_count()
+    except QueueUnavailable as exc:
+        log.warning("could not read the queue's redrive policy", error=str(exc))
+        return policy
+    if count is None:
+        log.warning("the queue has no redrive policy: deferred events are retried until expiry")
+        return policy
+    if count != policy.max_receive_count:
+        log.warning(
+            "the queue's maxReceiveCount differs from this build's; the queue's applies",
+            queue=count,
+            expected=policy.max_receive_count,
+        )
+    return replace(policy, max_receive_count=count)
 
 
 async def run_worker(
@@ -60,8 +81,13 @@ async def run_worker(
     ) as client:
         queue = SqsQueue(client, queue_url, dlq_url, metrics)
 
+        redelivery = await redelivery_of(queue, settings.redelivery())
         consumer = Consumer(
-            queue, store, consumer_config(settings), metrics, store_ready=store.probe
+            queue,
+            store,
+            consumer_config(settings, redelivery=redelivery),
+            metrics,
+            store_ready=store.probe,
         )
 
         async def database_ready() -> None:

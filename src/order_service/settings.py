@@ -8,6 +8,12 @@ from urllib.parse import quote
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from order_service.domain.redelivery import (
+    RETRY_BASE_SECONDS,
+    RETRY_MAX_SECONDS,
+    VISIBILITY_TIMEOUT_SECONDS,
+    RedeliveryPolicy,
+)
 from order_service.errors import ConfigError
 
 
@@ -30,15 +36,15 @@ class Settings(BaseSettings):
         default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
     )
     sqs_wait_time_seconds: int = Field(default=20, ge=0, le=20)
-    sqs_visibility_timeout: int = Field(default=60, ge=5, le=43200)
+    sqs_visibility_timeout: int = Field(default=VISIBILITY_TIMEOUT_SECONDS, ge=5, le=43200)
     pollers: int = Field(default=4, ge=1, le=64)
     # Concurrent batches. Few and large beats many and small: two keep the database busy
     # while Python parses the next batch (measured in docs/performance.md).
     processors: int = Field(default=2, ge=1, le=64)
     max_in_flight: int = Field(default=200, ge=10)
     batch_max_messages: int = Field(default=100, ge=1, le=1000)
-    retry_base_seconds: float = Field(default=2.0, gt=0, le=5)
-    retry_max_seconds: float = Field(default=300.0, gt=0, le=43200)
+    retry_base_seconds: float = Field(default=RETRY_BASE_SECONDS, gt=0, le=5)
+    retry_max_seconds: float = Field(default=RETRY_MAX_SECONDS, gt=0, le=43200)
 
     # Process.
     worker_mode: Literal["normal", "dummy"] = "normal"
@@ -49,19 +55,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.retry_max_seconds < self.retry_base_seconds:
-            raise ValueError("RETRY_MAX_SECONDS must not be below RETRY_BASE_SECONDS")
-        # A deferred event's retries (receives 1-4; the redrive policy takes the 5th) must
-        # outlast one visibility timeout: the time a crashed worker's order.placed stays hidden.
-        retries = sum(min(self.retry_base_seconds * 4**n, self.retry_max_seconds) for n in range(4))
-        if retries < self.sqs_visibility_timeout:
-            raise ValueError(
-                f"RETRY_BASE_SECONDS and RETRY_MAX_SECONDS give {retries:g} s of retries before "
-                f"the DLQ, less than SQS_VISIBILITY_TIMEOUT ({self.sqs_visibility_timeout} s)"
-            )
+        problem = self.redelivery().problem()
+        if problem:
+            raise ValueError(problem)
         if self.processors > self.db_pool_size:
             raise ValueError("PROCESSORS must not exceed DB_POOL_SIZE (one connection each)")
         return self
+
+    def redelivery(self) -> RedeliveryPolicy:
+        """The policy as configured; the queue's own maxReceiveCount replaces the count at run
+        time (read at start-up)."""
+        return RedeliveryPolicy(
+            visibility_timeout=self.sqs_visibility_timeout,
+            retry_base_seconds=self.retry_base_seconds,
+            retry_max_seconds=self.retry_max_seconds,
+        )
 
     def database_dsn(self) -> str:
         if self.database_url is not None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import pytest
 
+from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.errors import ConfigError
-from order_service.service.consumer import ConsumerConfig
 from order_service.settings import load_settings
 
 
 def test_a_deferred_message_is_never_made_visible_again_at_once():
-    config = ConsumerConfig(retry_base_seconds=0.5, retry_max_seconds=4)
+    config = RedeliveryPolicy(retry_base_seconds=0.5, retry_max_seconds=4)
     assert config.backoff(1) >= 1
 
 
@@ -41,7 +41,7 @@ async def test_prefetched_messages_stay_invisible_while_they_wait_for_a_processo
     from order_service.service.consumer import Consumer
     from order_service.service.processing import Message
     from tests.factories import body, placed
-    from tests.unit.fakes import FakeQueue, FakeStore
+    from tests.unit.fakes import FakeQueue, FakeStore, make_config
 
     class TimedQueue(FakeQueue):
         def __init__(self, messages):
@@ -75,7 +75,7 @@ async def test_prefetched_messages_stay_invisible_while_they_wait_for_a_processo
     ]
     queue = TimedQueue(messages)
     store = FakeStore(delay=2.5)
-    config = ConsumerConfig(
+    config = make_config(
         pollers=1,
         processors=1,
         max_in_flight=20,

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
 
+from order_service.bootstrap import consumer_config
 from order_service.domain.batch import Plan, Snapshot
 from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import OrderState
 from order_service.errors import StoreUnavailable
+from order_service.service.consumer import ConsumerConfig
 from order_service.service.ports import Message
+from order_service.settings import Settings
 
 
 class FakeQueue:
@@ -77,3 +82,24 @@ class FakeStore:
             raise StoreUnavailable("database down (fake)")
 
     probe = ready
+
+
+def make_config(
+    *,
+    visibility_timeout: int | None = None,
+    retry_base_seconds: float | None = None,
+    retry_max_seconds: float | None = None,
+    max_receive_count: int | None = None,
+    **overrides: Any,
+) -> ConsumerConfig:
+    """The consuming loop's config as the settings' defaults give it, with test overrides."""
+    config = consumer_config(Settings.model_construct())
+    policy = config.redelivery
+    changes = {
+        "visibility_timeout": visibility_timeout,
+        "retry_base_seconds": retry_base_seconds,
+        "retry_max_seconds": retry_max_seconds,
+        "max_receive_count": max_receive_count,
+    }
+    policy = replace(policy, **{k: v for k, v in changes.items() if v is not None})
+    return replace(config, redelivery=policy, **overrides)

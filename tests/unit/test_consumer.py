@@ -7,11 +7,12 @@ import uuid
 
 import pytest
 
+from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.metrics import Metrics
-from order_service.service.consumer import Consumer, ConsumerConfig
+from order_service.service.consumer import Consumer
 from order_service.service.ports import Message
 from tests.factories import body, paid, placed
-from tests.unit.fakes import FakeQueue, FakeStore
+from tests.unit.fakes import FakeQueue, FakeStore, make_config
 
 
 def msg(text: str, receive_count: int = 1) -> Message:
@@ -19,7 +20,7 @@ def msg(text: str, receive_count: int = 1) -> Message:
 
 
 def consumer(queue, store, **config) -> Consumer:
-    cfg = ConsumerConfig(pollers=1, processors=1, max_in_flight=20, wait_time_seconds=0, **config)
+    cfg = make_config(pollers=1, processors=1, max_in_flight=20, wait_time_seconds=0, **config)
     return Consumer(queue, store, cfg, Metrics(), store_ready=store.ready)
 
 
@@ -34,7 +35,7 @@ async def run_until(c: Consumer, done, timeout: float = 5.0, grace: float = 2.0)
 
 
 def test_backoff_is_fourfold_from_the_base_and_capped():
-    config = ConsumerConfig(retry_base_seconds=2, retry_max_seconds=100)
+    config = RedeliveryPolicy(retry_base_seconds=2, retry_max_seconds=100)
     assert [config.backoff(n) for n in range(1, 6)] == [2, 8, 32, 100, 100]
 
 
@@ -86,7 +87,7 @@ async def test_stop_hands_buffered_messages_back_at_once():
     c = Consumer(
         queue,
         store,
-        ConsumerConfig(
+        make_config(
             pollers=2, processors=1, max_in_flight=20, batch_max_messages=5, wait_time_seconds=0
         ),
         Metrics(),

@@ -15,11 +15,11 @@ from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import Outcome
 from order_service.errors import StoreError, StoreUnavailable
 from order_service.metrics import Metrics
-from order_service.service.consumer import Consumer, ConsumerConfig, ConsumerCrashed
+from order_service.service.consumer import Consumer, ConsumerCrashed
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
 from tests.factories import body, placed
-from tests.unit.fakes import FakeQueue, FakeStore
+from tests.unit.fakes import FakeQueue, FakeStore, make_config
 
 
 def msg(text: str) -> Message:
@@ -32,7 +32,7 @@ def placed_messages(count: int) -> list[Message]:
 
 def consumer(queue, store, metrics: Metrics | None = None, **config) -> Consumer:
     settings = {"pollers": 1, "processors": 1, "max_in_flight": 20, "wait_time_seconds": 0}
-    cfg = ConsumerConfig(**{**settings, **config})
+    cfg = make_config(**{**settings, **config})
     return Consumer(queue, store, cfg, metrics or Metrics(), store_ready=store.probe)
 
 

@@ -16,8 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-MAX_RECEIVE_COUNT = 5
-QUEUE_VISIBILITY_TIMEOUT = 60
+from order_service.domain.redelivery import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 
 
 def free_port() -> int:
@@ -134,9 +133,12 @@ class LocalPostgres:
 
 
 async def create_queues(
-    client: Any, name: str, visibility_timeout: int = QUEUE_VISIBILITY_TIMEOUT
+    client: Any,
+    name: str,
+    visibility_timeout: int = VISIBILITY_TIMEOUT_SECONDS,
+    max_receive_count: int = MAX_RECEIVE_COUNT,
 ) -> tuple[str, str]:
-    """The main queue and its DLQ, wired as in the CDK stack (redrive maxReceiveCount 5)."""
+    """The main queue and its DLQ, wired as in the CDK stack (the redelivery policy's count)."""
     dlq_url: str = (
         await client.create_queue(
             QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
@@ -145,7 +147,7 @@ async def create_queues(
     attributes = await client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
     redrive = {
         "deadLetterTargetArn": attributes["Attributes"]["QueueArn"],
-        "maxReceiveCount": str(MAX_RECEIVE_COUNT),
+        "maxReceiveCount": str(max_receive_count),
     }
     queue_url: str = (
         await client.create_queue(

@@ -4,6 +4,7 @@ AWS_ENDPOINT_URL_SQS), asynchronous, maintained alongside botocore's releases.""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -128,6 +129,14 @@ class SqsQueue:
             )
             if response.get("Failed"):
                 raise QueueUnavailable(f"send_message_batch failed: {response['Failed']}")
+
+    async def max_receive_count(self) -> int | None:
+        """The main queue's redrive policy's maxReceiveCount, or None without one."""
+        response = await self._call(
+            "get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"]
+        )
+        policy = response.get("Attributes", {}).get("RedrivePolicy")
+        return int(json.loads(policy)["maxReceiveCount"]) if policy else None
 
     async def depth(self, queue_url: str) -> tuple[int, int]:
         """(visible, in flight) messages of a queue, approximately, as SQS reports them."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 import structlog
 
 from order_service.domain.lifecycle import Outcome
+from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.errors import OrderServiceError, QueueUnavailable, StoreUnavailable
 from order_service.metrics import Metrics
 from order_service.service.pause import FaultGate
@@ -30,27 +30,19 @@ _DELETE = frozenset({Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REJECTED})
 
 @dataclass(frozen=True, slots=True)
 class ConsumerConfig:
-    pollers: int = 4
-    processors: int = 2
-    max_in_flight: int = 200
-    batch_max_messages: int = 100
-    wait_time_seconds: int = 20
-    visibility_timeout: int = 60
-    retry_base_seconds: float = 2.0
-    retry_max_seconds: float = 300.0
-    per_message_logs: bool = True
+    """What the consuming loop needs, built from Settings (`bootstrap.consumer_config`), the one
+    source of every default."""
+
+    pollers: int
+    processors: int
+    max_in_flight: int
+    batch_max_messages: int
+    wait_time_seconds: int
+    redelivery: RedeliveryPolicy
+    per_message_logs: bool
     # No progress for this long while nothing excuses it fails /health; None: three long polls
     # and their read timeouts.
     stuck_after_seconds: float | None = None
-
-    def backoff(self, receive_count: int) -> int:
-        """Visibility for a deferred message: exponential in its receive count, capped.
-
-        Growing fourfold, the retries before the redrive policy's 5th receive span about 85
-        times the base (170 s by default): longer than the visibility timeout during which
-        a crashed worker's messages (an order.placed, say) stay hidden."""
-        delay = self.retry_base_seconds * 4.0 ** max(receive_count - 1, 0)
-        return max(1, math.ceil(min(delay, self.retry_max_seconds, 43_200.0)))
 
 
 class ConsumerCrashed(OrderServiceError):
@@ -276,8 +268,8 @@ class Consumer:
         One loop for the whole worker. A message is extended once it is older than one
         interval: younger ones still have two intervals of visibility left at the next tick.
         """
-        interval = max(self._config.visibility_timeout / 3, 1)
-        timeout = self._config.visibility_timeout
+        timeout = self._config.redelivery.visibility_timeout
+        interval = max(timeout / 3, 1)
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
@@ -303,7 +295,9 @@ class Consumer:
                 to_delete.append(result.message)
         deferred = [r.message for r in results if r.outcome is Outcome.DEFERRED]
         if deferred:
-            timeouts = [self._config.backoff(m.receive_count) for m in deferred]
+            # Never for messages held by a fault of the system: those are not deferred.
+            policy = self._config.redelivery
+            timeouts = [policy.deferral_visibility(m.receive_count) for m in deferred]
             await self._queue.change_visibility(deferred, timeouts)
         if to_delete:
             failed = await self._queue.delete(to_delete)
