@@ -90,7 +90,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "migrate":
         from order_service.adapters.migrations import upgrade
 
-        upgrade(settings.database_dsn())
+        password = settings.app_db_password
+        upgrade(
+            settings.database_dsn(),
+            app_role_password=password.get_secret_value() if password else None,
+        )
         print("migrations applied", file=sys.stderr)
         return 0
     if args.command == "send":
