@@ -100,3 +100,18 @@ async def test_the_app_role_cannot_change_the_schema(app_dsn, statement):
             await conn.execute(statement)
     finally:
         await conn.close()
+
+
+async def test_a_rotated_password_takes_effect_on_the_next_migration(app_dsn, empty_database):
+    async def verifier() -> str:
+        conn = await asyncpg.connect(empty_database)
+        try:
+            return await conn.fetchval(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = $1", APP_ROLE
+            )
+        finally:
+            await conn.close()
+
+    before = await verifier()
+    await asyncio.to_thread(upgrade, empty_database, app_role_password="rotated")  # at head
+    assert await verifier() != before

@@ -21,7 +21,8 @@ def _config(dsn: str, app_role_password: str | None = None) -> Config:
 def upgrade(dsn: str, revision: str = "head", *, app_role_password: str | None = None) -> None:
     """Blocking: env.py runs its own event loop. Idempotent; safe to run concurrently.
 
-    With `app_role_password`, the application role may log in with it (revision 0002).
+    With `app_role_password`, the application role (revision 0002) logs in with it from then on:
+    set on every run, so a rotated application secret needs only the next migration.
     """
     command.upgrade(_config(dsn, app_role_password), revision)
 

@@ -13,12 +13,13 @@ Create Date: 2026-12-01
 from alembic import op
 from sqlalchemy import text
 
+from order_service.migrations.app_role import APP_ROLE
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-APP_ROLE = "orders_app"  # infra/order_infra/database.py APP_USERNAME
 TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"  # what a batch writes, nothing else
 
 CREATE_ROLE = f"""
@@ -40,18 +41,6 @@ GRANTS = f"""
     ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {APP_ROLE};
     REVOKE ALL ON alembic_version FROM {APP_ROLE};
 """
-# The password travels as a bind parameter and is quoted by the server (format %L), never
-# formatted into SQL here.
-SET_PASSWORD = f"""
-    DO $$
-    BEGIN
-        EXECUTE format(
-            'ALTER ROLE {APP_ROLE} WITH LOGIN PASSWORD %L',
-            current_setting('order_service.app_role_password')
-        );
-    END
-    $$
-"""
 
 
 def upgrade() -> None:
@@ -61,14 +50,7 @@ def upgrade() -> None:
     for statement in GRANTS.split(";"):
         if statement.strip():
             bind.execute(text(statement))
-    config = op.get_context().config
-    password = config.attributes.get("app_role_password") if config is not None else None
-    if password:
-        bind.execute(
-            text("SELECT set_config('order_service.app_role_password', :password, true)"),
-            {"password": password},
-        )
-        bind.execute(text(SET_PASSWORD))
+    # NOLOGIN until a migration run is given the application secret's password (env.py).
 
 
 def downgrade() -> None:
