@@ -26,6 +26,7 @@ class HealthEndpoint(Construct):
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         ingress_cidrs: Sequence[str],
+        deletion_protection: bool,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -36,6 +37,7 @@ class HealthEndpoint(Construct):
             description="order-service ALB: HTTP in, health checks out to the tasks",
             allow_all_outbound=False,
         )
+        # None by default: ALB health checks of the targets need no ingress at all.
         for cidr in ingress_cidrs:
             self.security_group.add_ingress_rule(
                 ec2.Peer.ipv4(cidr), ec2.Port.tcp(80), "HTTP; only /health is forwarded"
@@ -58,6 +60,7 @@ class HealthEndpoint(Construct):
             internet_facing=True,
             security_group=self.security_group,
             drop_invalid_header_fields=True,
+            deletion_protection=deletion_protection,
         )
         self.load_balancer.log_access_logs(self.access_log_bucket, prefix="alb")
         # Everything but GET/HEAD /health gets a fixed 404: /ready and /metrics stay private.

@@ -11,7 +11,10 @@ from .task_cluster import PLATFORM, TaskCluster
 
 
 class MigrationTask(Construct):
-    """Same image, roles and network as the worker; runs `migrate` and exits."""
+    """Same image and network as the worker; runs `migrate` as the database owner and exits.
+
+    Its own execution role: the only one that may read the master secret.
+    """
 
     def __init__(
         self,
@@ -26,6 +29,11 @@ class MigrationTask(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
 
+        self.execution_role = tasks.add_execution_role(
+            self,
+            "MigrationExecutionRole",
+            "order-service migration: ECR pull, CloudWatch Logs, master and app secret injection",
+        )
         self.task_definition = ecs.FargateTaskDefinition(
             self,
             "MigrationTask",
@@ -33,7 +41,7 @@ class MigrationTask(Construct):
             cpu=cpu,
             memory_limit_mib=memory_mib,
             runtime_platform=PLATFORM,
-            execution_role=tasks.execution_role,
+            execution_role=self.execution_role,
         )
         self.container = tasks.add_container(
             self.task_definition,

@@ -9,13 +9,16 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from .config import (
     DATABASE_NAME,
     DATABASE_PORT,
+    DB_SSLMODE,
     ECR_REPOSITORY_NAME,
     HEALTH_PORT,
+    RDS_CA_BUNDLE_PATH,
     SHUTDOWN_GRACE_SECONDS,
     SQS_VISIBILITY_TIMEOUT_SECONDS,
     EnvironmentConfig,
@@ -32,14 +35,10 @@ from .task_cluster import TaskCluster
 from .worker_image import WorkerImage
 from .worker_service import WorkerService
 
-# Keys of the JSON secret that RDS generates, injected as the tasks' DB_* variables.
-DB_SECRET_KEYS = {
-    "DB_HOST": "host",
-    "DB_PORT": "port",
-    "DB_NAME": "dbname",
-    "DB_USER": "username",
-    "DB_PASSWORD": "password",
-}
+# Credentials are ECS secrets (JSON keys of a Secrets Manager secret): the worker gets the
+# application role's; the migration the master user's, and the application password to set.
+DB_CREDENTIAL_KEYS = {"DB_USER": "username", "DB_PASSWORD": "password"}
+APP_PASSWORD_KEYS = {"APP_DB_PASSWORD": "password"}
 # These units were one construct, "Compute", until it was split; their resources keep the
 # logical ids they had there, so no deployed resource is replaced (test_infra_logical_ids).
 LEGACY_SCOPES = {
@@ -123,21 +122,24 @@ class OrderServiceStack(Stack):
                 "LOG_LEVEL": config.log_level,
                 "LOG_FORMAT": "json",
                 "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
+                "DB_HOST": self.database.endpoint_address,
+                "DB_PORT": self.database.endpoint_port,
+                "DB_NAME": DATABASE_NAME,
+                "DB_SSLMODE": DB_SSLMODE,
+                "DB_SSLROOTCERT": RDS_CA_BUNDLE_PATH,
             },
             log_retention=retention,
             removal_policy=removal_policy,
         )
-        database_secrets = {
-            env: ecs.Secret.from_secrets_manager(self.database.secret, key)
-            for env, key in DB_SECRET_KEYS.items()
-        }
+        app_secret = self.database.app_secret
+        master_secret = self.database.master_secret
         self.worker = WorkerService(
             self,
             "WorkerService",
             name_prefix=name_prefix,
             tasks=self.tasks,
             subnets=self.network.private_subnets,
-            secrets=database_secrets,
+            secrets=ecs_secrets(app_secret, DB_CREDENTIAL_KEYS),
             cpu=config.task_cpu,
             memory_mib=config.task_memory_mib,
             fargate_spot=config.fargate_spot,
@@ -147,7 +149,10 @@ class OrderServiceStack(Stack):
             "MigrationTask",
             name_prefix=name_prefix,
             tasks=self.tasks,
-            secrets=database_secrets,
+            secrets={
+                **ecs_secrets(master_secret, DB_CREDENTIAL_KEYS),
+                **ecs_secrets(app_secret, APP_PASSWORD_KEYS),
+            },
             cpu=config.task_cpu,
             memory_mib=config.task_memory_mib,
         )
@@ -157,6 +162,7 @@ class OrderServiceStack(Stack):
             vpc=self.network.vpc,
             subnets=self.network.public_subnets,
             ingress_cidrs=config.alb_ingress_cidrs,
+            deletion_protection=config.alb_deletion_protection,
         )
         self.scaling = Scaling(
             self,
@@ -234,6 +240,11 @@ class OrderServiceStack(Stack):
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
+
+
+def ecs_secrets(secret: secretsmanager.ISecret, keys: dict[str, str]) -> dict[str, ecs.Secret]:
+    """Container variables from JSON keys of one secret (the execution role may read it)."""
+    return {env: ecs.Secret.from_secrets_manager(secret, key) for env, key in keys.items()}
 
 
 _RETENTION = {

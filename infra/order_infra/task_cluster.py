@@ -25,7 +25,8 @@ PLATFORM = ecs.RuntimePlatform(
 
 
 class TaskCluster(Construct):
-    """Cluster (Container Insights, Fargate and Fargate Spot), logs, execution role, task SG."""
+    """Cluster (Container Insights, Fargate and Fargate Spot), logs, worker execution role,
+    task security group."""
 
     def __init__(
         self,
@@ -54,20 +55,13 @@ class TaskCluster(Construct):
             self, "Logs", retention=log_retention, removal_policy=removal_policy
         )
 
-        # One execution role for both task definitions: pull the image, write logs, inject
-        # the database secret. Nothing else.
-        self.execution_role = iam.Role(
+        self._image_repository = image_repository
+        # The worker's execution role (the migration task has its own, which alone may read
+        # the master secret): pull the image, write logs, inject the task's secrets.
+        self.execution_role = self.add_execution_role(
             self,
             "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="order-service: ECR pull, CloudWatch Logs, database secret injection",
-        )
-        image_repository.grant_pull(self.execution_role)
-        acknowledge(
-            self.execution_role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken supports no resource-level permission; image "
-            "pulls themselves are scoped to the one repository.",
+            "order-service worker: ECR pull, CloudWatch Logs, application secret injection",
         )
 
         # Tasks reach AWS APIs over HTTPS (NAT or endpoints); the stack adds PostgreSQL.
@@ -81,6 +75,23 @@ class TaskCluster(Construct):
         self.task_security_group.add_egress_rule(
             ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS"
         )
+
+    def add_execution_role(self, scope: Construct, construct_id: str, description: str) -> iam.Role:
+        """An execution role that may pull the image; logs and secrets grant themselves."""
+        role = iam.Role(
+            scope,
+            construct_id,
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=description,
+        )
+        self._image_repository.grant_pull(role)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken supports no resource-level permission; image "
+            "pulls themselves are scoped to the one repository.",
+        )
+        return role
 
     def add_container(
         self,
@@ -124,7 +135,7 @@ class TaskCluster(Construct):
         acknowledge(
             task_definition,
             "AwsSolutions-ECS2",
-            "Only non-secret settings (queue URLs, region, log level, mode) are "
-            "plain environment variables; database credentials are ECS secrets.",
+            "Only non-secret settings (queue URLs, region, log level, mode, database "
+            "host and TLS mode) are plain environment variables; credentials are ECS secrets.",
         )
         return container

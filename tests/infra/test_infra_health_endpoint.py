@@ -18,7 +18,8 @@ def template() -> assertions.Template:
         "HealthEndpoint",
         vpc=vpc,
         subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
-        ingress_cidrs=["0.0.0.0/0"],
+        ingress_cidrs=[],
+        deletion_protection=True,
     )
     return assertions.Template.from_stack(stack)
 
@@ -47,3 +48,15 @@ def test_alb_exposes_only_health(template: assertions.Template) -> None:
         "AWS::ElasticLoadBalancingV2::TargetGroup",
         {"HealthCheckPath": "/health", "Port": 8080, "TargetType": "ip"},
     )
+
+
+def test_no_ingress_by_default_and_deletion_protection(template: assertions.Template) -> None:
+    (group,) = template.find_resources(
+        "AWS::EC2::SecurityGroup",
+        {"Properties": {"GroupDescription": Match.string_like_regexp("ALB")}},
+    ).values()
+    assert "SecurityGroupIngress" not in group["Properties"]
+    assert template.find_resources("AWS::EC2::SecurityGroupIngress") == {}
+    (balancer,) = template.find_resources("AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    attributes = {a["Key"]: a["Value"] for a in balancer["Properties"]["LoadBalancerAttributes"]}
+    assert attributes["deletion_protection.enabled"] == "true"

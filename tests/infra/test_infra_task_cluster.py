@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from order_infra.migration_task import MigrationTask
-from order_infra.stack import DB_SECRET_KEYS
+from order_infra.stack import DB_CREDENTIAL_KEYS
 from order_infra.task_cluster import TaskCluster
 from order_infra.worker_image import WorkerImage
 from order_infra.worker_service import WorkerService
@@ -38,7 +38,7 @@ def _tasks(*, placeholder: bool, spot: bool) -> assertions.Template:
     )
     secret = secretsmanager.Secret(stack, "Secret")
     secrets = {
-        env: ecs.Secret.from_secrets_manager(secret, key) for env, key in DB_SECRET_KEYS.items()
+        env: ecs.Secret.from_secrets_manager(secret, key) for env, key in DB_CREDENTIAL_KEYS.items()
     }
     WorkerService(
         stack,
@@ -108,9 +108,9 @@ def test_worker_and_migration_commands(normal: assertions.Template) -> None:
 
 def test_db_credentials_are_secrets_never_plain_env(normal: assertions.Template) -> None:
     (worker,) = _task_definition(normal, "worker")["ContainerDefinitions"]
-    assert {s["Name"] for s in worker["Secrets"]} == set(DB_SECRET_KEYS)
+    assert {s["Name"] for s in worker["Secrets"]} == set(DB_CREDENTIAL_KEYS)
     env = {e["Name"]: e["Value"] for e in worker["Environment"]}
-    assert not set(env) & set(DB_SECRET_KEYS)
+    assert not set(env) & set(DB_CREDENTIAL_KEYS)
     assert env["WORKER_MODE"] == "normal"
 
 
