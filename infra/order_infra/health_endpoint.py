@@ -49,7 +49,14 @@ class HealthEndpoint(Construct):
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
+            # Versioned, so a deleted or overwritten log can be recovered for a week.
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(90),
+                    noncurrent_version_expiration=Duration.days(7),
+                )
+            ],
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.load_balancer = elbv2.ApplicationLoadBalancer(
