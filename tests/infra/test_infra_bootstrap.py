@@ -11,6 +11,7 @@ from aws_cdk import App, assertions
 import bootstrap_app
 from order_infra.checks import SynthReport
 from order_infra.config import DEPLOY_ENVIRONMENTS, ENVIRONMENTS
+from order_infra.deploy_role import STACK_SERVICES
 from tests.infra.infra_support import template_json
 
 
@@ -196,3 +197,30 @@ def test_deploy_role_can_run_and_stop_the_migration_task_only_in_its_clusters(
 def test_bootstrap_needs_no_cdk_bootstrap(template: assertions.Template) -> None:
     # Deployed with an administrator's credentials before any (scoped) CDK bootstrap exists.
     assert "BootstrapVersion" not in template.to_json().get("Parameters", {})
+
+
+# CloudFormation resource namespace -> IAM service prefix.
+SERVICE_OF = {
+    "ApplicationAutoScaling": "application-autoscaling",
+    "CloudWatch": "cloudwatch",
+    "EC2": "ec2",
+    "ECS": "ecs",
+    "ElasticLoadBalancingV2": "elasticloadbalancing",
+    "KMS": "kms",
+    "Logs": "logs",
+    "RDS": "rds",
+    "S3": "s3",
+    "SNS": "sns",
+    "SQS": "sqs",
+    "SecretsManager": "secretsmanager",
+}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_execution_policy_covers_every_resource_of_the_stack(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    resources = template_json(synthesized[env])["Resources"].values()
+    namespaces = {r["Type"].split("::")[1] for r in resources} - {"IAM"}  # IAM: own roles
+    assert namespaces <= set(SERVICE_OF), namespaces - set(SERVICE_OF)
+    assert {SERVICE_OF[n] for n in namespaces} <= set(STACK_SERVICES)
