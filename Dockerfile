@@ -25,12 +25,35 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && /opt/venv/bin/pip install --no-deps --no-index /tmp/wheels/*.whl \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
+# The RDS CA bundle, for sslmode=verify-full (infra config RDS_CA_BUNDLE_PATH). Fetched from
+# AWS at build and checked against a pinned checksum (a build argument, set once per bundle
+# release: CICD.md), not committed: the bundle is AWS's to publish, and a changed file fails
+# the build instead of shipping an unknown trust anchor.
+FROM base AS rds-ca
+ARG RDS_CA_BUNDLE_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+ARG RDS_CA_BUNDLE_SHA256
+RUN python - "$RDS_CA_BUNDLE_URL" "$RDS_CA_BUNDLE_SHA256" <<'PY'
+import hashlib, pathlib, sys, urllib.request
+url, expected = sys.argv[1], sys.argv[2]
+if not expected:
+    sys.exit("build argument RDS_CA_BUNDLE_SHA256 is required (CICD.md, first-time set-up)")
+with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (a fixed https URL)
+    bundle = response.read()
+actual = hashlib.sha256(bundle).hexdigest()
+if actual != expected:
+    sys.exit(f"RDS CA bundle checksum {actual} is not the pinned {expected}")
+target = pathlib.Path("/opt/rds/global-bundle.pem")
+target.parent.mkdir(parents=True)
+target.write_bytes(bundle)
+PY
+
 FROM base AS runtime
 # A fixed numeric uid, so USER is numeric and non-root checks need not resolve a name.
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
+COPY --from=rds-ca /opt/rds/global-bundle.pem /opt/rds/global-bundle.pem
 # Read-only root filesystem: nothing is written at run time except /tmp, which the task
 # definition (a volume) and docker-compose (tmpfs) mount writable.
 ENV PATH=/opt/venv/bin:$PATH \

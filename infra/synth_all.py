@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """`make synth`: synthesize every environment and the bootstrap stack into cdk.out/<name>/,
-with cdk-nag (AwsSolutions) and cfn-lint; exit non-zero on any unacknowledged finding."""
+with cdk-nag (AwsSolutions), cfn-lint and checkov; exit non-zero on any unacknowledged
+finding (cdk-nag's are acknowledged next to their constructs, checkov's in
+order_infra/checkov_scan.py)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,18 @@ def main() -> int:
         for problem in problems:
             print(f"     {problem}")
         failures += len(problems)
+    from order_infra.checkov_scan import scan
+
+    checkov = scan(out)
+    problems = checkov.problems()
+    status = "FAIL" if problems else "ok"
+    print(
+        f"{status:4} {'checkov':10} {len(checkov.acknowledged)} acknowledged finding(s), "
+        f"{len(problems)} unacknowledged or stale"
+    )
+    for problem in problems:
+        print(f"     {problem}")
+    failures += len(problems)
     print(f"templates in {out}/<label>/")
     return 1 if failures else 0
 

@@ -49,7 +49,7 @@ def synth_runs(image_tag: str) -> list[SynthRun]:
         for name, config in ENVIRONMENTS.items()
     ]
     region = ENVIRONMENTS["dev"].region
-    runs.append(SynthRun("dev-dummy", "app", {"env": "dev"}, region))
+    runs.append(SynthRun("dev-dummy", "app", {"env": "dev", "dummy": "true"}, region))
     runs.append(
         SynthRun(
             "bootstrap", "bootstrap_app", {"githubRepository": "example-org/order-service"}, region

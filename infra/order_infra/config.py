@@ -10,7 +10,6 @@ from dataclasses import dataclass
 # Names shared by the bootstrap stack (which creates them) and the main stack (which imports them).
 ECR_REPOSITORY_NAME = "order-service"
 STACK_NAME_PREFIX = "OrderService"
-CDK_BOOTSTRAP_QUALIFIER = "hnb659fds"  # the default `cdk bootstrap` qualifier
 
 # Contract with the container image (see the Dockerfile and src/order_service).
 CONTAINER_NAME = "worker"
@@ -22,6 +21,17 @@ SHUTDOWN_GRACE_SECONDS = 25  # the worker's drain time after SIGTERM ...
 STOP_TIMEOUT_SECONDS = 30  # ... strictly below ECS's SIGTERM-to-SIGKILL delay
 DATABASE_NAME = "orders"
 DATABASE_PORT = 5432
+
+# Identity, access and TLS (the deploy security review). The worker connects as the DML-only
+# application role that the migrations create, with TLS verified against the RDS CA bundle
+# that the image ships (Dockerfile).
+DB_APP_USERNAME = "orders_app"  # src/order_service/migrations/app_role.py APP_ROLE
+DB_SSLMODE = "verify-full"
+RDS_CA_BUNDLE_PATH = "/opt/rds/global-bundle.pem"  # Dockerfile RDS_CA_BUNDLE
+# The GitHub environments that deploy, in promotion order; each has its own deploy role,
+# trusted only by jobs bound to that environment, and its own CDK bootstrap qualifier.
+DEPLOY_ENVIRONMENTS = ("dev", "staging", "prod")
+CDK_QUALIFIERS = {"dev": "ordsvcdev", "staging": "ordsvcstg", "prod": "ordsvcprd"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +65,8 @@ class EnvironmentConfig:
     # Alarms
     oldest_message_alarm_seconds: int
     alarm_email: str | None = None
-    alb_ingress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    # Health checks need no ingress; add a CIDR only for an outside uptime check.
+    alb_ingress_cidrs: tuple[str, ...] = ()
     retain_data: bool = True  # False only where losing the database is acceptable (dev)
 
     def __post_init__(self) -> None:
@@ -75,6 +86,16 @@ class EnvironmentConfig:
     @property
     def stack_name(self) -> str:
         return f"{STACK_NAME_PREFIX}-{self.name}"
+
+    @property
+    def alb_deletion_protection(self) -> bool:
+        """The ALB is protected wherever the database is (staging and prod)."""
+        return self.db_deletion_protection
+
+    @property
+    def cdk_qualifier(self) -> str:
+        """This environment's own CDK bootstrap (roles, bucket): no shared deploy role."""
+        return CDK_QUALIFIERS[self.name]
 
     @property
     def backlog_per_task_target(self) -> int:

@@ -1,18 +1,27 @@
-"""PostgreSQL 16 on RDS: isolated, encrypted, TLS-only, credentials in Secrets Manager."""
+"""PostgreSQL 16 on RDS: isolated, encrypted, TLS-only, credentials in Secrets Manager.
+
+Two credentials: the master user's, whose password RDS itself generates, keeps in Secrets
+Manager and rotates (only the migration task reads it), and the application role's, a secret
+of its own that the worker reads and the migrations turn into a DML-only role.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+import json
+
+from aws_cdk import Duration, RemovalPolicy, SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from .config import DB_APP_USERNAME
 from .nag import acknowledge
 
 # An explicit minor version: a bare "16" is deprecated for new instances (cfn-lint W3691).
 ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16_13)
 MASTER_USERNAME = "orders_admin"
+APP_USERNAME = DB_APP_USERNAME
 
 
 class Database(Construct):
@@ -61,7 +70,10 @@ class Database(Construct):
             security_groups=[self.security_group],
             port=port,
             database_name=database_name,
-            credentials=rds.Credentials.from_generated_secret(MASTER_USERNAME),
+            # Replaced below by a password RDS manages: the L2 has no option for it yet.
+            credentials=rds.Credentials.from_password(
+                MASTER_USERNAME, SecretValue.unsafe_plain_text("replaced-by-rds-managed")
+            ),
             parameter_group=parameter_group,
             publicly_accessible=False,
             storage_encrypted=True,
@@ -77,17 +89,33 @@ class Database(Construct):
             ca_certificate=rds.CaCertificate.RDS_CA_RSA2048_G1,
             removal_policy=removal_policy,
         )
-        secret = self.instance.secret
-        if secret is None:  # pragma: no cover - from_generated_secret always creates one
-            raise RuntimeError("RDS instance has no generated secret")
-        self.secret: secretsmanager.ISecret = secret
+        cfn_instance = self.instance.node.default_child
+        assert isinstance(cfn_instance, rds.CfnDBInstance)
+        cfn_instance.add_property_deletion_override("MasterUserPassword")
+        cfn_instance.manage_master_user_password = True
+        self.master_secret = secretsmanager.Secret.from_secret_complete_arn(
+            self, "MasterSecret", cfn_instance.attr_master_user_secret_secret_arn
+        )
+        self.app_secret = secretsmanager.Secret(
+            self,
+            "AppSecret",
+            description="order-service application role (DML only): the worker's credentials",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps({"username": APP_USERNAME}),
+                generate_string_key="password",
+                exclude_punctuation=True,
+                password_length=40,
+            ),
+        )
         self.connections = self.instance.connections
+        self.endpoint_address = self.instance.db_instance_endpoint_address
+        self.endpoint_port = self.instance.db_instance_endpoint_port
 
         acknowledge(
             self.instance,
             "AwsSolutions-RDS11",
             "The port is not a secret: the security group admits only the task security "
-            "group, and DB_PORT is injected from the secret, so obscurity would add nothing.",
+            "group, and DB_PORT is a plain task setting, so obscurity would add nothing.",
         )
         if not multi_az:
             acknowledge(
@@ -103,9 +131,9 @@ class Database(Construct):
                 "staging and prod enable deletion protection.",
             )
         acknowledge(
-            self.instance.node.find_child("Secret"),
+            self.app_secret,
             "AwsSolutions-SMG4",
-            "ECS injects the secret only at task start, so an automatic rotation would "
-            "break new connections of running tasks; rotation is a runbook step (rotate, then "
-            "force a new deployment), see docs/runbook.md.",
+            "The migration sets the application role's password from this secret; a rotation "
+            "is a runbook step (new value, run the migration, force a new deployment), since "
+            "ECS injects the secret only at task start. RDS rotates the master secret itself.",
         )

@@ -4,26 +4,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnElement, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from .compute import Compute, WorkerImage
 from .config import (
     DATABASE_NAME,
     DATABASE_PORT,
+    DB_SSLMODE,
     ECR_REPOSITORY_NAME,
     HEALTH_PORT,
+    RDS_CA_BUNDLE_PATH,
     SHUTDOWN_GRACE_SECONDS,
     SQS_VISIBILITY_TIMEOUT_SECONDS,
     EnvironmentConfig,
 )
 from .database import Database
+from .health_endpoint import HealthEndpoint
+from .logical_ids import LegacyPaths
 from .messaging import Messaging
+from .migration_task import MigrationTask
 from .monitoring import Monitoring
 from .network import Network
+from .scaling import Scaling
+from .task_cluster import TaskCluster
+from .worker_image import WorkerImage
+from .worker_service import WorkerService
+
+# Credentials are ECS secrets (JSON keys of a Secrets Manager secret): the worker gets the
+# application role's; the migration the master user's, and the application password to set.
+DB_CREDENTIAL_KEYS = {"DB_USER": "username", "DB_PASSWORD": "password"}
+APP_PASSWORD_KEYS = {"APP_DB_PASSWORD": "password"}
+# These units were one construct, "Compute", until it was split; their resources keep the
+# logical ids they had there, so no deployed resource is replaced (test_infra_logical_ids).
+LEGACY_SCOPES = {
+    unit: "Compute"
+    for unit in ("TaskCluster", "WorkerService", "MigrationTask", "HealthEndpoint", "Scaling")
+}
 
 
 class OrderServiceStack(Stack):
@@ -85,16 +106,11 @@ class OrderServiceStack(Stack):
             WorkerImage.from_ecr(repository, image_tag) if image_tag else WorkerImage.placeholder()
         )
 
-        self.compute = Compute(
+        name_prefix = f"order-service-{config.name}"
+        self.tasks = TaskCluster(
             self,
-            "Compute",
-            name_prefix=f"order-service-{config.name}",
+            "TaskCluster",
             vpc=self.network.vpc,
-            task_subnets=self.network.private_subnets,
-            load_balancer_subnets=self.network.public_subnets,
-            queue=self.messaging.queue,
-            dead_letter_queue=self.messaging.dead_letter_queue,
-            database_secret=self.database.secret,
             image=image,
             image_repository=repository,
             environment={
@@ -106,22 +122,64 @@ class OrderServiceStack(Stack):
                 "LOG_LEVEL": config.log_level,
                 "LOG_FORMAT": "json",
                 "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
+                "DB_HOST": self.database.endpoint_address,
+                "DB_PORT": self.database.endpoint_port,
+                "DB_NAME": DATABASE_NAME,
+                "DB_SSLMODE": DB_SSLMODE,
+                "DB_SSLROOTCERT": RDS_CA_BUNDLE_PATH,
+            },
+            log_retention=retention,
+            removal_policy=removal_policy,
+        )
+        app_secret = self.database.app_secret
+        master_secret = self.database.master_secret
+        self.worker = WorkerService(
+            self,
+            "WorkerService",
+            name_prefix=name_prefix,
+            tasks=self.tasks,
+            subnets=self.network.private_subnets,
+            secrets=ecs_secrets(app_secret, DB_CREDENTIAL_KEYS),
+            cpu=config.task_cpu,
+            memory_mib=config.task_memory_mib,
+            fargate_spot=config.fargate_spot,
+        )
+        self.migration = MigrationTask(
+            self,
+            "MigrationTask",
+            name_prefix=name_prefix,
+            tasks=self.tasks,
+            secrets={
+                **ecs_secrets(master_secret, DB_CREDENTIAL_KEYS),
+                **ecs_secrets(app_secret, APP_PASSWORD_KEYS),
             },
             cpu=config.task_cpu,
             memory_mib=config.task_memory_mib,
+        )
+        self.health = HealthEndpoint(
+            self,
+            "HealthEndpoint",
+            vpc=self.network.vpc,
+            subnets=self.network.public_subnets,
+            ingress_cidrs=config.alb_ingress_cidrs,
+            deletion_protection=config.alb_deletion_protection,
+        )
+        self.scaling = Scaling(
+            self,
+            "Scaling",
+            service=self.worker.service,
+            queue=self.messaging.queue,
             min_tasks=config.min_tasks,
             max_tasks=config.max_tasks,
             backlog_per_task_target=config.backlog_per_task_target,
-            fargate_spot=config.fargate_spot,
-            log_retention=retention,
-            alb_ingress_cidrs=config.alb_ingress_cidrs,
-            removal_policy=removal_policy,
         )
+        self._wire_health_checks()
+        self._grant_queue_access()
         # The worker and the migration task share the task security group.
         self.database.connections.allow_default_port_from(
-            self.compute.task_security_group, "order-service tasks"
+            self.tasks.task_security_group, "order-service tasks"
         )
-        self.compute.task_security_group.add_egress_rule(
+        self.tasks.task_security_group.add_egress_rule(
             self.database.security_group, ec2.Port.tcp(DATABASE_PORT), "PostgreSQL"
         )
 
@@ -131,32 +189,62 @@ class OrderServiceStack(Stack):
             dashboard_name=config.stack_name,
             queue=self.messaging.queue,
             dead_letter_queue=self.messaging.dead_letter_queue,
-            target_group=self.compute.target_group,
+            target_group=self.health.target_group,
             database=self.database.instance,
-            running_tasks=self.compute.running_tasks_metric(),
-            backlog_per_task=self.compute.backlog_per_task_metric,
+            running_tasks=self.scaling.running_tasks_metric(),
+            backlog_per_task=self.scaling.backlog_per_task_metric,
             backlog_per_task_target=config.backlog_per_task_target,
             oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
             alarm_email=config.alarm_email,
         )
         self._add_outputs()
 
+    def _allocate_logical_id(self, cfn_element: CfnElement) -> str:
+        if not hasattr(self, "_legacy_paths"):  # the first id may be asked for during init
+            self._legacy_paths = LegacyPaths(self, LEGACY_SCOPES)
+        legacy = self._legacy_paths.logical_id(cfn_element)
+        return legacy if legacy is not None else super()._allocate_logical_id(cfn_element)
+
+    def _wire_health_checks(self) -> None:
+        """The ALB's target group holds the worker tasks; only the ALB reaches their port."""
+        service = self.worker.service
+        service.attach_to_application_target_group(self.health.target_group)
+        service.connections.allow_from(
+            self.health.security_group, ec2.Port.tcp(HEALTH_PORT), "ALB health checks"
+        )
+
+    def _grant_queue_access(self) -> None:
+        # Exactly what consuming needs; SSE-SQS uses no customer key, so no KMS grant.
+        role = self.worker.task_role
+        self.messaging.queue.grant(
+            role,
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+        )
+        self.messaging.dead_letter_queue.grant(role, "sqs:SendMessage", "sqs:GetQueueAttributes")
+
     def _add_outputs(self) -> None:
         """Only what CI and operators need (deploy.yml, the migration command, the runbook)."""
-        compute = self.compute
         outputs = {
-            "ClusterName": compute.cluster.cluster_name,
-            "ServiceName": compute.service.service_name,
-            "MigrationTaskDefinitionArn": compute.migration_task_definition.task_definition_arn,
+            "ClusterName": self.tasks.cluster.cluster_name,
+            "ServiceName": self.worker.service.service_name,
+            "MigrationTaskDefinitionArn": self.migration.task_definition.task_definition_arn,
             "PrivateSubnetIds": Fn.join(
                 ",", [subnet.subnet_id for subnet in self.network.vpc.private_subnets]
             ),
-            "TaskSecurityGroupId": compute.task_security_group.security_group_id,
+            "TaskSecurityGroupId": self.tasks.task_security_group.security_group_id,
             "QueueUrl": self.messaging.queue.queue_url,
             "DeadLetterQueueUrl": self.messaging.dead_letter_queue.queue_url,
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
+
+
+def ecs_secrets(secret: secretsmanager.ISecret, keys: dict[str, str]) -> dict[str, ecs.Secret]:
+    """Container variables from JSON keys of one secret (the execution role may read it)."""
+    return {env: ecs.Secret.from_secrets_manager(secret, key) for env, key in keys.items()}
 
 
 _RETENTION = {

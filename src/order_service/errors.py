@@ -41,3 +41,7 @@ class QueueUnavailable(OrderServiceError):
 
 class StoreConflict(StoreUnavailable):
     """A deadlock, serialization failure or racing insert: the same batch will pass if retried."""
+
+
+class MigrationTaskError(OrderServiceError):
+    """The one-off migration task cannot be run as asked (the arguments do not fit it)."""

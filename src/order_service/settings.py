@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     db_user: str = "postgres"
     db_password: SecretStr = SecretStr("")
     db_pool_size: int = Field(default=4, ge=1, le=100)
+    # TLS to the database, added to the DSN built from the DB_* parts. None: the driver's
+    # default (local and test servers without TLS); ECS sets verify-full with the RDS CA bundle.
+    db_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] | None = None
+    db_sslrootcert: str | None = None
+    # The application role's password, given to `migrate` only: the migrations create the
+    # DML-only role the worker connects as and set its password from this.
+    app_db_password: SecretStr | None = None
 
     # SQS. The endpoint (AWS_ENDPOINT_URL_SQS) and credentials come from the SDK's own chain.
     sqs_queue_url: str | None = None
@@ -78,7 +85,10 @@ class Settings(BaseSettings):
             raise ConfigError("set DATABASE_URL, or DB_HOST (with DB_PORT, DB_NAME, DB_USER, ...)")
         password = quote(self.db_password.get_secret_value(), safe="")
         credentials = quote(self.db_user, safe="") + (f":{password}" if password else "")
-        return f"postgresql://{credentials}@{self.db_host}:{self.db_port}/{quote(self.db_name)}"
+        dsn = f"postgresql://{credentials}@{self.db_host}:{self.db_port}/{quote(self.db_name)}"
+        tls = {"sslmode": self.db_sslmode, "sslrootcert": self.db_sslrootcert}
+        query = "&".join(f"{key}={quote(value, safe='')}" for key, value in tls.items() if value)
+        return f"{dsn}?{query}" if query else dsn
 
     def queue_urls(self) -> tuple[str, str]:
         if not self.sqs_queue_url or not self.sqs_dlq_url:

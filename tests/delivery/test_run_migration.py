@@ -516,3 +516,33 @@ def test_missing_required_option_is_a_usage_error(capsys: pytest.CaptureFixture[
         run_migration.build_parser({}).parse_args(["--cluster", CLUSTER])
     assert exited.value.code == EXIT_USAGE
     assert "--task-definition" in capsys.readouterr().err
+
+
+def test_the_command_is_registered_in_the_clis_own_parser(
+    ecs: Any, stubber: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from order_service.entrypoints import cli
+
+    expect_describe_task_definition(stubber)
+    monkeypatch.setattr(run_migration, "_clients", lambda region: (ecs, None))
+    argv = ["--cluster", CLUSTER, "--task-definition", FAMILY, "--subnets", "subnet-0aaa"]
+    argv += ["--security-groups", "sg-0ccc", "--container-name", "nope"]
+
+    assert cli.main(["ops", "run-migration", *argv]) == EXIT_USAGE
+    assert "no container 'nope'" in capsys.readouterr().err
+
+
+def test_a_bad_migration_variable_never_breaks_another_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from order_service.entrypoints import cli
+
+    monkeypatch.setenv("MIGRATION_TIMEOUT_SECONDS", "soon")
+    monkeypatch.setenv("MIGRATION_SUBNETS", ",")
+    assert cli._parser().parse_args(["worker"]).command == "worker"
+
+
+def test_the_runners_errors_join_the_one_exception_root() -> None:
+    from order_service.errors import MigrationTaskError, OrderServiceError
+
+    assert issubclass(MigrationTaskError, OrderServiceError)

@@ -1,15 +1,18 @@
-"""The one-time delivery bootstrap stack: ECR repository, GitHub OIDC and the deploy role."""
+"""The delivery bootstrap stack: ECR repository, GitHub OIDC, a deploy role per environment."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aws_cdk import App, assertions
-from infra_support import template_json
 
 import bootstrap_app
 from order_infra.checks import SynthReport
+from order_infra.config import DEPLOY_ENVIRONMENTS, ENVIRONMENTS
+from order_infra.deploy_role import STACK_SERVICES
+from tests.infra.infra_support import template_json
 
 
 @pytest.fixture(scope="module")
@@ -42,49 +45,127 @@ def test_github_oidc_provider(template: assertions.Template) -> None:
     )
 
 
-def test_role_trusts_only_the_repository_environments(template: assertions.Template) -> None:
-    (role,) = template.find_resources("AWS::IAM::Role").values()
-    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-    conditions = statement["Condition"]["StringEquals"]
-    assert conditions["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
-    assert conditions["token.actions.githubusercontent.com:sub"] == [
-        f"repo:example-org/order-service:environment:{env}" for env in ("dev", "staging", "prod")
+ENVS = list(DEPLOY_ENVIRONMENTS)
+
+
+def _roles(template: assertions.Template) -> dict[str, dict[str, Any]]:
+    """The deploy roles by environment (their names end in -<env>)."""
+    roles = template.find_resources(
+        "AWS::IAM::Role",
+        {"Properties": {"RoleName": assertions.Match.string_like_regexp("github-deploy")}},
+    )
+    return {r["Properties"]["RoleName"].rsplit("-", 1)[1]: r for r in roles.values()}
+
+
+def _statements(template: assertions.Template, env: str) -> list[dict[str, Any]]:
+    (policy,) = [
+        p
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if f"Deploy{env}" in str(p["Properties"]["Roles"])
     ]
-    assert "ManagedPolicyArns" not in role["Properties"]
-
-
-def _statements(template: assertions.Template) -> list[dict[str, Any]]:
-    (policy,) = template.find_resources("AWS::IAM::Policy").values()
     return list(policy["Properties"]["PolicyDocument"]["Statement"])
 
 
-def test_deploy_role_has_no_wildcard_actions(template: assertions.Template) -> None:
-    for statement in _statements(template):
-        actions = statement["Action"]
-        for action in [actions] if isinstance(actions, str) else actions:
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_one_deploy_role_per_environment(template: assertions.Template) -> None:
+    assert sorted(_roles(template)) == sorted(ENVS)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_role_trusts_exactly_its_own_environment(
+    template: assertions.Template, env: str
+) -> None:
+    role = _roles(template)[env]
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    conditions = statement["Condition"]
+    assert set(conditions) == {"StringEquals"}
+    assert conditions["StringEquals"] == {
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        "token.actions.githubusercontent.com:sub": (
+            f"repo:example-org/order-service:environment:{env}"
+        ),
+    }
+    assert "ManagedPolicyArns" not in role["Properties"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_role_can_reach_another_environment(template: assertions.Template, env: str) -> None:
+    own = ENVIRONMENTS[env]
+    others = [ENVIRONMENTS[e] for e in ENVS if e != env]
+    for statement in _statements(template, env):
+        text = json.dumps(statement["Resource"]) + json.dumps(statement.get("Condition", {}))
+        for other in others:
+            assert f"cdk-{other.cdk_qualifier}-" not in text, statement
+            assert f"{other.stack_name}-" not in text and f"{other.stack_name}/" not in text
+            assert f"order-service-{other.name}-" not in text
+        if "sts:AssumeRole" in _actions(statement):
+            (resource,) = [statement["Resource"]]
+            assert f"role/cdk-{own.cdk_qualifier}-*-role-" in json.dumps(resource)
+    for statement in _statements(template, env):
+        if statement["Resource"] != "*":
+            assert "OrderService-*" not in json.dumps(statement["Resource"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deploy_role_has_no_wildcard_actions(template: assertions.Template, env: str) -> None:
+    for statement in _statements(template, env):
+        for action in _actions(statement):
             assert "*" not in action.split(":")[1], statement
         assert statement["Effect"] == "Allow"
 
 
-def test_star_resources_only_where_aws_allows_nothing_else(template: assertions.Template) -> None:
+@pytest.mark.parametrize("env", ENVS)
+def test_star_resources_only_where_aws_allows_nothing_else(
+    template: assertions.Template, env: str
+) -> None:
     star = set()
-    for statement in _statements(template):
+    for statement in _statements(template, env):
         if statement["Resource"] == "*":
-            actions = statement["Action"]
-            star.update([actions] if isinstance(actions, str) else actions)
-    assert star == {
-        "ecr:GetAuthorizationToken",
-        "ecs:DescribeTaskDefinition",
-        "ecs:RegisterTaskDefinition",
+            star.update(_actions(statement))
+    expected = {"ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"}
+    if env == DEPLOY_ENVIRONMENTS[0]:  # the image builder logs in to ECR
+        expected.add("ecr:GetAuthorizationToken")
+    assert star == expected
+
+
+def test_only_the_first_environment_pushes_images(template: assertions.Template) -> None:
+    pushers = {
+        env
+        for env in ENVS
+        if any("ecr:PutImage" in _actions(s) for s in _statements(template, env))
     }
+    assert pushers == {DEPLOY_ENVIRONMENTS[0]}
 
 
-def test_pass_role_only_to_ecs_tasks(template: assertions.Template) -> None:
-    (statement,) = [s for s in _statements(template) if s["Action"] == "iam:PassRole"]
+@pytest.mark.parametrize("env", ENVS)
+def test_pass_role_only_to_ecs_tasks(template: assertions.Template, env: str) -> None:
+    (statement,) = [s for s in _statements(template, env) if s["Action"] == "iam:PassRole"]
     assert statement["Condition"] == {
         "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
     }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_execution_policy_is_scoped_to_the_environments_stack(
+    template: assertions.Template, env: str
+) -> None:
+    (policy,) = template.find_resources(
+        "AWS::IAM::ManagedPolicy",
+        {"Properties": {"ManagedPolicyName": f"order-service-{env}-cfn-execution"}},
+    ).values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    for statement in statements:
+        actions = _actions(statement)
+        assert "*" not in actions and "iam:*" not in actions, statement
+        if any(a.startswith("iam:") and a != "iam:CreateServiceLinkedRole" for a in actions):
+            assert f"role/{ENVIRONMENTS[env].stack_name}-*" in json.dumps(statement["Resource"])
+    assert statements[0]["Resource"] == "*"
+    assert not any(a.startswith("iam:") for a in _actions(statements[0]))
 
 
 @pytest.mark.parametrize(
@@ -93,6 +174,7 @@ def test_pass_role_only_to_ecs_tasks(template: assertions.Template) -> None:
         ({}, "githubRepository"),
         ({"githubRepository": "no-slash"}, "owner/name"),
         ({"githubRepository": "o/r", "githubEnvironments": "qa"}, "unknown environments"),
+        ({"githubRepository": "o/r", "githubEnvironments": ","}, "at least one"),
     ],
 )
 def test_bootstrap_app_rejects_bad_context(context: dict[str, str], message: str) -> None:
@@ -100,13 +182,45 @@ def test_bootstrap_app_rejects_bad_context(context: dict[str, str], message: str
         bootstrap_app.build(App(context=context))
 
 
+@pytest.mark.parametrize("env", ENVS)
 def test_deploy_role_can_run_and_stop_the_migration_task_only_in_its_clusters(
-    template: assertions.Template,
+    template: assertions.Template, env: str
 ) -> None:
     by_action = {}
-    for statement in _statements(template):
-        actions = statement["Action"]
-        for action in [actions] if isinstance(actions, str) else actions:
+    for statement in _statements(template, env):
+        for action in _actions(statement):
             by_action[action] = statement
-    assert "task/OrderService-" in str(by_action["ecs:StopTask"]["Resource"])
-    assert "ecs:cluster" in str(by_action["ecs:RunTask"]["Condition"])
+    assert f"task/OrderService-{env}-" in str(by_action["ecs:StopTask"]["Resource"])
+    assert f"cluster/OrderService-{env}-" in str(by_action["ecs:RunTask"]["Condition"])
+
+
+def test_bootstrap_needs_no_cdk_bootstrap(template: assertions.Template) -> None:
+    # Deployed with an administrator's credentials before any (scoped) CDK bootstrap exists.
+    assert "BootstrapVersion" not in template.to_json().get("Parameters", {})
+
+
+# CloudFormation resource namespace -> IAM service prefix.
+SERVICE_OF = {
+    "ApplicationAutoScaling": "application-autoscaling",
+    "CloudWatch": "cloudwatch",
+    "EC2": "ec2",
+    "ECS": "ecs",
+    "ElasticLoadBalancingV2": "elasticloadbalancing",
+    "KMS": "kms",
+    "Logs": "logs",
+    "RDS": "rds",
+    "S3": "s3",
+    "SNS": "sns",
+    "SQS": "sqs",
+    "SecretsManager": "secretsmanager",
+}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_execution_policy_covers_every_resource_of_the_stack(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    resources = template_json(synthesized[env])["Resources"].values()
+    namespaces = {r["Type"].split("::")[1] for r in resources} - {"IAM"}  # IAM: own roles
+    assert namespaces <= set(SERVICE_OF), namespaces - set(SERVICE_OF)
+    assert {SERVICE_OF[n] for n in namespaces} <= set(STACK_SERVICES)

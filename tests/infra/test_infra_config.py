@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from order_infra.config import (
@@ -45,3 +47,23 @@ def test_backlog_target_is_latency_over_time_per_message() -> None:
 
 def test_shutdown_grace_fits_in_stop_timeout() -> None:
     assert SHUTDOWN_GRACE_SECONDS < STOP_TIMEOUT_SECONDS >= 30
+
+
+def test_every_environment_deploys_with_its_own_valid_qualifier() -> None:
+    # Staging is deployed by the workflow like the others; a config-only environment would
+    # be a stack nobody deploys.
+    from order_infra.config import CDK_QUALIFIERS, DEPLOY_ENVIRONMENTS
+
+    assert sorted(DEPLOY_ENVIRONMENTS) == sorted(ENVIRONMENTS)
+    assert sorted(CDK_QUALIFIERS) == sorted(ENVIRONMENTS)
+    assert len(set(CDK_QUALIFIERS.values())) == len(CDK_QUALIFIERS)
+    for qualifier in CDK_QUALIFIERS.values():
+        assert re.fullmatch(r"[a-z0-9]{1,10}", qualifier), qualifier  # cdk bootstrap's limit
+        assert qualifier != "hnb659fds"  # the default bootstrap deploys any stack
+
+
+def test_the_app_username_is_the_role_the_migrations_create() -> None:
+    from order_infra.config import DB_APP_USERNAME
+    from order_service.migrations.app_role import APP_ROLE
+
+    assert DB_APP_USERNAME == APP_ROLE

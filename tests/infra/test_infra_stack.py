@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
 import pytest
 from aws_cdk import App
-from infra_support import RUNS, template_json
 
 import app as app_module
-from order_infra.checks import SynthReport, cfn_lint
-from order_infra.config import ENVIRONMENTS
+from order_infra.checks import INFRA_DIR, SynthReport, cfn_lint
+from order_infra.config import DB_SSLMODE, ENVIRONMENTS, RDS_CA_BUNDLE_PATH
+from tests.infra.infra_support import RUNS, template_json
 
 ENVS = list(ENVIRONMENTS)
 EXPECTED_OUTPUTS = {
@@ -116,8 +122,181 @@ def test_first_deploy_uses_the_placeholder_in_dummy_mode(
         ({}, "missing environment"),
         ({"env": "qa"}, "unknown environment 'qa'"),
         ({"env": "dev", "imageTag": "bad tag!"}, "invalid imageTag"),
+        ({"env": "dev"}, "missing -c imageTag=<git sha> \\(or -c dummy=true"),
+        ({"env": "dev", "dummy": "true", "imageTag": "abc"}, "not both"),
+        ({"env": "dev", "dummy": "yes"}, "invalid dummy"),
     ],
 )
 def test_app_rejects_bad_context(context: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         app_module.build(App(context=context))
+
+
+def _role_actions(template: dict, role_fragment: str) -> set[str]:
+    found: set[str] = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        if role_fragment not in str(resource["Properties"]["Roles"]):
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            value = statement["Action"]
+            found.update([value] if isinstance(value, str) else value)
+    return found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_stack_grants_the_worker_exactly_what_consuming_needs(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    template = template_json(synthesized[env])
+    assert _role_actions(template, "WorkerTaskTaskRole") == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+    }
+    assert _role_actions(template, "MigrationTaskTaskRole") == set()
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_only_the_alb_reaches_the_health_port(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    resources = template_json(synthesized[env])["Resources"]
+    ingress = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::SecurityGroupIngress" and r["Properties"].get("FromPort") == 8080
+    ]
+    (rule,) = ingress
+    assert "LoadBalancerSecurityGroup" in rule["SourceSecurityGroupId"]["Fn::GetAtt"][0]
+    (service,) = [r for r in resources.values() if r["Type"] == "AWS::ECS::Service"]
+    (balancer,) = service["Properties"]["LoadBalancers"]
+    assert balancer["ContainerPort"] == 8080
+
+
+def test_synth_without_image_tag_fails_with_one_line() -> None:
+    # What `cdk synth -c env=dev` runs: the app with its context in CDK_CONTEXT_JSON.
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=INFRA_DIR,
+        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps({"env": "dev"})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert lines == [
+        "error: missing -c imageTag=<git sha> (or -c dummy=true for a first deploy's placeholder)"
+    ]
+
+
+def _containers(template: dict[str, Any], family: str) -> dict[str, Any]:
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::ECS::TaskDefinition" and props["Family"].endswith(family):
+            (container,) = props["ContainerDefinitions"]
+            return dict(container)
+    raise AssertionError(family)
+
+
+def _secret_sources(container: dict[str, Any]) -> dict[str, str]:
+    """Variable -> the secret's resource (AppSecret, or the RDS-managed master secret)."""
+    sources = {}
+    for secret in container["Secrets"]:
+        text = json.dumps(secret["ValueFrom"])
+        sources[secret["Name"]] = (
+            "app"
+            if "DatabaseAppSecret" in text
+            else ("master" if "MasterUserSecret.SecretArn" in text else text)
+        )
+    return sources
+
+
+def _execution_role_secret_resources(template: dict[str, Any], role_fragment: str) -> str:
+    found = []
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        if role_fragment not in str(resource["Properties"]["Roles"]):
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if "secretsmanager:GetSecretValue" in statement["Action"]:
+                found.append(json.dumps(statement["Resource"]))
+    return " ".join(found)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_worker_gets_only_the_application_secret(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    template = template_json(synthesized[env])
+    worker = _containers(template, "-worker")
+    assert _secret_sources(worker) == {"DB_USER": "app", "DB_PASSWORD": "app"}
+    readable = _execution_role_secret_resources(template, "ComputeExecutionRole")
+    assert "DatabaseAppSecret" in readable
+    assert "MasterUserSecret" not in readable
+    migrate = _containers(template, "-migrate")
+    assert _secret_sources(migrate) == {
+        "DB_USER": "master",
+        "DB_PASSWORD": "master",
+        "APP_DB_PASSWORD": "app",
+    }
+    readable = _execution_role_secret_resources(template, "MigrationExecutionRole")
+    assert "MasterUserSecret" in readable and "DatabaseAppSecret" in readable
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_rds_manages_the_master_password(synthesized: dict[str, SynthReport], env: str) -> None:
+    resources = template_json(synthesized[env])["Resources"].values()
+    (db,) = [r["Properties"] for r in resources if r["Type"] == "AWS::RDS::DBInstance"]
+    assert db["ManageMasterUserPassword"] is True
+    assert "MasterUserPassword" not in db
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_tasks_verify_the_database_certificate(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    template = template_json(synthesized[env])
+    for family in ("-worker", "-migrate"):
+        environment = {e["Name"]: e["Value"] for e in _containers(template, family)["Environment"]}
+        assert environment["DB_SSLMODE"] == DB_SSLMODE == "verify-full"
+        assert environment["DB_SSLROOTCERT"] == RDS_CA_BUNDLE_PATH
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_alb_has_no_public_ingress_and_prod_is_protected(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    resources = template_json(synthesized[env])["Resources"].values()
+    for resource in resources:
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::EC2::SecurityGroup":
+            cidrs = [rule.get("CidrIp") for rule in props.get("SecurityGroupIngress", [])]
+            assert "0.0.0.0/0" not in cidrs, props["GroupDescription"]
+    (balancer,) = [
+        r["Properties"]
+        for r in resources
+        if r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+    ]
+    attributes = {a["Key"]: a["Value"] for a in balancer["LoadBalancerAttributes"]}
+    protected = attributes.get("deletion_protection.enabled") == "true"
+    assert protected is ENVIRONMENTS[env].alb_deletion_protection
+    if env == "prod":
+        assert protected
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_environment_uses_its_own_cdk_bootstrap(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    template = template_json(synthesized[env])
+    qualifier = ENVIRONMENTS[env].cdk_qualifier
+    assert template["Parameters"]["BootstrapVersion"]["Default"] == (
+        f"/cdk-bootstrap/{qualifier}/version"
+    )
+    assert len({c.cdk_qualifier for c in ENVIRONMENTS.values()}) == len(ENVIRONMENTS)

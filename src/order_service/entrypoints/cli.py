@@ -45,18 +45,17 @@ def _parser() -> argparse.ArgumentParser:
 
     ops = sub.add_parser("ops", help="operations against AWS")
     ops_sub = ops.add_subparsers(dest="ops_command", required=True, metavar="ACTION")
-    ops_sub.add_parser(
-        "run-migration", help="run the migration task once on ECS and wait", add_help=False
+    from order_service.ops.run_migration import DESCRIPTION, add_arguments
+
+    migration = ops_sub.add_parser(
+        "run-migration", help="run the migration task once on ECS and wait", description=DESCRIPTION
     )
+    add_arguments(migration, os.environ)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["ops", "run-migration"]:
-        from order_service.ops.run_migration import main as run_migration
-
-        return run_migration(argv[2:])
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
@@ -71,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from order_service.settings import load_settings
 
+    if args.command == "ops":  # AWS operations: their own options, no service settings
+        from order_service.ops.run_migration import run as run_migration
+
+        return run_migration(args)
     if args.command == "healthcheck":
         port = args.port or load_settings().health_port
         return healthcheck(port, args.timeout)
@@ -90,7 +93,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "migrate":
         from order_service.adapters.migrations import upgrade
 
-        upgrade(settings.database_dsn())
+        password = settings.app_db_password
+        upgrade(
+            settings.database_dsn(),
+            app_role_password=password.get_secret_value() if password else None,
+        )
         print("migrations applied", file=sys.stderr)
         return 0
     if args.command == "send":

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from order_service.adapters.migrations import MIGRATION_LOCK_ID
+from order_service.migrations.app_role import set_app_role_password
 
 config = context.config
 
@@ -27,6 +28,10 @@ def _run(connection: Connection) -> None:
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()
+        password = config.attributes.get("app_role_password")
+        if password:
+            set_app_role_password(connection, password)
+            connection.commit()
     finally:
         connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
         connection.commit()

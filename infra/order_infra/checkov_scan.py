@@ -1,0 +1,172 @@
+"""checkov on the synthesized templates, with the one list of acknowledged findings.
+
+`make synth` and tests/infra run it on cdk.out/<label>/. A finding is acknowledged by check id,
+resource type and (optionally) the synthesis labels it applies to, with the reason; anything
+else fails, and so does an acknowledgement that matches nothing (it has gone stale).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checks import INFRA_DIR
+
+CHECKOV = INFRA_DIR.parent / ".venv-checkov" / "bin" / "checkov"  # requirements/checkov.lock
+NOT_MULTI_AZ = frozenset({"dev", "dev-dummy", "staging"})
+
+
+@dataclass(frozen=True)
+class CheckovAck:
+    check_id: str
+    resource_type: str
+    reason: str
+    labels: frozenset[str] | None = None  # None: every synthesized app
+
+    def matches(self, finding: CheckovFinding) -> bool:
+        return (
+            finding.check_id == self.check_id
+            and finding.resource_type == self.resource_type
+            and (self.labels is None or finding.label in self.labels)
+        )
+
+
+@dataclass(frozen=True)
+class CheckovFinding:
+    check_id: str
+    resource_type: str
+    logical_id: str
+    label: str
+
+    def __str__(self) -> str:
+        return f"checkov {self.check_id} at {self.label}/{self.resource_type}.{self.logical_id}"
+
+
+ACKNOWLEDGED = (
+    CheckovAck(
+        "CKV_AWS_27",
+        "AWS::SQS::Queue",
+        "Both queues use SSE-SQS (SqsManagedSseEnabled); the rule only recognises a KMS key.",
+    ),
+    CheckovAck(
+        "CKV_AWS_2",
+        "AWS::ElasticLoadBalancingV2::Listener",
+        "The listener forwards only GET/HEAD /health (no data) and has no public ingress; "
+        "HTTPS would need a certificate and a domain for a health check nobody outside calls.",
+    ),
+    CheckovAck(
+        "CKV_AWS_103",
+        "AWS::ElasticLoadBalancingV2::Listener",
+        "Same HTTP-only /health listener as CKV_AWS_2: there is no TLS policy to set.",
+    ),
+    CheckovAck(
+        "CKV_AWS_158",
+        "AWS::Logs::LogGroup",
+        "CloudWatch Logs encrypts at rest with AWS-owned keys; the logs hold no secrets "
+        "(settings print SecretStr masked) and a CMK per log group adds cost and key policies.",
+    ),
+    CheckovAck(
+        "CKV_AWS_149",
+        "AWS::SecretsManager::Secret",
+        "The app secret uses the account's aws/secretsmanager key, usable only through "
+        "Secrets Manager in this account; a CMK would add a key policy for no new reader.",
+    ),
+    CheckovAck(
+        "CKV_AWS_161",
+        "AWS::RDS::DBInstance",
+        "The worker authenticates with the app role's password over verify-full TLS; IAM "
+        "tokens expire every 15 minutes and would need a token refresh in the pool.",
+    ),
+    CheckovAck(
+        "CKV_AWS_118",
+        "AWS::RDS::DBInstance",
+        "Enhanced monitoring (an extra role and per-second OS metrics at a cost) is an "
+        "operations decision; the CloudWatch RDS alarms cover CPU and storage.",
+    ),
+    CheckovAck(
+        "CKV_AWS_157",
+        "AWS::RDS::DBInstance",
+        "Single-AZ by design outside prod (cost); prod sets db_multi_az=True.",
+        NOT_MULTI_AZ,
+    ),
+    CheckovAck(
+        "CKV_AWS_18",
+        "AWS::S3::Bucket",
+        "This bucket receives the ALB access logs; logging its own access would need another "
+        "bucket that records reads of logs nobody reads but operators (cdk-nag S1 too).",
+    ),
+    CheckovAck(
+        "CKV_AWS_136",
+        "AWS::ECR::Repository",
+        "Images are encrypted with AES-256 (ECR's own keys); they hold no secrets, so a CMK "
+        "would add a key policy for the pulling execution roles and nothing else.",
+        frozenset({"bootstrap"}),
+    ),
+    *(
+        CheckovAck(
+            check_id,
+            "AWS::IAM::ManagedPolicy",
+            "CloudFormation's execution policy of one environment (cdk bootstrap "
+            "--cloudformation-execution-policies): it must create the stack's resources, so it "
+            "writes to the stack's services; IAM is limited to the stack's own roles.",
+            frozenset({"bootstrap"}),
+        )
+        for check_id in ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_111")
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CheckovReport:
+    unacknowledged: list[CheckovFinding]
+    acknowledged: list[tuple[CheckovFinding, CheckovAck]]
+    stale: list[CheckovAck]
+    error: str | None = None
+
+    def problems(self) -> list[str]:
+        out = [f"{finding} (not acknowledged)" for finding in self.unacknowledged]
+        out += [
+            f"checkov acknowledgement matches nothing: {a.check_id} {a.resource_type}"
+            for a in self.stale
+        ]
+        return out + ([self.error] if self.error else [])
+
+
+def scan(outdir: Path) -> CheckovReport:
+    """checkov on every template under outdir (cdk.out/<label>/<stack>.template.json)."""
+    if not CHECKOV.exists():
+        return CheckovReport([], [], [], f"checkov missing at {CHECKOV}: run make install-dev")
+    result = subprocess.run(
+        [str(CHECKOV), "-d", str(outdir), "--framework", "cloudformation", "--quiet", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        output = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return CheckovReport([], [], [], f"checkov failed: {result.stderr.strip()[-400:]}")
+    reports = output if isinstance(output, list) else [output]
+    findings = [
+        CheckovFinding(
+            failed["check_id"],
+            failed["resource"].split(".", 1)[0],
+            failed["resource"].split(".", 1)[1],
+            failed["file_path"].strip("/").split("/", 1)[0],
+        )
+        for report in reports
+        for failed in report.get("results", {}).get("failed_checks", [])
+    ]
+    unacknowledged: list[CheckovFinding] = []
+    acknowledged: list[tuple[CheckovFinding, CheckovAck]] = []
+    for finding in findings:
+        ack = next((a for a in ACKNOWLEDGED if a.matches(finding)), None)
+        if ack is None:
+            unacknowledged.append(finding)
+        else:
+            acknowledged.append((finding, ack))
+    used = {ack for _, ack in acknowledged}
+    stale = [ack for ack in ACKNOWLEDGED if ack not in used]
+    return CheckovReport(unacknowledged, acknowledged, stale)

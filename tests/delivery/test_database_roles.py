@@ -1,0 +1,117 @@
+"""The worker's database role, against a real PostgreSQL: revision 0002 creates it (cluster-
+wide, idempotently) and grants it what a batch needs, and nothing that changes the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from order_service.adapters.migrations import upgrade
+from order_service.adapters.postgres import PostgresStore
+from order_service.domain.lifecycle import Outcome
+from order_service.service.processing import BatchProcessor, Message
+from tests.factories import body, paid, placed, shipped
+
+APP_ROLE = "orders_app"
+
+
+def as_role(dsn: str, role: str) -> str:
+    parts = urlsplit(dsn)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+
+
+@pytest.fixture
+async def app_dsn(empty_database: str) -> str:
+    # The migration task's path: the owner migrates and gives the app role its password.
+    await asyncio.to_thread(upgrade, empty_database, app_role_password=f"pw-{uuid.uuid4()}")
+    return as_role(empty_database, APP_ROLE)
+
+
+async def test_migrations_create_the_role_with_login_and_no_power(app_dsn, empty_database):
+    conn = await asyncpg.connect(empty_database)
+    try:
+        role = await conn.fetchrow(
+            "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolpassword IS NOT NULL"
+            " AS has_password FROM pg_authid WHERE rolname = $1",
+            APP_ROLE,
+        )
+        owned = await conn.fetchval(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = $1",
+            APP_ROLE,
+        )
+    finally:
+        await conn.close()
+    assert dict(role) == {
+        "rolcanlogin": True,
+        "rolsuper": False,
+        "rolcreatedb": False,
+        "rolcreaterole": False,
+        "has_password": True,
+    }
+    assert owned == 0
+
+
+async def test_the_role_survives_a_second_database_of_the_cluster(postgres_server, app_dsn):
+    # Roles are cluster-wide: a second database's migration finds the role and only grants.
+    other = await postgres_server.create_database(f"r_{uuid.uuid4().hex[:12]}")
+    await asyncio.to_thread(upgrade, other, app_role_password="another")
+    conn = await asyncpg.connect(as_role(other, APP_ROLE))
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM orders") == 0
+    finally:
+        await conn.close()
+
+
+async def test_the_app_role_runs_a_batch_and_quarantines(app_dsn):
+    store = PostgresStore(app_dsn)
+    await store.connect()
+    try:
+        order = str(uuid.uuid4())
+        events = [placed(order), paid(order), shipped(order), placed(order)]
+        messages = [Message(str(uuid.uuid4()), f"rh-{i}", body(e)) for i, e in enumerate(events)]
+        results = await BatchProcessor(store).process(messages)
+        assert [r.outcome for r in results] == [Outcome.APPLIED] * 3 + [Outcome.DUPLICATE]
+        await store.quarantine(str(uuid.uuid4()), "not json", "invalid: not JSON")
+        counts = await store.counts()
+    finally:
+        await store.close()
+    assert counts["orders_by_status"] == {"SHIPPED": 1}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DROP TABLE order_events",
+        "ALTER TABLE orders ADD COLUMN x int",
+        "TRUNCATE orders",
+        "CREATE TABLE intruder (id int)",
+        "DELETE FROM alembic_version",
+    ],
+)
+async def test_the_app_role_cannot_change_the_schema(app_dsn, statement):
+    conn = await asyncpg.connect(app_dsn)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_a_rotated_password_takes_effect_on_the_next_migration(app_dsn, empty_database):
+    async def verifier() -> str:
+        conn = await asyncpg.connect(empty_database)
+        try:
+            return await conn.fetchval(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = $1", APP_ROLE
+            )
+        finally:
+            await conn.close()
+
+    before = await verifier()
+    await asyncio.to_thread(upgrade, empty_database, app_role_password="rotated")  # at head
+    assert await verifier() != before

@@ -1,0 +1,95 @@
+"""The deploy workflow and the docs against the infra's one list of deploy environments."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO / ".github" / "workflows"
+sys.path.insert(0, str(REPO / "infra"))
+
+from order_infra.config import DEPLOY_ENVIRONMENTS, RDS_CA_BUNDLE_PATH  # noqa: E402
+
+REUSABLE = "./.github/workflows/deploy-environment.yml"
+
+
+def workflow(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    return loaded
+
+
+def deploy_chain() -> list[str]:
+    """The environments deploy.yml deploys, in the order its `needs` impose."""
+    jobs = workflow("deploy.yml")["jobs"]
+    calls = {name: job for name, job in jobs.items() if job.get("uses") == REUSABLE}
+    order: list[str] = []
+    previous = "image"
+    while True:
+        following = [n for n, job in calls.items() if job.get("needs") == previous]
+        if not following:
+            return order
+        (name,) = following
+        order.append(calls[name]["with"]["environment"])
+        previous = name
+
+
+def test_the_workflow_deploys_every_environment_in_promotion_order() -> None:
+    assert deploy_chain() == list(DEPLOY_ENVIRONMENTS)
+
+
+def test_no_workflow_wide_concurrency_but_one_group_per_environment() -> None:
+    assert "concurrency" not in workflow("deploy.yml")
+    (job,) = workflow("deploy-environment.yml")["jobs"].values()
+    assert job["concurrency"] == {
+        "group": "deploy-${{ inputs.environment }}",
+        "cancel-in-progress": False,
+    }
+    assert job["environment"] == "${{ inputs.environment }}"
+
+
+def test_deploy_steps_exist_once() -> None:
+    # The environments share one job definition: no copied dev/prod steps.
+    text = (WORKFLOWS / "deploy.yml").read_text()
+    assert "cdk deploy" not in text and "run-migration" not in text
+    assert (WORKFLOWS / "deploy-environment.yml").read_text().count("cdk deploy -c") == 1
+
+
+def test_the_build_is_skipped_when_the_shas_image_exists() -> None:
+    image = workflow("deploy.yml")["jobs"]["image"]
+    assert image["environment"] == DEPLOY_ENVIRONMENTS[0]  # the role that may push
+    steps = image["steps"]
+    (check,) = [s for s in steps if s.get("id") == "existing"]
+    assert "aws ecr describe-images" in check["run"]
+    assert "imageTag=$TAG" in check["run"]
+    build = [s for s in steps if "build-push-action" in s.get("uses", "")]
+    login = [s for s in steps if "amazon-ecr-login" in s.get("uses", "")]
+    for step in build + login:
+        assert step["if"] == "steps.existing.outputs.found != 'true'"
+    (build_step,) = build
+    assert (
+        "RDS_CA_BUNDLE_SHA256=${{ vars.RDS_CA_BUNDLE_SHA256 }}" in build_step["with"]["build-args"]
+    )
+
+
+def test_docs_name_the_environments_of_the_config_only() -> None:
+    # One source: DEPLOY_ENVIRONMENTS. A githubEnvironments list in the docs may only name a
+    # subset of it (an account that holds some environments), never a diverging default.
+    for doc in ("CICD.md", "infra/README.md", "infra/bootstrap_app.py"):
+        text = (REPO / doc).read_text()
+        for listed in re.findall(r"githubEnvironments=([a-z,]+)", text):
+            assert set(listed.split(",")) <= set(DEPLOY_ENVIRONMENTS), (doc, listed)
+    cicd = (REPO / "CICD.md").read_text()
+    for env in DEPLOY_ENVIRONMENTS:
+        assert f"`{env}`" in cicd, env
+
+
+def test_the_image_ships_the_rds_ca_bundle_it_verifies() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem" in dockerfile
+    assert "hashlib.sha256(bundle).hexdigest()" in dockerfile
+    assert f"COPY --from=rds-ca {RDS_CA_BUNDLE_PATH} {RDS_CA_BUNDLE_PATH}" in dockerfile
