@@ -17,7 +17,8 @@ from order_service.domain.events import OrderEvent, Placed
 from order_service.domain.lifecycle import Outcome, decide
 from order_service.domain.parsing import Invalid, parse_body
 from order_service.generator import generate
-from order_service.service.processing import BatchProcessor, Message
+from order_service.service.ports import Message
+from order_service.service.processing import BatchProcessor
 
 COPY_TRANSACTION_EVENTS = 100  # fixed by the issue, whatever batch size the worker uses
 

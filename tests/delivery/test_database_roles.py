@@ -13,7 +13,8 @@ import pytest
 from order_service.adapters.migrations import upgrade
 from order_service.adapters.postgres import PostgresStore
 from order_service.domain.lifecycle import Outcome
-from order_service.service.processing import BatchProcessor, Message
+from order_service.service.ports import Message
+from order_service.service.processing import BatchProcessor
 from tests.factories import body, paid, placed, shipped
 
 APP_ROLE = "orders_app"
@@ -71,6 +72,7 @@ async def test_the_app_role_runs_a_batch_and_quarantines(app_dsn):
     store = PostgresStore(app_dsn)
     await store.connect()
     try:
+        await store.probe()  # the worker's readiness probe: revision, known-good batch
         order = str(uuid.uuid4())
         events = [placed(order), paid(order), shipped(order), placed(order)]
         messages = [Message(str(uuid.uuid4()), f"rh-{i}", body(e)) for i, e in enumerate(events)]

@@ -11,7 +11,8 @@ import pytest
 from order_service.adapters.postgres import PostgresStore
 from order_service.domain.lifecycle import Outcome
 from order_service.errors import StoreUnavailable
-from order_service.service.processing import BatchProcessor, Message
+from order_service.service.ports import Message
+from order_service.service.processing import BatchProcessor
 from tests.factories import body, cancelled, paid, placed, shipped
 
 

@@ -18,7 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from alembic.script import ScriptDirectory
 
+from order_service.adapters.migrations import _config, shipped_revisions, upgrade
 from order_service.generator import generate
 from tests.e2e.conftest import wait_for
 from tests.reliability.conftest import VISIBILITY
@@ -183,6 +185,31 @@ async def test_worker_started_before_the_migrations_waits_for_them(
             queue,
             bodies,
             fault_at=fault_at,
+        )
+    )
+
+
+@pytest.mark.parametrize("run", runs(1, 2))
+async def test_a_schema_one_revision_behind_waits_for_the_migration(
+    run, sqs, e2e_queues, empty_database, start_worker, fast_env
+):
+    head, _ = shipped_revisions()
+    behind = ScriptDirectory.from_config(_config("")).get_revision(head).down_revision
+    assert isinstance(behind, str)  # the build ships at least two revisions
+    await asyncio.to_thread(upgrade, empty_database, behind)
+    worker = start_worker(DATABASE_URL=empty_database, **fast_env)
+    reason = await ready_failing(worker)
+    assert f"revision {behind}, this worker needs {head}" in reason
+    bodies = stream(1150 + run)
+    queue = await send(sqs, e2e_queues, bodies)
+    await healthy_for(worker, HOLD)
+    assert await queue.depth(e2e_queues.url) == (len(bodies), 0)
+    await asyncio.to_thread(upgrade, empty_database)
+    fault_at = time.monotonic()
+    await ready_again(worker)
+    assert_invariants(
+        await measure(
+            "schema one revision behind", "-", empty_database, queue, bodies, fault_at=fault_at
         )
     )
 

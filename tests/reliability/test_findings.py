@@ -39,7 +39,7 @@ async def test_prefetched_messages_stay_invisible_while_they_wait_for_a_processo
 
     from order_service.metrics import Metrics
     from order_service.service.consumer import Consumer
-    from order_service.service.processing import Message
+    from order_service.service.ports import Message
     from tests.factories import body, placed
     from tests.unit.fakes import FakeQueue, FakeStore, make_config
 
