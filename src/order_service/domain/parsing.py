@@ -43,10 +43,13 @@ class Invalid:
 
 def _strict_patterns(node: Any) -> Any:
     # Python's `$` also matches before a trailing newline; JSON Schema means end of string.
+    # Where a string has a pattern, its format is checked by the pattern (uuid: the same
+    # regex) and by _to_event (date-time: the calendar), so it is not compiled a second time.
     if isinstance(node, dict):
         return {
             k: (v[:-1] + r"\Z" if k == "pattern" and v.endswith("$") else _strict_patterns(v))
             for k, v in node.items()
+            if not (k == "format" and "pattern" in node)
         }
     if isinstance(node, list):
         return [_strict_patterns(v) for v in node]
