@@ -180,7 +180,7 @@ def _instant(text: str) -> datetime | None:
         text = text.upper()
     try:
         return datetime.fromisoformat(text)
-    except ValueError:  # a day the month has not: the format check refuses it first
+    except ValueError:  # a day the month has not (the pattern leaves the calendar to this)
         return None
 
 
