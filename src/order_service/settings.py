@@ -108,6 +108,10 @@ class Settings(BaseSettings):
             )
         if self.processors > self.db_pool_size:
             raise ValueError("PROCESSORS must not exceed DB_POOL_SIZE (one connection each)")
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_queues(self) -> Settings:
         if self.sqs_queue_url and self.sqs_queue_url == self.sqs_dlq_url:
             raise ValueError("SQS_DLQ_URL must not be SQS_QUEUE_URL (invalid messages would loop)")
         return self
