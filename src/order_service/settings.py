@@ -1,11 +1,24 @@
-"""The one settings object, read from the environment once at start-up."""
+"""The one settings object, read from the environment once at start-up.
+
+Every value is bounded to what makes sense, and every URL is checked for what its client needs
+(a scheme it speaks, a host, a numeric port), so that a bad setting stops the process at once
+with one line naming it, never a worker retrying for ever against something it cannot reach.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from order_service.domain.redelivery import (
@@ -22,10 +35,10 @@ class Settings(BaseSettings):
 
     # PostgreSQL: a libpq URI, or the parts as ECS injects them from an RDS secret.
     database_url: SecretStr | None = None
-    db_host: str | None = None
+    db_host: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
     db_port: int = Field(default=5432, ge=1, le=65535)
-    db_name: str = "postgres"
-    db_user: str = "postgres"
+    db_name: str = Field(default="postgres", min_length=1, max_length=63)
+    db_user: str = Field(default="postgres", min_length=1, max_length=63)
     db_password: SecretStr = SecretStr("")
     db_pool_size: int = Field(default=4, ge=1, le=100)
     # TLS to the database, added to the DSN built from the DB_* parts. None: the driver's
@@ -42,23 +55,57 @@ class Settings(BaseSettings):
     aws_region: str = Field(
         default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
     )
-    sqs_wait_time_seconds: int = Field(default=20, ge=0, le=20)
+    # Read by the SDK itself; here only so that a malformed one is refused in one line (an
+    # empty one the SDK ignores, and so do we).
+    aws_endpoint_url_sqs: str | None = None
+    aws_endpoint_url: str | None = None
+    # At least 1: a wait of 0 is short polling, a billed receive after another on an idle queue.
+    sqs_wait_time_seconds: int = Field(default=20, ge=1, le=20)
     sqs_visibility_timeout: int = Field(default=VISIBILITY_TIMEOUT_SECONDS, ge=5, le=43200)
     pollers: int = Field(default=4, ge=1, le=64)
     # Concurrent batches. Few and large beats many and small: two keep the database busy
     # while Python parses the next batch (measured in docs/performance.md).
     processors: int = Field(default=2, ge=1, le=64)
-    max_in_flight: int = Field(default=200, ge=10)
+    max_in_flight: int = Field(default=200, ge=10, le=10_000)  # 10,000 bodies: up to 2.5 GiB
     batch_max_messages: int = Field(default=100, ge=1, le=1000)
     retry_base_seconds: float = Field(default=RETRY_BASE_SECONDS, gt=0, le=5)
     retry_max_seconds: float = Field(default=RETRY_MAX_SECONDS, gt=0, le=43200)
 
     # Process.
     worker_mode: Literal["normal", "dummy"] = "normal"
-    health_port: int = Field(default=8080, ge=0, le=65535)
-    shutdown_grace_seconds: float = Field(default=25.0, gt=0)
+    health_port: int = Field(default=8080, ge=1, le=65535)
+    # Below 120 s, the longest stop timeout ECS allows (SIGTERM to SIGKILL); it must also stay
+    # below the task's own stopTimeout (30 s in infra/), which this process cannot see.
+    shutdown_grace_seconds: float = Field(default=25.0, gt=0, lt=120)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] | None = None  # None: console on a terminal
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():  # empty: refused when it is needed
+            _check_database_url(value.get_secret_value())
+        return value
+
+    @field_validator("sqs_queue_url", "sqs_dlq_url")
+    @classmethod
+    def _queue_url(cls, value: str | None) -> str | None:
+        if value:  # empty: refused when it is needed (dummy mode needs none)
+            _check_queue_url(value)
+        return value
+
+    @field_validator("aws_endpoint_url_sqs", "aws_endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value:
+            _check_endpoint_url(value)
+        return value
+
+    @field_validator("aws_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        _check_region(value)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -78,8 +125,19 @@ class Settings(BaseSettings):
             retry_max_seconds=self.retry_max_seconds,
         )
 
+    @model_validator(mode="after")
+    def _distinct_queues(self) -> Settings:
+        if self.sqs_queue_url and self.sqs_queue_url == self.sqs_dlq_url:
+            raise ValueError("SQS_DLQ_URL must not be SQS_QUEUE_URL (invalid messages would loop)")
+        return self
+
     def database_dsn(self) -> str:
         if self.database_url is not None:
+            if not self.database_url.get_secret_value():
+                raise ConfigError(
+                    "DATABASE_URL is empty: give postgresql://user@host:port/database, or unset "
+                    "it and give DB_HOST (libpq's defaults are never what a worker means)"
+                )
             return self.database_url.get_secret_value()
         if self.db_host is None:
             raise ConfigError("set DATABASE_URL, or DB_HOST (with DB_PORT, DB_NAME, DB_USER, ...)")
@@ -92,7 +150,7 @@ class Settings(BaseSettings):
 
     def queue_urls(self) -> tuple[str, str]:
         if not self.sqs_queue_url or not self.sqs_dlq_url:
-            raise ConfigError("set SQS_QUEUE_URL and SQS_DLQ_URL")
+            raise ConfigError("set SQS_QUEUE_URL and SQS_DLQ_URL (neither may be empty)")
         return self.sqs_queue_url, self.sqs_dlq_url
 
 
@@ -102,7 +160,113 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: "
+            + err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+# What the clients need of their URLs, checked before any connection is tried. The messages
+# never repeat DATABASE_URL itself: it may hold a password.
+
+_PORT_RANGE = "a number from 1 to 65535"
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
+# libpq options that asyncpg does not know: it would send them to the server as settings,
+# which refuses them at every connection attempt, for ever.
+_LIBPQ_ONLY = (
+    "connect_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "fallback_application_name",
+    "hostaddr",
+    "channel_binding",
+    "gssencmode",
+    "requirepeer",
+    "require_auth",
+    "load_balance_hosts",
+    "sslsni",
+    "sslcompression",
+)
+# The shape of every AWS region name (us-east-1, eu-central-2, us-gov-west-1, ap-southeast-5).
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
+
+
+def _check_port(text: str, what: str) -> None:
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise ValueError(f"{what} {text[:20]!r} is not {_PORT_RANGE}")
+
+
+def _check_database_url(url: str) -> None:
+    """What asyncpg would refuse, or take for libpq's defaults, at every connection attempt."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        raise ValueError("must be a libpq URI starting postgresql:// (or postgres://)")
+    parts = urlsplit(url)
+    try:
+        query = parse_qs(parts.query, strict_parsing=True) if parts.query else {}
+    except ValueError:
+        raise ValueError("its query is not name=value pairs joined by &") from None
+    hostspec = parts.netloc.partition("@")[2] if "@" in parts.netloc else parts.netloc
+    if "@" in hostspec:
+        raise ValueError("has a second @ (quote one in the password as %40)")
+    hosts = []
+    for spec in hostspec.split(",") if hostspec else []:
+        if spec.startswith("["):  # an IPv6 address
+            host, _, port = spec[1:].partition("]")
+            port = port.removeprefix(":")
+        else:
+            host, _, port = spec.partition(":")
+        if port:
+            _check_port(unquote(port), "port")
+        if not host:
+            raise ValueError("has an empty host in its host list")
+        hosts.append(host)
+    if not hosts and not query.get("host"):
+        raise ValueError("names no host (postgresql://user@host:5432/db, or ?host=/socket/dir)")
+    if not unquote(parts.path.lstrip("/")) and not (query.get("dbname") or query.get("database")):
+        raise ValueError("names no database (the path: postgresql://user@host:5432/orders)")
+    for port in query.get("port", [""])[-1].split(",") if "port" in query else []:
+        _check_port(port, "port")
+    for name, allowed in (("sslmode", _SSLMODES), ("target_session_attrs", _SESSION_ATTRS)):
+        value = query.get(name, [allowed[0]])[-1]
+        if value not in allowed:
+            raise ValueError(f"{name} {value[:20]!r} is not one of {', '.join(allowed)}")
+    unknown = sorted(set(query) & set(_LIBPQ_ONLY))
+    if unknown:
+        raise ValueError(f"asyncpg does not support the libpq option {unknown[0]!r}")
+
+
+def _check_http_url(url: str, example: str) -> tuple[str, str]:
+    """(host, path) of an http(s) URL with a valid port, else a ValueError naming `example`."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        raise ValueError(f"{url[:80]!r} has a port that is not {_PORT_RANGE}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
+        raise ValueError(f"{url[:80]!r} is not an http(s) URL like {example}")
+    if port == 0:
+        raise ValueError(f"{url[:80]!r} has a port that is not {_PORT_RANGE}")
+    return parts.hostname, parts.path
+
+
+def _check_queue_url(url: str) -> None:
+    example = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
+    _, path = _check_http_url(url, example)
+    if not _QUEUE_NAME.fullmatch(path.rstrip("/").rpartition("/")[2]):
+        raise ValueError(f"{url[:80]!r} does not end with a queue name, like {example}")
+
+
+def _check_endpoint_url(url: str) -> None:
+    _check_http_url(url, "https://sqs.eu-west-1.amazonaws.com or http://127.0.0.1:4566")
+
+
+def _check_region(region: str) -> None:
+    if not _REGION.fullmatch(region):
+        raise ValueError(f"{region[:40]!r} is not an AWS region name, like eu-west-1")

@@ -8,7 +8,12 @@ Each case states the outcome the contract (docs/contract/ORDER_EVENTS.md) gives 
 - `invalid` (+ `reason`, a substring of the parser's reason): DLQ at once, never retried;
   `quarantine: true` when the DLQ cannot take the copy (size) and the quarantine table must.
 - `applied`: a valid event; `requires` lists the events (same order) that must exist first,
-  `stored` the columns of `orders` that must hold the given text verbatim.
+  `stored` the columns of `orders` that must hold the given text verbatim, `instant` the
+  timestamp columns of `orders` that must hold the given instant (ISO 8601, in UTC).
+- `beyond_schema` (invalid cases only): the JSON Schema alone accepts this body (as the
+  `jsonschema` package's Draft 2020-12 validator judges it), and the name of the contract's
+  rule beyond the schema that refuses it (ORDER_EVENTS.md, "Where the schema alone says
+  valid").
 `sqs: false` marks bodies SQS itself refuses (so they never reach the worker).
 """
 
@@ -110,7 +115,11 @@ def cases() -> list[dict[str, Any]]:
     # Size: at the limit the content decides; over it, invalid whatever the content.
     good("size-at-limit-valid", padded(dumps(placed("size-at-limit-valid")), LIMIT))
     bad(
-        "size-over-limit-by-one", padded(dumps(placed("size-over")), LIMIT + 1), "larger", sqs=False
+        "size-over-limit-by-one",
+        padded(dumps(placed("size-over")), LIMIT + 1),
+        "larger",
+        sqs=False,
+        beyond_schema="size",
     )
     reason = "é" * 500
     good(
@@ -120,12 +129,13 @@ def cases() -> list[dict[str, Any]]:
         stored={"cancel_reason": reason},
     )
     over_mb = padded(dumps(event("size-mb-over", "order.cancelled", {"reason": reason})), LIMIT + 2)
-    bad("size-over-limit-in-bytes-not-chars", over_mb, "larger", sqs=False)
+    bad("size-over-limit-in-bytes-not-chars", over_mb, "larger", sqs=False, beyond_schema="size")
     bad(
         "size-at-limit-invalid-goes-to-quarantine",
         padded(dumps(placed("size-q", total_amount="29.00")), LIMIT),
         "total_amount",
         quarantine=True,
+        beyond_schema="total",
     )
 
     # Malformed, truncated, trailing data.
@@ -157,21 +167,29 @@ def cases() -> list[dict[str, Any]]:
 
     # Duplicate keys, at every level.
     e = placed("dup")
-    bad("duplicate-key-top", dumps(e)[:-1] + f',"event_id":"{e["event_id"]}"}}', "duplicate key")
+    bad(
+        "duplicate-key-top",
+        dumps(e)[:-1] + f',"event_id":"{e["event_id"]}"}}',
+        "duplicate key",
+        beyond_schema="strict-json",
+    )
     bad(
         "duplicate-key-data",
         dumps(e).replace('"currency":"EUR"', '"currency":"EUR","currency":"USD"'),
         "duplicate key",
+        beyond_schema="strict-json",
     )
     bad(
         "duplicate-key-item",
         dumps(e).replace('"quantity":2', '"quantity":2,"quantity":2'),
         "duplicate key",
+        beyond_schema="strict-json",
     )
     bad(
         "duplicate-key-in-sns-message",
         sns(dumps(e).replace('"currency":"EUR"', '"currency":"EUR","currency":"EUR"')),
         "duplicate key",
+        beyond_schema="strict-json",
     )
 
     # NaN, Infinity, huge numbers.
@@ -201,10 +219,9 @@ def cases() -> list[dict[str, Any]]:
         valid.replace('"quantity":2', '"quantity":' + "9" * 4301),
         "not JSON",
     )
-    bad(
+    good(  # JSON Schema's integer: a number whose value is one (Ranges and forms)
         "schema-version-float",
-        valid.replace('"schema_version":1', '"schema_version":1.0'),
-        "schema",
+        dumps(placed("sv-float")).replace('"schema_version":1', '"schema_version":1.0'),
     )
     bad(
         "schema-version-true",
@@ -232,6 +249,7 @@ def cases() -> list[dict[str, Any]]:
         "nul-in-cancel-reason",
         dumps(event("nul", "order.cancelled", {"reason": "x"})).replace('"x"', '"a\\u0000b"'),
         "NUL",
+        beyond_schema="strict-json",
     )
     bad("nul-in-key", valid[:-1] + ',"\\u0000":1}', "NUL")
     bad(
@@ -240,16 +258,19 @@ def cases() -> list[dict[str, Any]]:
             '"D"', '"DHL\\ud800"'
         ),
         "surrogate",
+        beyond_schema="strict-json",
     )
     bad(
         "lone-low-surrogate-reason",
         dumps(event("sur2", "order.cancelled", {"reason": "x"})).replace('"x"', '"\\udfff"'),
         "surrogate",
+        beyond_schema="strict-json",
     )
     bad(
         "reversed-surrogate-pair",
         dumps(event("sur3", "order.cancelled", {"reason": "x"})).replace('"x"', '"\\ude00\\ud83d"'),
         "surrogate",
+        beyond_schema="strict-json",
     )
     bad("raw-nul-byte", valid.replace("cust-1042", "cust\x00"), "not JSON", sqs=False)
     emoji = "customer changed their mind \U0001f600"
@@ -313,6 +334,7 @@ def cases() -> list[dict[str, Any]]:
         "occurred-at-trailing-newline",
         dumps({**placed("m13"), "occurred_at": "2026-11-26T09:15:00Z\n"}),
         "schema",
+        beyond_schema="python-dollar",
     )
     good(
         "occurred-at-offset-plus-0530",
@@ -327,8 +349,18 @@ def cases() -> list[dict[str, Any]]:
     bad("unit-price-negative", dumps(item("q5", unit_price="-12.50")), "schema")
     bad("unit-price-three-decimals", dumps(item("q6", unit_price="12.505")), "schema")
     bad("unit-price-exponent", dumps(item("q7", unit_price="1.25E1")), "schema")
-    bad("total-off-by-plus-one-cent", dumps(placed("c1", total_amount="29.00")), "total_amount")
-    bad("total-off-by-minus-one-cent", dumps(placed("c2", total_amount="28.98")), "total_amount")
+    bad(
+        "total-off-by-plus-one-cent",
+        dumps(placed("c1", total_amount="29.00")),
+        "total_amount",
+        beyond_schema="total",
+    )
+    bad(
+        "total-off-by-minus-one-cent",
+        dumps(placed("c2", total_amount="28.98")),
+        "total_amount",
+        beyond_schema="total",
+    )
     good(
         "total-one-decimal-equals",
         dumps(
@@ -413,10 +445,15 @@ def cases() -> list[dict[str, Any]]:
         "schema",
     )
 
+    ranges_and_forms(bad, good)
+
     # SNS envelopes.
     good("sns-envelope-valid", sns(dumps(placed("sns-valid"))))
     bad(
-        "sns-envelope-total-off", sns(dumps(placed("sns-bad", total_amount="1.00"))), "total_amount"
+        "sns-envelope-total-off",
+        sns(dumps(placed("sns-bad", total_amount="1.00"))),
+        "total_amount",
+        beyond_schema="total",
     )
     bad("sns-envelope-message-not-json", sns("not json"), "not JSON")
     bad("sns-envelope-message-trailing-data", sns(dumps(placed("sns-trail")) + "{}"), "not JSON")
@@ -437,6 +474,134 @@ def cases() -> list[dict[str, Any]]:
     )
     bad("sns-envelope-twice", sns(sns(dumps(placed("sns-twice")))), "schema")
     return out
+
+
+def at(name: str, occurred_at: str) -> str:
+    return dumps({**placed(name), "occurred_at": occurred_at})
+
+
+def ranges_and_forms(bad: Any, good: Any) -> None:
+    """The contract's "Ranges and forms": what the schema admits is stored and read back; the
+    rest is refused by the schema itself, not by the database."""
+    # The range: the date as written from 1970-01-01 to 9998-12-31, whatever the offset.
+    for n, value in enumerate(
+        (
+            "0001-01-01T00:00:00+14:00",  # before year 1 in UTC: "date value out of range"
+            "0001-01-01T00:00:00Z",  # asyncpg writes it as -infinity
+            "9999-12-31T23:59:59.999999Z",  # ... and this as infinity
+            "9999-12-31T23:59:59-23:59",  # past year 9999 in UTC
+            "9999-01-01T00:00:00Z",  # past 9999 in a reader's time zone of +14:00, nearly
+            "1969-12-31T23:59:59Z",
+            "1900-01-01T00:00:00Z",  # a placeholder, not an order's time
+            "0000-01-01T00:00:00Z",
+            "10000-01-01T00:00:00Z",
+        )
+    ):
+        bad(f"occurred-at-out-of-range-{n}", at(f"range-{n}", value), "1970-01-01 to 9998-12-31")
+    utc = "+00:00"
+    for name, value, instant in (
+        ("occurred-at-first-day", "1970-01-01T00:00:00Z", f"1970-01-01T00:00:00{utc}"),
+        ("occurred-at-first-day-plus-14", "1970-01-01T00:00:00+14:00", f"1969-12-31T10:00:00{utc}"),
+        ("occurred-at-last-day", "9998-12-31T23:59:59.999999Z", f"9998-12-31T23:59:59.999999{utc}"),
+        (
+            "occurred-at-last-day-minus-23-59",
+            "9998-12-31T23:59:59-23:59",
+            f"9999-01-01T23:58:59{utc}",
+        ),
+        # Every form RFC 3339 allows.
+        ("occurred-at-lower-case-t-and-z", "2026-11-26t09:15:00z", f"2026-11-26T09:15:00{utc}"),
+        (
+            "occurred-at-nine-fraction-digits",
+            "2026-11-26T09:15:00.123456789Z",
+            f"2026-11-26T09:15:00.123456{utc}",
+        ),
+        ("occurred-at-minus-00-00", "2026-11-26T09:15:00-00:00", f"2026-11-26T09:15:00{utc}"),
+        ("occurred-at-plus-23-59", "2026-11-27T09:14:00+23:59", f"2026-11-26T09:15:00{utc}"),
+        ("occurred-at-feb-29-leap-year", "2028-02-29T09:15:00Z", f"2028-02-29T09:15:00{utc}"),
+    ):
+        good(name, at(name, value), instant={"placed_at": instant})
+    # Forms RFC 3339 does not allow (Python's fromisoformat takes some of them), and the leap
+    # second, which it allows and the contract does not.
+    for name, value in (
+        ("offset-without-colon", "2026-11-26T14:45:00+0530"),
+        ("space-separator", "2026-11-26 09:15:00Z"),
+        ("no-seconds", "2026-11-26T09:15Z"),
+        ("comma-fraction", "2026-11-26T09:15:00,5Z"),
+        ("empty-fraction", "2026-11-26T09:15:00.Z"),
+        ("hour-24", "2026-11-26T24:00:00Z"),
+        ("offset-24-00", "2026-11-26T09:15:00+24:00"),
+        ("leap-second", "2016-12-31T23:59:60Z"),  # the contract narrows RFC 3339 here
+        ("leap-second-offset-fraction", "2016-12-31T18:59:60.5-05:00"),
+        ("seconds-61", "2016-12-31T23:59:61Z"),
+        ("feb-29-common-year", "2026-02-29T09:15:00Z"),
+        ("fullwidth-digits", "\uff12\uff10\uff12\uff16-11-26T09:15:00Z"),
+        ("date-only", "2026-11-26"),
+        ("number", 1764148500),
+    ):
+        bad(f"occurred-at-{name}", at(f"form-{name}", value), "occurred_at")  # type: ignore[arg-type]
+
+    # Integers: JSON Schema's integer is a number whose value is one, however written.
+    for name, text in (("2.0", "2.0"), ("2e0", "2e0"), ("20E-1", "20E-1"), ("2.000", "2.000")):
+        body = dumps(placed(f"int-{name}")).replace('"quantity":2', f'"quantity":{text}', 1)
+        good(f"quantity-{name}", body)
+    good(
+        "schema-version-1e0",
+        dumps(placed("sv-1e0")).replace('"schema_version":1', '"schema_version":1e0'),
+    )
+    bad("quantity-true", dumps(item("q-true", quantity=True)), "schema")
+    bad("quantity-2.5", dumps(item("q-2.5", quantity=2.5)), "schema")
+    bad(
+        "quantity-1e20",
+        dumps(placed("q-1e20")).replace('"quantity":2', '"quantity":1e20', 1),
+        "schema",
+    )
+    bad(  # a binary float rounds it to 1.0; the contract judges the number as written
+        "quantity-2.0000000000000001",
+        dumps(placed("q-near-1")).replace('"quantity":2', '"quantity":2.0000000000000001', 1),
+        "schema",
+        beyond_schema="binary-float",
+    )
+
+    # Ids: the canonical text of a UUID, either case.
+    good(
+        "event-id-upper-case", dumps({**placed("id-upper"), "event_id": ids("id-upper")[0].upper()})
+    )
+    canonical = ids("id-forms")[0]
+    for name, value in (
+        ("braces", "{" + canonical + "}"),
+        ("urn", "urn:uuid:" + canonical),
+        ("no-hyphens", canonical.replace("-", "")),
+        ("extra-hyphen", canonical[:28] + "-" + canonical[28:]),
+        ("underscore", canonical[0] + "_" + canonical[2:]),
+        ("plus-sign", "+" + canonical[1:]),
+        ("leading-space", " " + canonical[1:]),
+        ("arabic-indic-digits", "\u0660" * 8 + canonical[8:]),
+    ):
+        body = dumps({**placed(f"id-{name}"), "event_id": value})
+        bad(f"event-id-{name}", body, "schema")
+
+    # Text any column holds: noncharacters and the last code point are text to PostgreSQL.
+    text = "\uffff \ufffe \U0010ffff end"
+    good(
+        "noncharacters-in-cancel-reason",
+        dumps(event("nonchar", "order.cancelled", {"reason": text})),
+        ("placed",),
+        stored={"cancel_reason": text},
+    )
+
+    # Python's `$` matches before a final newline; ECMA 262's (JSON Schema's) does not.
+    bad(
+        "currency-trailing-newline",
+        dumps(placed("cur-nl", currency="EUR\n")),
+        "schema",
+        beyond_schema="python-dollar",
+    )
+    bad(
+        "sku-trailing-newline",
+        dumps(item("sku-nl", sku="BOOK-123\n")),
+        "schema",
+        beyond_schema="python-dollar",
+    )
 
 
 def file_name(case: dict[str, Any]) -> str:

@@ -4,20 +4,24 @@ parser, and (every case SQS accepts) through the real worker process."""
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from order_service.adapters.sqs import SqsQueue
 from order_service.domain.events import OrderEvent
-from order_service.domain.parsing import Invalid, parse_body
+from order_service.domain.parsing import Invalid, load_schema, parse_body
 from tests.corpus import build_corpus
 from tests.e2e.conftest import query, wait_for
 from tests.factories import body, paid, placed
 
 HERE = Path(__file__).parent
 CASES: list[dict[str, Any]] = json.loads((HERE / "expected.json").read_text())
+CONTRACT = HERE.parents[1] / "docs" / "contract"
 
 
 def text_of(case: dict[str, Any]) -> str:
@@ -45,6 +49,64 @@ def test_the_parser_gives_each_case_its_contract_outcome(case):
         fields = {"cancel_reason": "reason", "carrier": "carrier"}
         for column, text in case.get("stored", {}).items():
             assert getattr(result.data, fields[column]) == text
+        for column, instant in case.get("instant", {}).items():
+            assert column == "placed_at"  # the placed event's occurred_at
+            assert result.occurred_at.astimezone(UTC).isoformat() == instant
+
+
+def differences_listed_in_the_contract() -> set[str]:
+    """The names in the contract's table of what the schema alone accepts and the worker
+    refuses (ORDER_EVENTS.md, "Where the schema alone says valid")."""
+    text = (CONTRACT / "ORDER_EVENTS.md").read_text()
+    section = text.split("## Where the schema alone says valid", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([a-z-]+)` \|", section, re.MULTILINE))
+
+
+def published_schema_says_valid(text: str) -> bool:
+    """What a producer's validator says: the body as Python's json module loads it (the SNS
+    envelope unwrapped, as the contract says), judged by the published schema with the
+    `jsonschema` package's Draft 2020-12 validator, format checking on."""
+    try:
+        obj = json.loads(text)
+        notification = isinstance(obj, dict) and obj.get("Type") == "Notification"
+        if notification and isinstance(obj.get("Message"), str):
+            obj = json.loads(obj["Message"])
+    except (ValueError, RecursionError):
+        return False
+    return VALIDATOR.is_valid(obj)
+
+
+VALIDATOR = jsonschema.Draft202012Validator(
+    json.loads((CONTRACT / "order-event.schema.json").read_text()),
+    format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+)
+
+
+def test_the_validator_checks_date_times_and_uuids_and_the_contract_copy_is_the_shipped_one():
+    # Without rfc3339-validator installed, jsonschema skips "date-time" silently.
+    assert not VALIDATOR.evolve(schema={"format": "date-time"}).is_valid("2026-02-30T09:15:00Z")
+    assert not VALIDATOR.evolve(schema={"format": "uuid"}).is_valid("not-a-uuid")
+    assert json.loads((CONTRACT / "order-event.schema.json").read_text()) == load_schema()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_the_published_schema_and_the_parser_judge_each_case_alike_or_the_contract_says_why(
+    case,
+):
+    schema_valid = published_schema_says_valid(text_of(case))
+    parser_valid = isinstance(parse_body(text_of(case)), OrderEvent)
+    assert parser_valid == (case["outcome"] == "applied")
+    if "beyond_schema" in case:
+        # Only ever this way round: the schema accepts, a rule it cannot state refuses.
+        assert schema_valid and not parser_valid
+        assert case["beyond_schema"] in differences_listed_in_the_contract()
+    else:
+        assert schema_valid == parser_valid
+
+
+def test_every_difference_the_contract_lists_has_a_case():
+    used = {c["beyond_schema"] for c in CASES if "beyond_schema" in c}
+    assert used == differences_listed_in_the_contract()
 
 
 def prerequisites(case: dict[str, Any], order_id: str) -> list[str]:
@@ -92,6 +154,11 @@ async def test_every_case_sqs_accepts_gets_its_outcome_from_the_worker_process(
                 database, f"SELECT {columns} FROM orders WHERE order_id='{order_of[case['name']]}'"
             )
             assert dict(rows[0]) == case["stored"], case["name"]
+        for column, instant in case.get("instant", {}).items():
+            rows = await query(
+                database, f"SELECT {column} FROM orders WHERE order_id='{order_of[case['name']]}'"
+            )
+            assert rows[0][column].astimezone(UTC).isoformat() == instant, case["name"]
     assert len(applied) == len(setup) + len(valid)
 
     # Every invalid body is in the DLQ (with its reason) or in the quarantine table: never

@@ -78,3 +78,54 @@ def test_duplicates_by_content_are_not_recorded():
     plan = plan_batch(evs(placed(), placed()), EMPTY)  # two event ids, same content
     assert outcomes(plan) == [Outcome.APPLIED, Outcome.DUPLICATE]
     assert len(plan.records) == 1
+
+
+def with_id(obj: dict, event_id: str) -> dict:
+    return {**obj, "event_id": event_id}
+
+
+def test_an_id_reused_after_a_deferred_event_is_decided_on_its_own():
+    """Duplicate means recorded: a deferred event records nothing, so the order.placed after it
+    with the same id is applied; the payment, decided again after it, now meets a recorded id
+    (as its redelivery would)."""
+    reused = str(uuid.uuid4())
+    early_payment = with_id(paid(str(uuid.uuid4())), reused)  # its order is not placed yet
+    other_order = with_id(placed(str(uuid.uuid4())), reused)
+    plan = plan_batch(evs(early_payment, other_order), EMPTY)
+    assert outcomes(plan) == [Outcome.DUPLICATE, Outcome.APPLIED]
+    assert [n.state.order_id for n in plan.new_orders] == [uuid.UUID(other_order["order_id"])]
+    assert [str(r.event.event_id) for r in plan.records] == [reused]
+
+
+def test_a_deferred_event_whose_id_gets_recorded_later_in_the_batch_is_a_duplicate():
+    """Even when its own order is placed later in the batch: the id was recorded first."""
+    reused, order = str(uuid.uuid4()), str(uuid.uuid4())
+    plan = plan_batch(
+        evs(
+            with_id(paid(order), reused), with_id(placed(str(uuid.uuid4())), reused), placed(order)
+        ),
+        EMPTY,
+    )
+    assert outcomes(plan) == [Outcome.DUPLICATE, Outcome.APPLIED, Outcome.APPLIED]
+    assert len(plan.records) == 2
+
+
+def test_an_id_recorded_as_rejected_makes_a_deferred_event_with_it_a_duplicate():
+    first = plan_batch(evs(placed(), cancelled()), EMPTY)
+    state = first.new_orders[0].state
+    reused = str(uuid.uuid4())
+    plan = plan_batch(
+        evs(with_id(paid(str(uuid.uuid4())), reused), with_id(paid(), reused)),
+        Snapshot(frozenset(), {state.order_id: state}),
+    )
+    assert outcomes(plan) == [Outcome.DUPLICATE, Outcome.REJECTED]
+    assert [(str(r.event.event_id), r.outcome) for r in plan.records] == [
+        (reused, Outcome.REJECTED)
+    ]
+
+
+def test_two_deferred_events_with_one_id_record_it_once_when_their_order_comes():
+    reused = str(uuid.uuid4())
+    plan = plan_batch(evs(with_id(paid(), reused), with_id(paid(), reused), placed()), EMPTY)
+    assert outcomes(plan) == [Outcome.APPLIED, Outcome.DUPLICATE, Outcome.APPLIED]
+    assert len(plan.records) == 2

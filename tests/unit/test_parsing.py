@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
 
@@ -91,12 +92,15 @@ def test_integer_with_too_many_digits_is_invalid():
         lambda e: e.pop("event_id"),
         lambda e: e.update(extra=1),
         lambda e: e.update(schema_version=2),
-        lambda e: e.update(schema_version=1.0),
         lambda e: e.update(schema_version=True),
         lambda e: e.update(event_id="not-a-uuid"),
         lambda e: e.update(event_type="order.refunded"),
         lambda e: e.update(occurred_at="2026-11-26T09:15:00"),
         lambda e: e.update(occurred_at="2026-02-30T09:15:00Z"),
+        lambda e: e.update(occurred_at="2016-12-31T23:59:60Z"),
+        lambda e: e.update(occurred_at="1969-12-31T23:59:59.999999Z"),
+        lambda e: e.update(occurred_at="9999-01-01T00:00:00Z"),
+        lambda e: e.update(event_id="{" + e["event_id"] + "}"),
         lambda e: e["data"].update(currency="eur"),
         lambda e: e["data"].update(currency="EURO"),
         lambda e: e["data"].update(currency="EUR\n"),
@@ -131,3 +135,42 @@ def test_body_over_256_kib_is_invalid_and_at_the_limit_is_judged_on_content():
     assert len(at_limit.encode()) == MAX_BODY_BYTES
     assert "schema" in invalid(at_limit)  # within the size, refused for the unknown field
     assert "larger" in invalid(at_limit + " ")
+
+
+@pytest.mark.parametrize("written", ["2.0", "2e0", "20E-1", "2.000", "0.2e1"])
+def test_a_number_whose_value_is_an_integer_is_that_integer(written):
+    """JSON Schema 2020-12's integer: the schema cannot tell 2.0 from 2, so neither does the
+    parser (ORDER_EVENTS.md, Ranges and forms)."""
+    text = body(placed()).replace('"quantity": 2', f'"quantity": {written}', 1)
+    text = text.replace('"schema_version": 1', '"schema_version": 1.0')
+    event = parse_body(text)
+    assert isinstance(event, OrderEvent) and isinstance(event.data, Placed)
+    assert type(event.data.items[0].quantity) is int and event.data.items[0].quantity == 2
+
+
+@pytest.mark.parametrize("written", ["2.5", "2.0000000000000001", "1e999999999", "true"])
+def test_a_number_that_is_not_an_integer_is_not_a_quantity(written):
+    text = body(placed()).replace('"quantity": 2', f'"quantity": {written}', 1)
+    assert "quantity must be integer" in invalid(text)
+
+
+@pytest.mark.parametrize(
+    ("written", "utc"),
+    [
+        ("2026-11-26t09:15:00z", "2026-11-26T09:15:00+00:00"),
+        ("2026-11-26T09:15:00.123456789Z", "2026-11-26T09:15:00.123456+00:00"),
+        ("2026-11-26T09:15:00.9999999Z", "2026-11-26T09:15:00.999999+00:00"),
+        ("2026-11-26T09:15:00-00:00", "2026-11-26T09:15:00+00:00"),
+        ("1970-01-01T00:00:00+14:00", "1969-12-31T10:00:00+00:00"),
+        ("9998-12-31T23:59:59-23:59", "9999-01-01T23:58:59+00:00"),
+    ],
+)
+def test_every_rfc_3339_form_in_range_is_read_as_its_instant(written, utc):
+    event = parse_body(body({**placed(), "occurred_at": written}))
+    assert isinstance(event, OrderEvent)
+    assert event.occurred_at.astimezone(UTC).isoformat() == utc
+
+
+def test_out_of_range_dates_are_invalid_with_a_reason_that_says_the_range():
+    reason = invalid(body({**placed(), "occurred_at": "0001-01-01T00:00:00+14:00"}))
+    assert "1970-01-01 to 9998-12-31" in reason and len(reason) <= 256

@@ -13,9 +13,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from order_service.domain.batch import Snapshot, plan_batch
+from order_service.domain.batch import DUPLICATE_EVENT, Snapshot, plan_batch
 from order_service.domain.events import OrderEvent, Placed
-from order_service.domain.lifecycle import OrderState, Outcome
+from order_service.domain.lifecycle import Decision, OrderState, Outcome, decide
 from order_service.domain.parsing import Invalid, parse_body
 from order_service.generator import generate, lifecycle
 from tests.factories import body, placed
@@ -110,10 +110,14 @@ class FakeDatabase:
 
     def __init__(self) -> None:
         self.events: dict[uuid.UUID, str] = {}  # event_id -> applied/rejected
+        self.recorded_as: dict[uuid.UUID, OrderEvent] = {}  # event_id -> the event recorded
         self.orders: dict[uuid.UUID, OrderState] = {}
         self.lines: dict[uuid.UUID, int] = {}
 
     def run(self, events: list[OrderEvent]) -> list[Outcome]:
+        return [d.outcome for d in self.decide(events)]
+
+    def decide(self, events: list[OrderEvent]) -> list[Decision]:
         snapshot = Snapshot(
             recorded_event_ids=frozenset(e.event_id for e in events if e.event_id in self.events),
             orders={
@@ -131,7 +135,13 @@ class FakeDatabase:
         for record in plan.records:
             assert record.event.event_id not in self.events, "event recorded twice"
             self.events[record.event.event_id] = record.outcome.value
-        return [d.outcome for d in plan.decisions]
+            self.recorded_as[record.event.event_id] = record.event
+        # The contract's "duplicate": an id already recorded. One only seen in the batch (its
+        # event deferred) is not, and must not make another event with that id vanish.
+        for event, decision in zip(events, plan.decisions, strict=True):
+            if decision == DUPLICATE_EVENT:
+                assert event.event_id in self.events, "duplicate of an id never recorded"
+        return plan.decisions
 
 
 def deliver(bodies: list[str], rng: random.Random, max_batch: int) -> FakeDatabase:
@@ -205,3 +215,63 @@ def _start():
 
 def _is_placed(event_id: uuid.UUID, bodies: list[str]) -> bool:
     return any(str(event_id) in b and "order.placed" in b for b in bodies)
+
+
+def reuse_ids(bodies: list[str], rng: random.Random, rate: float) -> list[str]:
+    """Producers that break the id's uniqueness: some events take the id of another event of
+    the stream (another order's, or one of their own order's)."""
+    objs = [json.loads(b) for b in bodies]
+    events = [o for o in objs if isinstance(o, dict) and "event_id" in o and "data" in o]
+    for obj in events:
+        if rng.random() < rate:
+            obj["event_id"] = rng.choice(events)["event_id"]
+    return [json.dumps(o) for o in objs]
+
+
+MAX_RECEIVES = 5  # the queue's redrive policy: after the 5th receive a deferred event is DLQ'd
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(min_value=1, max_value=8),
+    st.integers(min_value=0, max_value=2**32),
+    st.floats(min_value=0.05, max_value=0.6),
+    st.integers(min_value=1, max_value=12),
+)
+def test_reused_event_ids_are_duplicates_only_once_recorded_and_no_message_is_unaccounted(
+    orders, seed, reuse_rate, max_batch
+):
+    rng = random.Random(seed)
+    stream = generate(orders, seed=seed, duplicate_rate=0.1, invalid_rate=0)
+    bodies = reuse_ids(stream.bodies, rng, reuse_rate)
+    rng.shuffle(bodies)
+    database = FakeDatabase()  # checks, batch by batch, that a duplicate's id is recorded
+    queue = deque((b, 1) for b in bodies)
+    dead_lettered: list[OrderEvent] = []
+    fates: list[tuple[OrderEvent, Decision]] = []
+    while queue:
+        batch = [queue.popleft() for _ in range(min(len(queue), rng.randint(1, max_batch)))]
+        events = [parse_body(b) for b, _ in batch]
+        assert all(isinstance(e, OrderEvent) for e in events)
+        decisions = database.decide(events)  # type: ignore[arg-type]
+        for (text, receives), event, decision in zip(batch, events, decisions, strict=True):
+            assert isinstance(event, OrderEvent)
+            if decision.outcome is not Outcome.DEFERRED:
+                fates.append((event, decision))
+            elif receives < MAX_RECEIVES:
+                queue.append((text, receives + 1))
+            else:
+                dead_lettered.append(event)
+    # Every message has a fate the contract gives: recorded as itself, a duplicate of a
+    # recorded id (checked batch by batch), a duplicate by content of an existing order, or
+    # dead-lettered after waiting in vain for its order.
+    assert len(fates) + len(dead_lettered) == len(bodies)
+    for event, decision in fates:
+        if decision.outcome in (Outcome.APPLIED, Outcome.REJECTED):
+            assert database.recorded_as[event.event_id] is event
+        elif decision != DUPLICATE_EVENT:
+            assert decision.outcome is Outcome.DUPLICATE
+            assert event.order_id in database.orders
+    for event in dead_lettered:
+        final = decide(event, database.orders.get(event.order_id))
+        assert event.event_id in database.events or final.outcome is Outcome.DEFERRED

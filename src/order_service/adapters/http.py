@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from order_service.errors import ConfigError
 from order_service.metrics import Metrics
 
 Ping = Callable[[], Awaitable[None]]
@@ -62,5 +63,12 @@ def build_app(
 async def start_http(app: web.Application, port: int, host: str = "0.0.0.0") -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:  # in use, or privileged: the setting is wrong, not the machine
+        await runner.cleanup()
+        raise ConfigError(
+            f"HEALTH_PORT: cannot listen on port {port} ({exc.strerror or exc}); "
+            "give a free port from 1 to 65535"
+        ) from None
     return runner

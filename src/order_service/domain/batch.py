@@ -3,6 +3,11 @@
 Events are decided in arrival order. An event deferred because its order is not there yet is
 decided again after the others (its order.placed may be later in the same batch), until a pass
 changes nothing. The result lists, per event, its decision, and the rows to write.
+
+A duplicate by event id is one whose id is *recorded* (applied or rejected), in the database or
+earlier in this batch; an id merely seen in the batch is not recorded. So an event whose id
+another event of the batch also carries is decided on its own unless that other one was
+recorded first (a deferred event records nothing: it must not make its id's next event vanish).
 """
 
 from __future__ import annotations
@@ -53,25 +58,21 @@ class Plan:
 def plan_batch(events: Sequence[OrderEvent], snapshot: Snapshot) -> Plan:
     orders = dict(snapshot.orders)
     decisions: list[Decision | None] = [None] * len(events)
-    seen: set[UUID] = set(snapshot.recorded_event_ids)
+    recorded: set[UUID] = set(snapshot.recorded_event_ids)
     new: dict[UUID, NewOrder] = {}
     changed: set[UUID] = set()
     records: list[EventRecord] = []
 
-    pending: list[int] = []
-    for index, event in enumerate(events):
-        if event.event_id in seen:
-            decisions[index] = DUPLICATE_EVENT
-        else:
-            seen.add(event.event_id)
-            pending.append(index)
-
+    pending = list(range(len(events)))
     progress = True
     while pending and progress:
         progress = False
         still_deferred: list[int] = []
         for index in pending:
             event = events[index]
+            if event.event_id in recorded:
+                decisions[index] = DUPLICATE_EVENT
+                continue
             decision = decide(event, orders.get(event.order_id))
             decisions[index] = decision
             if decision.outcome is Outcome.DEFERRED:
@@ -79,7 +80,6 @@ def plan_batch(events: Sequence[OrderEvent], snapshot: Snapshot) -> Plan:
                 continue
             if decision.outcome is Outcome.APPLIED:
                 assert decision.state is not None
-                progress = True
                 orders[event.order_id] = decision.state
                 if isinstance(event.data, Placed):
                     new[event.order_id] = NewOrder(
@@ -92,6 +92,9 @@ def plan_batch(events: Sequence[OrderEvent], snapshot: Snapshot) -> Plan:
                 else:
                     changed.add(event.order_id)
             if decision.outcome in (Outcome.APPLIED, Outcome.REJECTED):
+                # A new state, or a newly recorded id: either can decide a deferred event.
+                progress = True
+                recorded.add(event.event_id)
                 records.append(EventRecord(event, decision.outcome, decision.reason))
         pending = still_deferred
 

@@ -2,7 +2,8 @@
 
 Strict means: UTF-8 JSON of at most 256 KiB, one object, no duplicate keys, no NaN or
 Infinity, no trailing data, no NUL or lone surrogate in any string; then the JSON Schema of
-the contract, then the rules a schema cannot express (exact total, explicit offset).
+the contract, then the rules a schema cannot express (exact total). What the schema accepts,
+the parser reads (the contract's "Ranges and forms": integral numbers, every RFC 3339 form).
 """
 
 from __future__ import annotations
@@ -42,10 +43,13 @@ class Invalid:
 
 def _strict_patterns(node: Any) -> Any:
     # Python's `$` also matches before a trailing newline; JSON Schema means end of string.
+    # Where a string has a pattern, its format is checked by the pattern (uuid: the same
+    # regex) and by _to_event (date-time: the calendar), so it is not compiled a second time.
     if isinstance(node, dict):
         return {
             k: (v[:-1] + r"\Z" if k == "pattern" and v.endswith("$") else _strict_patterns(v))
             for k, v in node.items()
+            if not (k == "format" and "pattern" in node)
         }
     if isinstance(node, list):
         return [_strict_patterns(v) for v in node]
@@ -92,6 +96,16 @@ def _reject_constant(name: str) -> Any:
     raise _Rejected(f"{name} is not JSON")
 
 
+def _number(text: str) -> Decimal | int:
+    """A JSON number written with a fraction or an exponent. JSON Schema counts one whose value
+    is an integer (2.0, 2e0, 20E-1) as an integer, so it is that int; the exponent bound keeps
+    1e999999999 from becoming an int of a billion digits (it stays a Decimal, not an integer)."""
+    value = Decimal(text)
+    if value.adjusted() < 18 and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
 def _check_strings(node: Any) -> None:
     if isinstance(node, str):
         if _FORBIDDEN_CHARS.search(node):
@@ -118,7 +132,7 @@ def loads_strict(text: str) -> Any:
 _DECODER = json.JSONDecoder(
     object_pairs_hook=_object_without_duplicates,
     parse_constant=_reject_constant,
-    parse_float=Decimal,
+    parse_float=_number,
 )
 
 
@@ -146,20 +160,34 @@ def parse_body(body: str) -> OrderEvent | Invalid:
         _validate_envelope(obj)
         _validate_data[obj["event_type"]](obj["data"], name_prefix="data.data")
     except fastjsonschema.JsonSchemaValueException as exc:
+        if exc.name == "data.occurred_at":  # its pattern is too long to quote
+            return Invalid(OCCURRED_AT_REASON)
         return Invalid(f"schema: {exc.message[:200]}")
     return _to_event(obj)
 
 
-def _to_event(obj: dict[str, Any]) -> OrderEvent | Invalid:
-    # The schema's `const: 1` also admits 1.0 and true; the contract's version is the integer 1.
-    if type(obj["schema_version"]) is not int:
-        return Invalid("schema: schema_version must be the integer 1")
+OCCURRED_AT_REASON = (
+    "schema: occurred_at must be an RFC 3339 date-time with an offset, dated 1970-01-01 to "
+    "9998-12-31"
+)
+
+
+def _instant(text: str) -> datetime | None:
+    """The RFC 3339 date-time the schema admitted, as Python reads it. The pattern fixed the
+    layout (YYYY-MM-DDThh:mm:ss[.fraction](Z|+hh:mm), no leap second); what fromisoformat
+    lacks is a lower-case t or z. Fraction digits past the microsecond are truncated."""
+    if text[10] == "t" or text[-1] == "z":
+        text = text.upper()
     try:
-        occurred_at = datetime.fromisoformat(obj["occurred_at"])
-    except ValueError:
-        return Invalid("schema: occurred_at is not a valid date-time")
-    if occurred_at.tzinfo is None:
-        return Invalid("occurred_at needs an explicit offset")
+        return datetime.fromisoformat(text)
+    except ValueError:  # a day the month has not (the pattern leaves the calendar to this)
+        return None
+
+
+def _to_event(obj: dict[str, Any]) -> OrderEvent | Invalid:
+    occurred_at = _instant(obj["occurred_at"])
+    if occurred_at is None:
+        return Invalid(OCCURRED_AT_REASON)
     event_type = EventType(obj["event_type"])
     data = obj["data"]
     parsed: EventData
