@@ -44,8 +44,8 @@ def consumer_config(settings: Settings, **overrides: Any) -> ConsumerConfig:
 async def redelivery_of(queue: SqsQueue, policy: RedeliveryPolicy) -> RedeliveryPolicy:
     """The queue's maxReceiveCount wins at run time: it is what SQS applies."""
     try:
-        count = await queue.max_receive_count()
-    except QueueUnavailable as exc:
+        count = await asyncio.wait_for(queue.max_receive_count(), 10)
+    except (QueueUnavailable, TimeoutError) as exc:
         log.warning("could not read the queue's redrive policy", error=str(exc))
         return policy
     if count is None:
@@ -81,13 +81,8 @@ async def run_worker(
     ) as client:
         queue = SqsQueue(client, queue_url, dlq_url, metrics)
 
-        redelivery = await redelivery_of(queue, settings.redelivery())
         consumer = Consumer(
-            queue,
-            store,
-            consumer_config(settings, redelivery=redelivery),
-            metrics,
-            store_ready=store.probe,
+            queue, store, consumer_config(settings), metrics, store_ready=store.probe
         )
 
         async def database_ready() -> None:
@@ -104,6 +99,8 @@ async def run_worker(
         runner = await start_http(app, settings.health_port)
         log.info("worker started", port=settings.health_port, queue=queue_url)
         try:
+            # After /health is served: a slow or unreachable endpoint never delays it.
+            consumer.use_redelivery(await redelivery_of(queue, settings.redelivery()))
             await consumer.run(stop, settings.shutdown_grace_seconds)
         finally:
             with contextlib.suppress(Exception):

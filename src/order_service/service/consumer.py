@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -107,6 +107,10 @@ class Consumer:
         # stuck. A long poll lasts the wait time; a failing receive retries within 20 s.
         self._stuck_after = config.stuck_after_seconds or 3 * (config.wait_time_seconds + 20)
         self.processed = 0
+
+    def use_redelivery(self, policy: RedeliveryPolicy) -> None:
+        """The queue's own redrive policy (read at start-up) replaces the configured one."""
+        self._config = replace(self._config, redelivery=policy)
 
     def stuck(self) -> str | None:
         """Why the consuming loop is stuck, or None. Paused for a fault, waiting for the
