@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-bench bench synth lock clean
+.PHONY: install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-reliability reliability test-bench bench synth lock clean
 
 # Runtime: the package and its locked dependencies (app.lock: what the image holds), the embedded
 # PostgreSQL (local.lock), and the local SQS server in its own venv (ministack pins an older

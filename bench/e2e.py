@@ -6,25 +6,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+from tests.support.database import query
+from tests.support.waiting import wait_for
+from tests.support.worker import WorkerProcess
 
 from bench.procstat import PostgresCpu, cpu_seconds, peak_rss_mb
-from order_service.adapters.local import create_queues, free_port
+from order_service.adapters.local import create_queues
 from order_service.adapters.sqs import SqsQueue
-
-_SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="([^"]*)"\})? ([0-9.e+]+)$', re.MULTILINE)
 
 
 async def new_queues(client: Any, prefix: str) -> tuple[str, str]:
@@ -100,87 +97,8 @@ async def bare_drain(client: Any, url: str, expected: int, pollers: int, wait: i
     return Drain(finished[0] - first[0], state["deleted"], state["requests"], cpu)
 
 
-def parse_metrics(text: str) -> dict[str, dict[str, float]]:
-    """{metric: {label value: sample}} for the samples of /metrics with at most one label
-    (an unlabelled sample under "")."""
-    samples: dict[str, dict[str, float]] = {}
-    for name, _, value, sample in _SAMPLE.findall(text):
-        samples.setdefault(name, {})[value] = float(sample)
-    return samples
-
-
-class Worker:
-    """`order-service worker` as a child process, the way the container runs it."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.env = {**env, "HEALTH_PORT": str(self.port)}
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Worker:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "order_service.entrypoints.cli", "worker"],
-                env=self.env,
-                stdout=log,
-                stderr=log,
-            )
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def metrics(self) -> dict[str, dict[str, float]] | None:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"worker exited: {self.log_path.read_text()[-2000:]}")
-        try:
-            url = f"http://127.0.0.1:{self.port}/metrics"
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return parse_metrics(response.read().decode())
-        except OSError:
-            return None  # not serving yet
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def worker_env(
-    base: dict[str, str], dsn: str, url: str, dlq_url: str, **extra: str
-) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "SQS_"))},
-        **base,
-        "DATABASE_URL": dsn,
-        "SQS_QUEUE_URL": url,
-        "SQS_DLQ_URL": dlq_url,
-        "LOG_LEVEL": "WARNING",
-        "LOG_FORMAT": "json",
-        **extra,
-    }
-
-
 def _total(metrics: dict[str, dict[str, float]], name: str) -> float:
     return sum(metrics.get(name, {}).values())
-
-
-async def _until(check: Callable[[], Any], limit: float, interval: float, what: str) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    raise TimeoutError(f"timed out after {limit}s waiting for {what}")
 
 
 @dataclass
@@ -233,27 +151,26 @@ def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
 
 
 async def worker_drain(
-    worker: Worker, expected: int, postgres: PostgresCpu, py_spy: str | None = None
+    worker: WorkerProcess, expected: int, postgres: PostgresCpu, py_spy: str | None = None
 ) -> WorkerRun:
     """Starts the worker on a pre-filled queue; timed from its first receive (seen on
     /metrics, polled every 5 ms) until every message is acknowledged (processed and deleted:
     `order_messages_total` counts a batch after its delete)."""
     worker.start()
-    await _until(worker.metrics, 60, 0.05, "the worker's /metrics")
     profiler = (
         attach_profiler(py_spy, worker.pid, worker.log_path.with_suffix(".pyspy.txt"))
         if py_spy
         else None
     )
-    await _until(
+    await wait_for(
         lambda: _total(worker.metrics() or {}, "order_sqs_requests_total") > 0,
-        60, 0.005, "the first receive",
+        60, "the first receive", 0.005,
     )  # fmt: skip
     started = time.perf_counter()
     cpu0, pg0 = cpu_seconds(worker.pid), postgres.seconds()
-    final = await _until(
+    final = await wait_for(
         lambda: (m := worker.metrics()) and _total(m, "order_messages_total") >= expected and m,
-        3600, 0.1, "the queue to drain",
+        3600, "the queue to drain", 0.1,
     )  # fmt: skip
     elapsed = time.perf_counter() - started
     if profiler is not None:
@@ -336,7 +253,7 @@ async def endpoint_latency(
     try:
         await asyncio.sleep(1)  # the pollers are in their long polls, as the worker's are
         sent_at, _ = await paced_send(queue, url, bodies, rate)
-        await _until(lambda: len(received_at) >= len(bodies), 120, 0.05, "bare receives")
+        await wait_for(lambda: len(received_at) >= len(bodies), 120, "bare receives", 0.05)
     finally:
         for task in tasks:
             task.cancel()
@@ -346,21 +263,21 @@ async def endpoint_latency(
 
 
 async def latency_at(
-    client: Any, worker: Worker, url: str, dsn: str, bodies: Sequence[str], rate: float
+    client: Any, worker: WorkerProcess, url: str, dsn: str, bodies: Sequence[str], rate: float
 ) -> Latency:
     """Sends `bodies` at `rate` messages/s to a running worker, stamping each send time by
     event id, then reads each event's commit time in PostgreSQL (same machine, same clock)."""
     queue = SqsQueue(client, url, url)
     worker.start()
-    await _until(
+    await wait_for(
         lambda: _total(worker.metrics() or {}, "order_sqs_requests_total") > 0,
-        60, 0.02, "the worker to poll",
+        60, "the worker to poll", 0.02,
     )  # fmt: skip
     cpu0 = cpu_seconds(worker.pid)
     sent_at, offered = await paced_send(queue, url, bodies, rate)
-    await _until(
+    await wait_for(
         lambda: _total(worker.metrics() or {}, "order_messages_total") >= len(bodies),
-        600, 0.05, "the latency run to drain",
+        600, "the latency run to drain", 0.05,
     )  # fmt: skip
     cpu = cpu_seconds(worker.pid) - cpu0
     commits, clock = await _commit_times(dsn)
@@ -379,16 +296,12 @@ async def latency_at(
 async def _commit_times(dsn: str) -> tuple[dict[str, float], str]:
     """Commit time of each event's row (track_commit_timestamp), else its processed_at (the
     transaction's start: earlier than the commit by the batch's duration)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        exact = await conn.fetchval("SHOW track_commit_timestamp") == "on"
-        column = "pg_xact_commit_timestamp(xmin)" if exact else "processed_at"
-        rows = await conn.fetch(
-            f"SELECT event_id::text AS id, extract(epoch FROM {column})::float8 AS t "
-            "FROM order_events"
-        )
-    finally:
-        await conn.close()
+    exact = (await query(dsn, "SHOW track_commit_timestamp"))[0][0] == "on"
+    column = "pg_xact_commit_timestamp(xmin)" if exact else "processed_at"
+    rows = await query(
+        dsn,
+        f"SELECT event_id::text AS id, extract(epoch FROM {column})::float8 AS t FROM order_events",
+    )
     return {r["id"]: r["t"] for r in rows}, "commit timestamp" if exact else "processed_at"
 
 

@@ -1,5 +1,6 @@
-"""`make bench`: every measurement of issue 5 in one run, on one embedded PostgreSQL and one
-local SQS endpoint, printed as a Markdown table and written to bench/results.json.
+"""`make bench`: every measurement of the performance targets (docs/performance.md) in one run,
+on one embedded PostgreSQL and one local SQS endpoint, printed as a Markdown table and written
+to bench/results.json.
 
     python -m bench.run [--n 50000] [--out bench/results.json]
 """
@@ -15,16 +16,16 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+from tests.support.database import PostgresServer, execute, query
+from tests.support.queues import sqs_env
+from tests.support.worker import WorkerProcess, worker_environment
 
 from bench import e2e, persistence, report
 from bench.procstat import PostgresCpu
 from order_service.adapters.local import LocalPostgres, LocalSqs
-from order_service.adapters.migrations import upgrade
 from order_service.adapters.sqs import sqs_client
 from order_service.settings import Settings
 
@@ -95,40 +96,24 @@ class Postgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.local = LocalPostgres(data_dir)
-        self.base = ""
-        self.template = f"bench_template_{uuid.uuid4().hex[:6]}"
+        self.server = PostgresServer("", self.local)
+        self.template = ""
 
     async def start(self) -> None:
-        self.base = self.local.start()
-        conn = await asyncpg.connect(self.base)
-        try:
-            await conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
-        finally:
-            await conn.close()
+        self.server.base_uri = self.local.start()
+        await execute(self.server.base_uri, "ALTER SYSTEM SET track_commit_timestamp = on")
         self.local.pg_ctl("restart")  # track_commit_timestamp takes effect at start
         self.local.restart()  # pgserver learns the new postmaster, so that stop() stops it
-        await self._execute(f'CREATE DATABASE "{self.template}"')
-        await asyncio.to_thread(upgrade, self.local.uri(self.template))
+        self.template = await self.server.migrated_template("bench_template")
 
     async def fresh(self, name: str) -> str:
         """A new migrated database, after a checkpoint so runs don't pay for each other."""
-        await self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
-        await self._execute("CHECKPOINT")
-        return self.local.uri(name)
+        dsn = await self.server.create_database(name, template=self.template)
+        await execute(self.server.base_uri, "CHECKPOINT")
+        return dsn
 
     async def version(self) -> str:
-        conn = await asyncpg.connect(self.base)
-        try:
-            return str(await conn.fetchval("SHOW server_version"))
-        finally:
-            await conn.close()
-
-    async def _execute(self, sql: str) -> None:
-        conn = await asyncpg.connect(self.base)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
+        return str((await query(self.server.base_uri, "SHOW server_version"))[0][0])
 
     def stop(self) -> None:
         self.local.stop()
@@ -176,12 +161,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
         parse_us = persistence.parse_cpu_us(bodies[:10_000])
         sqs.start()
-        sqs_vars = {
-            "AWS_ENDPOINT_URL_SQS": sqs.endpoint,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_REGION": "us-east-1",
-        }
+        sqs_vars = sqs_env(sqs.endpoint)
         os.environ.update(sqs_vars)
         wait = DEFAULTS["sqs_wait_time_seconds"].default
         async with sqs_client("us-east-1", max_connections=args.pollers + 8) as client:
@@ -202,11 +182,11 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 _say(f"round {round_no + 1}: prefilling a queue with {e2e_n}, worker")
                 await e2e.prefill(client, url, part)
                 dsn = await pg.fresh(f"e2e_{round_no}")
-                env = e2e.worker_env(
-                    sqs_vars, dsn, url, dlq_url, POLLERS=str(args.pollers),
+                env = worker_environment(
+                    dsn, url, dlq_url, sqs_vars, POLLERS=str(args.pollers),
                     BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
                 )  # fmt: skip
-                worker = e2e.Worker(env, work / f"worker-e2e-{round_no}.log")
+                worker = WorkerProcess(env, work / f"worker-e2e-{round_no}.log")
                 try:
                     runs.append(await e2e.worker_drain(worker, e2e_n, postgres_cpu, args.py_spy))
                 finally:
@@ -222,8 +202,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             late_bodies = persistence.placed_bodies(count, args.seed + 1)
             url, dlq_url = await e2e.new_queues(client, "latency")
             dsn = await pg.fresh("latency")
-            env = e2e.worker_env(
-                sqs_vars, dsn, url, dlq_url, POLLERS=str(args.pollers),
+            env = worker_environment(
+                dsn, url, dlq_url, sqs_vars, POLLERS=str(args.pollers),
                 BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
             )  # fmt: skip
             _say(f"endpoint latency: {count} events at {rate:.0f}/s, bare pollers")
@@ -232,7 +212,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 client, bare_url, late_bodies, rate, args.pollers, wait
             )
             _say(f"latency: {count} events at {rate:.0f}/s, worker")
-            worker = e2e.Worker(env, work / "worker-latency.log")
+            worker = WorkerProcess(env, work / "worker-latency.log")
             try:
                 latency = await e2e.latency_at(client, worker, url, dsn, late_bodies, rate)
             finally:
@@ -294,7 +274,6 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "copy_transaction_events": persistence.COPY_TRANSACTION_EVENTS,
             "log_level": "WARNING",
         },
-        "fauxqs": "skipped: needs Node >= 22.5; this machine has " + _node_version(),
         "machine": {**machine(), "postgresql": pg_version},
         # Other jobs on the host take CPU from every measurement: shown next to the results.
         "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
@@ -305,16 +284,6 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     )
     results["targets_met"] = report.verdicts(results)
     return results
-
-
-def _node_version() -> str:
-    node = shutil.which("node")
-    if node is None:
-        return "no node"
-    import subprocess
-
-    out = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
-    return f"node {out.stdout.strip()}"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from order_service.adapters.sqs import SqsQueue
 from order_service.domain.events import OrderEvent
 from order_service.domain.parsing import Invalid, load_schema, parse_body
 from tests.corpus import build_corpus
-from tests.e2e.conftest import query, wait_for
 from tests.factories import body, paid, placed
+from tests.support.database import query
+from tests.support.waiting import wait_for
 
 HERE = Path(__file__).parent
 CASES: list[dict[str, Any]] = json.loads((HERE / "expected.json").read_text())
@@ -188,7 +189,7 @@ async def test_an_invalid_body_the_dlq_refuses_for_its_size_is_quarantined_not_d
 ):
     """The proxy enforces SQS's size limit on the DLQ copy (body plus the reason attributes),
     answering as SQS does; ministack alone takes any size."""
-    from tests.reliability.proxy import Faults
+    from tests.support.sqs_proxy import Faults
 
     case = next(c for c in CASES if c.get("quarantine"))
     proxy.set(Faults(enforce_size_limit=True))

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from order_service.adapters.local import free_port
 from order_service.adapters.sqs import SqsQueue
 from tests.factories import body, placed
 
@@ -80,3 +81,46 @@ def test_help_lists_every_command():
     result = cli("--help", env=dict(os.environ))
     for command in ("worker", "migrate", "healthcheck", "send", "dlq", "dev", "ops"):
         assert command in result.stdout
+
+
+async def test_dlq_redrive_fallback_keeps_each_message_attributes(sqs, e2e_queues, worker_env):
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    bodies = [body(placed()) for _ in range(12)]  # more than one batch of 10
+    await queue.send(e2e_queues.url, bodies)
+    received = []
+    while len(received) < len(bodies):
+        received += await queue.receive(10, 1)
+    for n, m in enumerate(received):
+        assert await queue.send_to_dlq(m, f"reason {n}")
+    await queue.delete(received)
+    expected = {
+        m.body: {"invalid_reason": f"reason {n}", "source_message_id": m.message_id}
+        for n, m in enumerate(received)
+    }
+
+    redriven = cli("dlq", "redrive", env=worker_env)
+    assert redriven.returncode == 0, redriven.stderr
+    assert json.loads(redriven.stdout.splitlines()[-1]) == {"moved": len(bodies)}
+
+    found: dict[str, dict[str, str]] = {}
+    while len(found) < len(bodies):
+        response = await sqs.receive_message(
+            QueueUrl=e2e_queues.url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
+        )
+        for m in response.get("Messages", []):
+            attributes = m.get("MessageAttributes", {})
+            found[m["Body"]] = {k: v["StringValue"] for k, v in attributes.items()}
+    assert found == expected
+
+
+def test_dlq_commands_against_an_unreachable_endpoint_say_so_in_one_line(worker_env):
+    env = {**worker_env, "AWS_ENDPOINT_URL_SQS": f"http://127.0.0.1:{free_port()}"}
+    for command in (("dlq", "inspect"), ("dlq", "redrive")):
+        result = cli(*command, env=env)
+        assert result.returncode == 1, (command, result.stderr)
+        assert result.stderr.startswith("order-service: "), (command, result.stderr)
+        assert result.stderr.strip().count("\n") == 0, (command, result.stderr)
+        assert "Traceback" not in result.stderr

@@ -8,8 +8,8 @@ import uuid
 
 from order_service.adapters.local import create_queues
 from order_service.adapters.sqs import SqsQueue
-from tests.e2e.conftest import wait_for
 from tests.factories import body, paid
+from tests.support.waiting import wait_for
 
 
 async def test_an_event_deferred_on_its_last_receive_is_redriven_at_once(sqs, start_worker):

@@ -12,7 +12,8 @@ import pytest
 
 from order_service.adapters.sqs import SqsQueue
 from order_service.generator import generate
-from tests.e2e.conftest import query, wait_for
+from tests.support.database import query
+from tests.support.waiting import wait_for
 
 
 async def drained(queue: SqsQueue, url: str) -> bool:

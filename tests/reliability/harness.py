@@ -14,10 +14,13 @@ from typing import Any
 import asyncpg
 
 from order_service.adapters.sqs import SqsQueue
-from tests.e2e.conftest import query, wait_for
 from tests.reliability.model import expected_state
+from tests.support.database import execute, query
+from tests.support.waiting import wait_for
 
 FULL = os.environ.get("RELIABILITY_FULL") == "1"
+# Seconds, the least the settings allow: a killed worker's messages return fast.
+VISIBILITY = 5
 RESULTS = Path(os.environ.get("RELIABILITY_RESULTS", "/tmp/order-service-reliability.jsonl"))
 
 
@@ -173,20 +176,12 @@ CREATE CONSTRAINT TRIGGER reliability_hold_commit AFTER INSERT ON order_events
 
 
 async def install_hold(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(HOLD_SQL)
-    finally:
-        await conn.close()
+    await execute(dsn, HOLD_SQL)
 
 
 async def set_hold(dsn: str, point: str | None) -> None:
     """Holds the worker's transactions at `point` ("write" or "commit"); None lets them go."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("UPDATE reliability_hold SET point = $1", point)
-    finally:
-        await conn.close()
+    await execute(dsn, "UPDATE reliability_hold SET point = $1", point)
 
 
 async def worker_backends(dsn: str, wait_event: str) -> list[int]:

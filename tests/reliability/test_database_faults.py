@@ -22,11 +22,10 @@ from alembic.script import ScriptDirectory
 
 from order_service.adapters.migrations import _config, shipped_revisions, upgrade
 from order_service.generator import generate
-from tests.e2e.conftest import wait_for
-from tests.reliability.conftest import VISIBILITY
-from tests.reliability.harness import FULL, assert_invariants, measure, runs, send
+from tests.reliability.harness import FULL, VISIBILITY, assert_invariants, measure, runs, send
 from tests.reliability.model import expected_state
-from tests.reliability.pg_proxy import PostgresProxy
+from tests.support.pg_proxy import PostgresProxy
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

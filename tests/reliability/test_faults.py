@@ -27,7 +27,8 @@ from tests.reliability.harness import (
     wait_progress,
 )
 from tests.reliability.model import expected_state
-from tests.reliability.proxy import Faults
+from tests.support.sqs_proxy import Faults
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -135,8 +136,6 @@ async def test_sigkill_around_the_delete(
     async def held() -> bool:
         return proxy.held > 0
 
-    from tests.e2e.conftest import wait_for
-
     await wait_for(held, 30, "a held DeleteMessageBatch", interval=0.05)
     await kill(worker)
     fault_at = time.monotonic()
@@ -238,8 +237,6 @@ async def test_sigterm_during_a_long_poll_exits_zero_and_loses_nothing(
 
     async def polling() -> bool:
         return proxy.counts.get("ReceiveMessage", 0) > 0
-
-    from tests.e2e.conftest import wait_for
 
     await wait_for(polling, 30, "a long poll")
     bodies = stream(700 + run)

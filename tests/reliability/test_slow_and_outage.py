@@ -15,10 +15,9 @@ import pytest
 from order_service.adapters.local import LocalPostgres
 from order_service.adapters.migrations import upgrade
 from order_service.generator import generate
-from tests.e2e.conftest import wait_for
-from tests.reliability.conftest import VISIBILITY
 from tests.reliability.harness import (
     FULL,
+    VISIBILITY,
     assert_invariants,
     install_hold,
     measure,
@@ -29,7 +28,8 @@ from tests.reliability.harness import (
     wait_progress,
 )
 from tests.reliability.model import expected_state
-from tests.reliability.proxy import Faults
+from tests.support.sqs_proxy import Faults
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

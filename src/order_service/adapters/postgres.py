@@ -17,8 +17,8 @@ import structlog
 
 from order_service.adapters.migrations import shipped_revisions
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
-from order_service.adapters.queries import load
-from order_service.domain.batch import Plan, Snapshot, plan_batch
+from order_service.adapters.queries import NamedQuery, load
+from order_service.domain.batch import EventRecord, NewOrder, Plan, Snapshot, plan_batch
 from order_service.domain.events import (
     EventType,
     Line,
@@ -32,6 +32,7 @@ from order_service.domain.lifecycle import OrderState
 from order_service.errors import StoreUnavailable
 
 Q = load("queries.sql")
+WRITE_BATCH = NamedQuery.parse(Q["write_batch"])
 log = structlog.get_logger("order_service.postgres")
 _DRIVER_ERRORS = DRIVER_ERRORS
 __all__ = ["PostgresStore", "translate"]
@@ -166,47 +167,15 @@ class PostgresStore:
         return plan
 
     async def _write(self, conn: asyncpg.Connection, plan: Plan) -> None:
-        new = plan.new_orders
-        created = [n.state for n in new]
-        lines = [
-            (n.state.order_id, no, line)
-            for n in new
-            for no, line in enumerate(n.placed.items, start=1)
-        ]
-        changed = plan.changed_orders
-        records = plan.records
-        if not (new or changed or records):
+        if not (plan.new_orders or plan.changed_orders or plan.records):
             return
-        await conn.execute(
-            Q["write_batch"],
-            # new orders
-            [s.order_id for s in created],
-            [n.customer_id for n in new],
-            [s.status.value for s in created],
-            [s.currency for s in created],
-            [s.total_amount for s in created],
-            [n.placed_at for n in new],
-            [n.placed_event_id for n in new],
-            [s.placed_digest for s in created],
-            *_mutable_columns(created),
-            # their lines
-            [order_id for order_id, _, _ in lines],
-            [no for _, no, _ in lines],
-            [line.sku for _, _, line in lines],
-            [line.quantity for _, _, line in lines],
-            [line.unit_price for _, _, line in lines],
-            # changed orders
-            [s.order_id for s in changed],
-            [s.status.value for s in changed],
-            *_mutable_columns(changed),
-            # events recorded
-            [r.event.event_id for r in records],
-            [r.event.order_id for r in records],
-            [r.event.event_type.value for r in records],
-            [r.outcome.value for r in records],
-            [r.reason for r in records],
-            [r.event.occurred_at for r in records],
+        arguments = WRITE_BATCH.arguments(
+            new_orders=_new_order_columns(plan.new_orders),
+            new_items=_line_columns(plan.new_orders),
+            changed_orders=_changed_order_columns(plan.changed_orders),
+            events=_event_columns(plan.records),
         )
+        await conn.execute(WRITE_BATCH.sql, *arguments)
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """Orders by status and recorded events by outcome (for summaries)."""
@@ -227,16 +196,67 @@ class PostgresStore:
             raise translate(exc) from exc
 
 
-def _mutable_columns(states: Sequence[OrderState]) -> list[list[Any]]:
-    """payment_id, paid_amount, paid_currency, carrier, tracking_number, cancel_reason."""
-    return [
-        [s.payment.payment_id if s.payment else None for s in states],
-        [s.payment.amount if s.payment else None for s in states],
-        [s.payment.currency if s.payment else None for s in states],
-        [s.shipment.carrier if s.shipment else None for s in states],
-        [s.shipment.tracking_number if s.shipment else None for s in states],
-        [s.cancel_reason for s in states],
+# What write_batch writes, one array per column, named as the column it fills. A new column
+# of a table is one entry in its group here and one parameter of that name in write_batch.
+
+
+def _new_order_columns(new: Sequence[NewOrder]) -> dict[str, list[Any]]:
+    states = [n.state for n in new]
+    return {
+        "order_id": [s.order_id for s in states],
+        "customer_id": [n.customer_id for n in new],
+        "status": [s.status.value for s in states],
+        "currency": [s.currency for s in states],
+        "total_amount": [s.total_amount for s in states],
+        "placed_at": [n.placed_at for n in new],
+        "placed_event_id": [n.placed_event_id for n in new],
+        "placed_digest": [s.placed_digest for s in states],
+        **_mutable_columns(states),
+    }
+
+
+def _line_columns(new: Sequence[NewOrder]) -> dict[str, list[Any]]:
+    lines = [
+        (n.state.order_id, no, line) for n in new for no, line in enumerate(n.placed.items, start=1)
     ]
+    return {
+        "order_id": [order_id for order_id, _, _ in lines],
+        "line_no": [no for _, no, _ in lines],
+        "sku": [line.sku for _, _, line in lines],
+        "quantity": [line.quantity for _, _, line in lines],
+        "unit_price": [line.unit_price for _, _, line in lines],
+    }
+
+
+def _changed_order_columns(states: Sequence[OrderState]) -> dict[str, list[Any]]:
+    return {
+        "order_id": [s.order_id for s in states],
+        "status": [s.status.value for s in states],
+        **_mutable_columns(states),
+    }
+
+
+def _mutable_columns(states: Sequence[OrderState]) -> dict[str, list[Any]]:
+    """The columns an event after order.placed may set, shared by new and changed orders."""
+    return {
+        "payment_id": [s.payment.payment_id if s.payment else None for s in states],
+        "paid_amount": [s.payment.amount if s.payment else None for s in states],
+        "paid_currency": [s.payment.currency if s.payment else None for s in states],
+        "carrier": [s.shipment.carrier if s.shipment else None for s in states],
+        "tracking_number": [s.shipment.tracking_number if s.shipment else None for s in states],
+        "cancel_reason": [s.cancel_reason for s in states],
+    }
+
+
+def _event_columns(records: Sequence[EventRecord]) -> dict[str, list[Any]]:
+    return {
+        "event_id": [r.event.event_id for r in records],
+        "order_id": [r.event.order_id for r in records],
+        "event_type": [r.event.event_type.value for r in records],
+        "outcome": [r.outcome.value for r in records],
+        "reason": [r.reason for r in records],
+        "occurred_at": [r.event.occurred_at for r in records],
+    }
 
 
 def _order_state(row: asyncpg.Record) -> OrderState:

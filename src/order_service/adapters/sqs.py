@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiobotocore.config import AioConfig
@@ -18,6 +19,26 @@ from order_service.service.ports import Message
 
 _BATCH = 10  # the most SQS takes in one batch call
 _TOO_LARGE = {"InvalidParameterValue", "MessageTooLong", "InvalidMessageContents"}
+# What SendMessage takes of an attribute that ReceiveMessage returned.
+_ATTRIBUTE_FIELDS = ("DataType", "StringValue", "BinaryValue")
+
+
+class MoveTaskRefused(QueueUnavailable):
+    """The endpoint refused StartMessageMoveTask (it may not offer it); the error code."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message of the DLQ as an operator handles it: with its message attributes (the
+    worker's `invalid_reason` and `source_message_id`), as SQS returned them."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    attributes: dict[str, dict[str, Any]]
+
+    def attribute_values(self) -> dict[str, str | None]:
+        return {name: value.get("StringValue") for name, value in self.attributes.items()}
 
 
 T = TypeVar("T")
@@ -153,6 +174,97 @@ class SqsQueue:
 
     async def ping(self) -> None:
         await self.depth(self.queue_url)
+
+    # The operator's commands on the DLQ (`order-service dlq`).
+
+    async def receive_dead_letters(
+        self, max_messages: int, visibility_timeout: int
+    ) -> list[DeadLetter]:
+        """Up to `max_messages` of the DLQ, hidden for `visibility_timeout` seconds."""
+        response = await self._call(
+            "receive_message",
+            QueueUrl=self.dlq_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=1,
+            VisibilityTimeout=visibility_timeout,
+            MessageAttributeNames=["All"],
+        )
+        return [
+            DeadLetter(
+                m["MessageId"], m["ReceiptHandle"], m["Body"], m.get("MessageAttributes", {})
+            )
+            for m in response.get("Messages", [])
+        ]
+
+    async def release_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Makes received DLQ messages visible again at once."""
+        for chunk in _chunks(letters):
+            await self._call(
+                "change_message_visibility_batch",
+                QueueUrl=self.dlq_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
+                    for i, m in enumerate(chunk)
+                ],
+            )
+
+    async def start_redrive(self) -> str:
+        """Starts SQS's own move of the DLQ back to the main queue; its task handle."""
+        arns = []
+        for url in (self.dlq_url, self.queue_url):
+            response = await self._call(
+                "get_queue_attributes", QueueUrl=url, AttributeNames=["QueueArn"]
+            )
+            arns.append(response["Attributes"]["QueueArn"])
+        try:
+            task = await self._call(
+                "start_message_move_task", SourceArn=arns[0], DestinationArn=arns[1]
+            )
+        except QueueUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError):
+                raise MoveTaskRefused(cause.response["Error"]["Code"]) from cause
+            raise
+        handle: str = task["TaskHandle"]
+        return handle
+
+    async def redrive_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
+        """Sends each to the main queue with its attributes, then deletes from the DLQ those
+        sent (a message is never lost; at worst sent twice, a duplicate for the worker).
+        Returns how many moved."""
+        moved = 0
+        for chunk in _chunks(letters):
+            response = await self._call(
+                "send_message_batch",
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "MessageBody": m.body, **_attributes_entry(m)}
+                    for i, m in enumerate(chunk)
+                ],
+            )
+            sent = [chunk[int(s["Id"])] for s in response.get("Successful", [])]
+            if sent:
+                await self._call(
+                    "delete_message_batch",
+                    QueueUrl=self.dlq_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m.receipt_handle}
+                        for i, m in enumerate(sent)
+                    ],
+                )
+            moved += len(sent)
+        return moved
+
+
+def _attributes_entry(letter: DeadLetter) -> dict[str, Any]:
+    if not letter.attributes:
+        return {}
+    return {
+        "MessageAttributes": {
+            name: {k: v for k, v in value.items() if k in _ATTRIBUTE_FIELDS}
+            for name, value in letter.attributes.items()
+        }
+    }
 
 
 @contextlib.asynccontextmanager

@@ -11,6 +11,16 @@ from order_service.domain.events import Cancelled, OrderEvent, Paid, Placed, Shi
 
 
 class Outcome(StrEnum):
+    """What became of one message, and so what the consumer does with it (delete, defer, copy
+    to the DLQ, or leave for redelivery).
+
+    APPLIED, DUPLICATE, REJECTED, DEFERRED are the lifecycle's, decided in this module
+    (`decide`; an event id already recorded is a DUPLICATE in `domain/batch.py`). INVALID and
+    TRANSIENT are not about the order: `service/processing.py` decides them, INVALID for a body
+    that does not parse or that the database refuses on its own, TRANSIENT for a database that
+    is unavailable (the message is left alone and comes back).
+    """
+
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     REJECTED = "rejected"

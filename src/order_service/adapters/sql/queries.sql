@@ -20,36 +20,43 @@ WHERE order_id = ANY($1::uuid[]);
 -- Every write of a batch in one statement (one round trip): new orders in their final state,
 -- their lines, the changed orders, and the events recorded. New and changed orders are
 -- disjoint; the lines' foreign key is checked at the end of the statement, after the orders.
+-- Parameters are named :group.column, each an array holding one column of the group's rows;
+-- the adapter passes them by those names (a test checks that each names the column it fills).
 WITH new_orders AS (
     INSERT INTO orders (order_id, customer_id, status, currency, total_amount, placed_at,
-                        updated_at, placed_event_id, placed_digest, payment_id, paid_amount,
-                        paid_currency, carrier, tracking_number, cancel_reason)
-    SELECT o.order_id, o.customer_id, o.status, o.currency, o.total_amount, o.placed_at, now(),
-           o.placed_event_id, o.placed_digest, o.payment_id, o.paid_amount, o.paid_currency,
-           o.carrier, o.tracking_number, o.cancel_reason
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[],
-                $6::timestamptz[], $7::uuid[], $8::text[], $9::text[], $10::numeric[],
-                $11::text[], $12::text[], $13::text[], $14::text[])
-         AS o(order_id, customer_id, status, currency, total_amount, placed_at,
-              placed_event_id, placed_digest, payment_id, paid_amount, paid_currency, carrier,
-              tracking_number, cancel_reason)
+                        placed_event_id, placed_digest, payment_id, paid_amount,
+                        paid_currency, carrier, tracking_number, cancel_reason, updated_at)
+    SELECT *, now() FROM unnest(
+        :new_orders.order_id::uuid[], :new_orders.customer_id::text[],
+        :new_orders.status::text[], :new_orders.currency::text[],
+        :new_orders.total_amount::numeric[], :new_orders.placed_at::timestamptz[],
+        :new_orders.placed_event_id::uuid[], :new_orders.placed_digest::text[],
+        :new_orders.payment_id::text[], :new_orders.paid_amount::numeric[],
+        :new_orders.paid_currency::text[], :new_orders.carrier::text[],
+        :new_orders.tracking_number::text[], :new_orders.cancel_reason::text[])
 ), new_items AS (
     INSERT INTO order_items (order_id, line_no, sku, quantity, unit_price)
-    SELECT * FROM unnest($15::uuid[], $16::int[], $17::text[], $18::int[], $19::numeric[])
+    SELECT * FROM unnest(
+        :new_items.order_id::uuid[], :new_items.line_no::int[], :new_items.sku::text[],
+        :new_items.quantity::int[], :new_items.unit_price::numeric[])
 ), changed_orders AS (
     UPDATE orders AS o
     SET status = u.status, payment_id = u.payment_id, paid_amount = u.paid_amount,
         paid_currency = u.paid_currency, carrier = u.carrier,
         tracking_number = u.tracking_number, cancel_reason = u.cancel_reason, updated_at = now()
-    FROM unnest($20::uuid[], $21::text[], $22::text[], $23::numeric[], $24::text[],
-                $25::text[], $26::text[], $27::text[])
+    FROM unnest(
+        :changed_orders.order_id::uuid[], :changed_orders.status::text[],
+        :changed_orders.payment_id::text[], :changed_orders.paid_amount::numeric[],
+        :changed_orders.paid_currency::text[], :changed_orders.carrier::text[],
+        :changed_orders.tracking_number::text[], :changed_orders.cancel_reason::text[])
          AS u(order_id, status, payment_id, paid_amount, paid_currency, carrier,
               tracking_number, cancel_reason)
     WHERE o.order_id = u.order_id
 )
 INSERT INTO order_events (event_id, order_id, event_type, outcome, reason, occurred_at)
-SELECT * FROM unnest($28::uuid[], $29::uuid[], $30::text[], $31::text[], $32::text[],
-                     $33::timestamptz[]);
+SELECT * FROM unnest(
+    :events.event_id::uuid[], :events.order_id::uuid[], :events.event_type::text[],
+    :events.outcome::text[], :events.reason::text[], :events.occurred_at::timestamptz[]);
 
 -- name: quarantine
 INSERT INTO quarantined_messages (message_id, body, reason) VALUES ($1, $2, $3);

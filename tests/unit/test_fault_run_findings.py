@@ -1,4 +1,4 @@
-"""Bugs the fault runs found, kept as regression tests now that src/ is fixed.
+"""Bugs the fault runs (tests/reliability) found, kept as unit-level regression tests.
 
 Four workers on one queue with RETRY_BASE_SECONDS=0.5 and RETRY_MAX_SECONDS=4 (both accepted
 by the settings) sent valid events to the DLQ in 2 of 3 full runs (3 events of ~9,000): almost
@@ -9,11 +9,20 @@ first backoff truncates to 0 s, and the five receives before the redrive policy'
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
+
 import pytest
 
 from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.errors import ConfigError
+from order_service.metrics import Metrics
+from order_service.service.consumer import Consumer
+from order_service.service.ports import Message
 from order_service.settings import load_settings
+from tests.factories import body, placed
+from tests.unit.fakes import FakeQueue, FakeStore, make_config
 
 
 def test_a_deferred_message_is_never_made_visible_again_at_once():
@@ -33,15 +42,6 @@ async def test_prefetched_messages_stay_invisible_while_they_wait_for_a_processo
     working, the proxy saw 40 of 600 messages delivered twice: the ones in the buffer. Each
     redelivery raises ApproximateReceiveCount; at 5 the redrive policy dead-letters a valid
     event. Here: one processor, batches of one, 2.5 s each, visibility 3 s."""
-    import asyncio
-    import time
-    import uuid
-
-    from order_service.metrics import Metrics
-    from order_service.service.consumer import Consumer
-    from order_service.service.ports import Message
-    from tests.factories import body, placed
-    from tests.unit.fakes import FakeQueue, FakeStore, make_config
 
     class TimedQueue(FakeQueue):
         def __init__(self, messages):
