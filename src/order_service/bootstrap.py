@@ -73,7 +73,9 @@ async def run_worker(
         return
 
     queue_url, dlq_url = settings.queue_urls()
-    store = PostgresStore(settings.database_dsn(), pool_size=settings.db_pool_size)
+    store = PostgresStore(
+        settings.database_dsn(), pool_size=settings.db_pool_size, outbox=settings.outbox_enabled()
+    )
     async with sqs_client(
         settings.aws_region,
         max_connections=settings.pollers + 4,

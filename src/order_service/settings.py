@@ -71,6 +71,19 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=RETRY_BASE_SECONDS, gt=0, le=5)
     retry_max_seconds: float = Field(default=RETRY_MAX_SECONDS, gt=0, le=43200)
 
+    # The outbox of order status events (docs/contract/ORDER_STATUS_EVENTS.md). Rows are
+    # written when a topic is configured (the relay publishes them) or when a CDC reader
+    # (Debezium's outbox event router) consumes the table instead; otherwise none.
+    order_events_topic_arn: str | None = None
+    aws_endpoint_url_sns: str | None = None  # read by the SDK; checked here like the SQS one
+    outbox_cdc: bool = False
+    # The relay runs as a side task of every worker; false: only `order-service relay` runs it.
+    outbox_relay_in_worker: bool = True
+    # How often a relay looks for rows other workers wrote (its own worker's commits wake it).
+    outbox_poll_interval_seconds: float = Field(default=0.5, ge=0.05, le=10)
+    # Published rows are deleted after this; unpublished ones never are.
+    outbox_retention_hours: float = Field(default=24.0, ge=0, le=24 * 90)
+
     # Process.
     worker_mode: Literal["normal", "dummy"] = "normal"
     health_port: int = Field(default=8080, ge=1, le=65535)
@@ -94,7 +107,14 @@ class Settings(BaseSettings):
             _check_queue_url(value)
         return value
 
-    @field_validator("aws_endpoint_url_sqs", "aws_endpoint_url")
+    @field_validator("order_events_topic_arn")
+    @classmethod
+    def _topic_arn(cls, value: str | None) -> str | None:
+        if value:  # empty: no topic, like unset
+            _check_topic_arn(value)
+        return value or None
+
+    @field_validator("aws_endpoint_url_sqs", "aws_endpoint_url", "aws_endpoint_url_sns")
     @classmethod
     def _endpoint_url(cls, value: str | None) -> str | None:
         if value:
@@ -130,6 +150,24 @@ class Settings(BaseSettings):
         if self.sqs_queue_url and self.sqs_queue_url == self.sqs_dlq_url:
             raise ValueError("SQS_DLQ_URL must not be SQS_QUEUE_URL (invalid messages would loop)")
         return self
+
+    @model_validator(mode="after")
+    def _one_outbox_reader(self) -> Settings:
+        if self.order_events_topic_arn and self.outbox_cdc:
+            raise ValueError(
+                "set ORDER_EVENTS_TOPIC_ARN or OUTBOX_CDC, not both (the relay and the CDC "
+                "reader would each publish every row)"
+            )
+        return self
+
+    def outbox_enabled(self) -> bool:
+        """Whether batches write outbox rows: something consumes them."""
+        return bool(self.order_events_topic_arn) or self.outbox_cdc
+
+    def topic_arn(self) -> str:
+        if not self.order_events_topic_arn:
+            raise ConfigError("set ORDER_EVENTS_TOPIC_ARN (the SNS topic the relay publishes to)")
+        return self.order_events_topic_arn
 
     def database_dsn(self) -> str:
         if self.database_url is not None:
@@ -194,6 +232,8 @@ _LIBPQ_ONLY = (
 )
 # The shape of every AWS region name (us-east-1, eu-central-2, us-gov-west-1, ap-southeast-5).
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+# arn:partition:sns:region:account:name; a FIFO topic's name ends with .fifo.
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 
 
@@ -265,6 +305,13 @@ def _check_queue_url(url: str) -> None:
 
 def _check_endpoint_url(url: str) -> None:
     _check_http_url(url, "https://sqs.eu-west-1.amazonaws.com or http://127.0.0.1:4566")
+
+
+def _check_topic_arn(arn: str) -> None:
+    if not _TOPIC_ARN.fullmatch(arn):
+        raise ValueError(
+            f"{arn[:80]!r} is not an SNS topic ARN, like arn:aws:sns:eu-west-1:123456789012:orders"
+        )
 
 
 def _check_region(region: str) -> None:

@@ -35,10 +35,11 @@ def test_a_parameter_named_twice_is_refused():
 
 def test_the_adapter_gives_write_batch_exactly_the_columns_it_reads():
     arguments = postgres.WRITE_BATCH.arguments(
-        new_orders=postgres._new_order_columns([]),
+        new_orders=postgres._new_order_columns([], {}),
         new_items=postgres._line_columns([]),
-        changed_orders=postgres._changed_order_columns([]),
+        changed_orders=postgres._changed_order_columns([], {}),
         events=postgres._event_columns([]),
+        outbox=postgres._outbox_columns([]),
     )
     assert len(arguments) == len(postgres.WRITE_BATCH.parameters)
     code = "\n".join(line.partition("--")[0] for line in postgres.WRITE_BATCH.sql.splitlines())
@@ -55,7 +56,12 @@ def test_each_insert_fills_every_column_from_the_parameter_of_its_name():
         r"INSERT INTO (\w+) \(([^()]*)\)\s+SELECT \*(, now\(\))? FROM unnest\(([^()]*)\)",
         WRITE_BATCH_TEXT,
     )
-    assert [table for table, *_ in inserts] == ["orders", "order_items", "order_events"]
+    assert [table for table, *_ in inserts] == [
+        "orders",
+        "order_items",
+        "order_outbox",
+        "order_events",
+    ]
     for table, columns, now, parameters in inserts:
         filled = [column for _, column in re.findall(r":(\w+)\.(\w+)", parameters)]
         assert _names(columns) == filled + (["updated_at"] if now else []), table

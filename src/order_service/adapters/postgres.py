@@ -29,6 +29,7 @@ from order_service.domain.events import (
     Status,
 )
 from order_service.domain.lifecycle import OrderState
+from order_service.domain.status_events import OutboxRow, last_sequences_after, outbox_rows
 from order_service.errors import StoreUnavailable
 
 Q = load("queries.sql")
@@ -43,8 +44,18 @@ class _RollBack(Exception):
 
 
 class PostgresStore:
-    def __init__(self, dsn: str, *, pool_size: int = 4, command_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_size: int = 4,
+        command_timeout: float = 30.0,
+        outbox: bool = False,
+    ) -> None:
+        """`outbox`: write one order_outbox row per applied event (a relay or a CDC reader
+        consumes them); without one nothing is written, so the table never grows unread."""
         self._dsn = dsn
+        self._outbox = outbox
         self._pool_size = pool_size
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
@@ -163,17 +174,22 @@ class PostgresStore:
                 orders={r["order_id"]: _order_state(r) for r in rows},
             )
         )
-        await self._write(conn, plan)
+        await self._write(conn, plan, {r["order_id"]: r["last_sequence"] for r in rows})
         return plan
 
-    async def _write(self, conn: asyncpg.Connection, plan: Plan) -> None:
+    async def _write(
+        self, conn: asyncpg.Connection, plan: Plan, last_sequences: dict[UUID, int]
+    ) -> None:
         if not (plan.new_orders or plan.changed_orders or plan.records):
             return
+        sequences = last_sequences_after(plan.applied, last_sequences)
+        outbox = outbox_rows(plan.applied, last_sequences) if self._outbox else []
         arguments = WRITE_BATCH.arguments(
-            new_orders=_new_order_columns(plan.new_orders),
+            new_orders=_new_order_columns(plan.new_orders, sequences),
             new_items=_line_columns(plan.new_orders),
-            changed_orders=_changed_order_columns(plan.changed_orders),
+            changed_orders=_changed_order_columns(plan.changed_orders, sequences),
             events=_event_columns(plan.records),
+            outbox=_outbox_columns(outbox),
         )
         await conn.execute(WRITE_BATCH.sql, *arguments)
 
@@ -200,7 +216,7 @@ class PostgresStore:
 # of a table is one entry in its group here and one parameter of that name in write_batch.
 
 
-def _new_order_columns(new: Sequence[NewOrder]) -> dict[str, list[Any]]:
+def _new_order_columns(new: Sequence[NewOrder], sequences: dict[UUID, int]) -> dict[str, list[Any]]:
     states = [n.state for n in new]
     return {
         "order_id": [s.order_id for s in states],
@@ -211,7 +227,7 @@ def _new_order_columns(new: Sequence[NewOrder]) -> dict[str, list[Any]]:
         "placed_at": [n.placed_at for n in new],
         "placed_event_id": [n.placed_event_id for n in new],
         "placed_digest": [s.placed_digest for s in states],
-        **_mutable_columns(states),
+        **_mutable_columns(states, sequences),
     }
 
 
@@ -228,17 +244,23 @@ def _line_columns(new: Sequence[NewOrder]) -> dict[str, list[Any]]:
     }
 
 
-def _changed_order_columns(states: Sequence[OrderState]) -> dict[str, list[Any]]:
+def _changed_order_columns(
+    states: Sequence[OrderState], sequences: dict[UUID, int]
+) -> dict[str, list[Any]]:
     return {
         "order_id": [s.order_id for s in states],
         "status": [s.status.value for s in states],
-        **_mutable_columns(states),
+        **_mutable_columns(states, sequences),
     }
 
 
-def _mutable_columns(states: Sequence[OrderState]) -> dict[str, list[Any]]:
-    """The columns an event after order.placed may set, shared by new and changed orders."""
+def _mutable_columns(
+    states: Sequence[OrderState], sequences: dict[UUID, int]
+) -> dict[str, list[Any]]:
+    """The columns an event after order.placed may set, shared by new and changed orders; the
+    counter counts applied events whether or not the outbox is written (an order's version)."""
     return {
+        "last_sequence": [sequences[s.order_id] for s in states],
         "payment_id": [s.payment.payment_id if s.payment else None for s in states],
         "paid_amount": [s.payment.amount if s.payment else None for s in states],
         "paid_currency": [s.payment.currency if s.payment else None for s in states],
@@ -256,6 +278,16 @@ def _event_columns(records: Sequence[EventRecord]) -> dict[str, list[Any]]:
         "outcome": [r.outcome.value for r in records],
         "reason": [r.reason for r in records],
         "occurred_at": [r.event.occurred_at for r in records],
+    }
+
+
+def _outbox_columns(rows: Sequence[OutboxRow]) -> dict[str, list[Any]]:
+    return {
+        "id": [r.id for r in rows],
+        "aggregateid": [r.order_id for r in rows],
+        "type": [r.type for r in rows],
+        "sequence": [r.sequence for r in rows],
+        "payload": [r.payload_json() for r in rows],
     }
 
 

@@ -47,12 +47,21 @@ class EventRecord:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedChange:
+    """An applied event and the order's state right after it (one outbox row each)."""
+
+    event: OrderEvent
+    state: OrderState
+
+
 @dataclass(slots=True)
 class Plan:
     decisions: list[Decision]  # one per event, in the order given
     new_orders: list[NewOrder] = field(default_factory=list)
     changed_orders: list[OrderState] = field(default_factory=list)
     records: list[EventRecord] = field(default_factory=list)
+    applied: list[AppliedChange] = field(default_factory=list)  # in the order decided
 
 
 def plan_batch(events: Sequence[OrderEvent], snapshot: Snapshot) -> Plan:
@@ -62,6 +71,7 @@ def plan_batch(events: Sequence[OrderEvent], snapshot: Snapshot) -> Plan:
     new: dict[UUID, NewOrder] = {}
     changed: set[UUID] = set()
     records: list[EventRecord] = []
+    applied: list[AppliedChange] = []
 
     pending = list(range(len(events)))
     progress = True
@@ -81,6 +91,7 @@ def plan_batch(events: Sequence[OrderEvent], snapshot: Snapshot) -> Plan:
             if decision.outcome is Outcome.APPLIED:
                 assert decision.state is not None
                 orders[event.order_id] = decision.state
+                applied.append(AppliedChange(event, decision.state))
                 if isinstance(event.data, Placed):
                     new[event.order_id] = NewOrder(
                         state=decision.state,
@@ -106,6 +117,7 @@ def plan_batch(events: Sequence[OrderEvent], snapshot: Snapshot) -> Plan:
         new_orders=[_with_state(n, orders[oid]) for oid, n in new.items()],
         changed_orders=[orders[oid] for oid in changed if oid not in new],
         records=records,
+        applied=applied,
     )
 
 

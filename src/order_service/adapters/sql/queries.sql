@@ -12,20 +12,23 @@ SELECT event_id FROM order_events WHERE event_id = ANY($1::uuid[]);
 
 -- name: load_orders
 SELECT order_id, status, placed_digest, currency, total_amount,
-       payment_id, paid_amount, paid_currency, carrier, tracking_number, cancel_reason
+       payment_id, paid_amount, paid_currency, carrier, tracking_number, cancel_reason,
+       last_sequence
 FROM orders
 WHERE order_id = ANY($1::uuid[]);
 
 -- name: write_batch
 -- Every write of a batch in one statement (one round trip): new orders in their final state,
--- their lines, the changed orders, and the events recorded. New and changed orders are
--- disjoint; the lines' foreign key is checked at the end of the statement, after the orders.
+-- their lines, the changed orders, the events recorded, and one outbox row per applied event
+-- (none when no relay or CDC reader consumes the outbox: its arrays are empty). New and changed
+-- orders are disjoint; the lines' foreign key is checked at the end of the statement, after the orders.
 -- Parameters are named :group.column, each an array holding one column of the group's rows;
 -- the adapter passes them by those names (a test checks that each names the column it fills).
 WITH new_orders AS (
     INSERT INTO orders (order_id, customer_id, status, currency, total_amount, placed_at,
                         placed_event_id, placed_digest, payment_id, paid_amount,
-                        paid_currency, carrier, tracking_number, cancel_reason, updated_at)
+                        paid_currency, carrier, tracking_number, cancel_reason, last_sequence,
+                        updated_at)
     SELECT *, now() FROM unnest(
         :new_orders.order_id::uuid[], :new_orders.customer_id::text[],
         :new_orders.status::text[], :new_orders.currency::text[],
@@ -33,7 +36,8 @@ WITH new_orders AS (
         :new_orders.placed_event_id::uuid[], :new_orders.placed_digest::text[],
         :new_orders.payment_id::text[], :new_orders.paid_amount::numeric[],
         :new_orders.paid_currency::text[], :new_orders.carrier::text[],
-        :new_orders.tracking_number::text[], :new_orders.cancel_reason::text[])
+        :new_orders.tracking_number::text[], :new_orders.cancel_reason::text[],
+        :new_orders.last_sequence::int[])
 ), new_items AS (
     INSERT INTO order_items (order_id, line_no, sku, quantity, unit_price)
     SELECT * FROM unnest(
@@ -43,15 +47,22 @@ WITH new_orders AS (
     UPDATE orders AS o
     SET status = u.status, payment_id = u.payment_id, paid_amount = u.paid_amount,
         paid_currency = u.paid_currency, carrier = u.carrier,
-        tracking_number = u.tracking_number, cancel_reason = u.cancel_reason, updated_at = now()
+        tracking_number = u.tracking_number, cancel_reason = u.cancel_reason,
+        last_sequence = u.last_sequence, updated_at = now()
     FROM unnest(
         :changed_orders.order_id::uuid[], :changed_orders.status::text[],
         :changed_orders.payment_id::text[], :changed_orders.paid_amount::numeric[],
         :changed_orders.paid_currency::text[], :changed_orders.carrier::text[],
-        :changed_orders.tracking_number::text[], :changed_orders.cancel_reason::text[])
+        :changed_orders.tracking_number::text[], :changed_orders.cancel_reason::text[],
+        :changed_orders.last_sequence::int[])
          AS u(order_id, status, payment_id, paid_amount, paid_currency, carrier,
-              tracking_number, cancel_reason)
+              tracking_number, cancel_reason, last_sequence)
     WHERE o.order_id = u.order_id
+), outbox AS (
+    INSERT INTO order_outbox (id, aggregateid, type, sequence, payload)
+    SELECT * FROM unnest(
+        :outbox.id::uuid[], :outbox.aggregateid::uuid[], :outbox.type::text[],
+        :outbox.sequence::int[], :outbox.payload::jsonb[])
 )
 INSERT INTO order_events (event_id, order_id, event_type, outcome, reason, occurred_at)
 SELECT * FROM unnest(

@@ -1,0 +1,109 @@
+"""The order status events other systems receive: one per applied event, built from the order's
+new state (pure). The payload is the whole message body: a consumer needs nothing else, and
+orders an order's events by `sequence` (1, 2, 3 ... without gaps), deduplicating by `id`.
+docs/contract/ORDER_STATUS_EVENTS.md and order-status-event.schema.json describe it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from order_service.domain.batch import AppliedChange
+from order_service.domain.events import Status
+from order_service.domain.lifecycle import OrderState
+
+STATUS_EVENT_SCHEMA_VERSION = 1
+AGGREGATE_TYPE = "order"
+# One type per status reached, namespaced apart from the incoming `order.paid` and so on: an
+# SNS filter policy on `type` selects the changes a subscriber cares about.
+STATUS_EVENT_TYPES = {status: f"order.status.{status.value.lower()}" for status in Status}
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: UUID
+    order_id: UUID
+    type: str
+    sequence: int
+    payload: dict[str, Any]
+
+    def payload_json(self) -> str:
+        return json.dumps(self.payload, separators=(",", ":"), sort_keys=True)
+
+
+def status_payload(row_id: UUID, sequence: int, change: AppliedChange) -> dict[str, Any]:
+    state, event = change.state, change.event
+    return {
+        "schema_version": STATUS_EVENT_SCHEMA_VERSION,
+        "id": str(row_id),
+        "type": STATUS_EVENT_TYPES[state.status],
+        "order_id": str(state.order_id),
+        "sequence": sequence,
+        "status": state.status.value,
+        "currency": state.currency,
+        "total_amount": _money(state.total_amount),
+        "payment": _payment(state),
+        "shipment": (
+            {"carrier": state.shipment.carrier, "tracking_number": state.shipment.tracking_number}
+            if state.shipment
+            else None
+        ),
+        "cancel_reason": state.cancel_reason,
+        "event_id": str(event.event_id),
+        "event_type": event.event_type.value,
+        "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def outbox_rows(
+    applied: Iterable[AppliedChange], last_sequences: Mapping[UUID, int]
+) -> list[OutboxRow]:
+    """One row per applied change, numbered on from each order's last sequence (0 for a new
+    order) in the order the changes were decided."""
+    counters = dict(last_sequences)
+    rows = []
+    for change in applied:
+        order_id = change.state.order_id
+        counters[order_id] = sequence = counters.get(order_id, 0) + 1
+        row_id = uuid.uuid4()
+        rows.append(
+            OutboxRow(
+                row_id,
+                order_id,
+                STATUS_EVENT_TYPES[change.state.status],
+                sequence,
+                status_payload(row_id, sequence, change),
+            )
+        )
+    return rows
+
+
+def last_sequences_after(
+    applied: Iterable[AppliedChange], last_sequences: Mapping[UUID, int]
+) -> dict[UUID, int]:
+    """Each changed order's counter after the batch: its last sequence plus its changes."""
+    counters: dict[UUID, int] = {}
+    for change in applied:
+        order_id = change.state.order_id
+        counters[order_id] = counters.get(order_id, last_sequences.get(order_id, 0)) + 1
+    return counters
+
+
+def _money(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+def _payment(state: OrderState) -> dict[str, str] | None:
+    if state.payment is None:
+        return None
+    return {
+        "payment_id": state.payment.payment_id,
+        "amount": _money(state.payment.amount),
+        "currency": state.payment.currency,
+    }
