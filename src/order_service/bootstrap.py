@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from typing import Any
 
 import structlog
 
 from order_service.adapters.http import build_app, start_http
+from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
+from order_service.adapters.sns import SnsTopic, sns_client
 from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.errors import QueueUnavailable, StoreUnavailable
 from order_service.metrics import Metrics
-from order_service.service.consumer import Consumer, ConsumerConfig
+from order_service.service.consumer import Consumer, ConsumerConfig, ConsumerCrashed
+from order_service.service.relay import Relay, RelayConfig
 from order_service.settings import Settings
 
 log = structlog.get_logger("order_service.worker")
@@ -60,6 +64,52 @@ async def redelivery_of(queue: SqsQueue, policy: RedeliveryPolicy) -> Redelivery
     return replace(policy, max_receive_count=count)
 
 
+def relay_config(settings: Settings) -> RelayConfig:
+    return RelayConfig(
+        poll_interval=settings.outbox_poll_interval_seconds,
+        retention_seconds=settings.outbox_retention_hours * 3600,
+    )
+
+
+@contextlib.asynccontextmanager
+async def outbox_relay(settings: Settings, metrics: Metrics) -> AsyncIterator[Relay]:
+    """The relay on its own database connection and an SNS client (AWS_ENDPOINT_URL_SNS)."""
+    outbox = PostgresOutbox(settings.database_dsn())
+    try:
+        async with sns_client(settings.aws_region) as client:
+            topic = SnsTopic(client, settings.topic_arn(), metrics)
+            yield Relay(outbox, topic, relay_config(settings), metrics)
+    finally:
+        await outbox.close()
+
+
+async def consume_with_relay(
+    consume: Coroutine[Any, Any, None], relay: Relay | None, stop: asyncio.Event
+) -> None:
+    """The relay as a supervised side task: if it ends while the worker runs, the worker stops
+    (cleanly, handing its messages back) and exits non-zero, like a dead heartbeat. After the
+    consumer stops, the relay finishes its claim (a few seconds at most) and ends."""
+    if relay is None:
+        await consume
+        return
+    relay_stop = asyncio.Event()
+    relay_task = asyncio.create_task(relay.run(relay_stop), name="outbox-relay")
+    consume_task = asyncio.create_task(consume, name="consumer")
+    await asyncio.wait({relay_task, consume_task}, return_when=asyncio.FIRST_COMPLETED)
+    if relay_task.done() and not consume_task.done():
+        error = None if relay_task.cancelled() else relay_task.exception()
+        log.error("worker task ended unexpectedly; stopping", task="outbox-relay", error=error)
+        stop.set()
+        await consume_task
+        raise ConsumerCrashed("worker task outbox-relay ended unexpectedly")
+    relay_stop.set()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(relay_task), 3)
+    relay_task.cancel()
+    await asyncio.gather(relay_task, return_exceptions=True)
+    consume_task.result()
+
+
 async def run_worker(
     settings: Settings, stop: asyncio.Event, metrics: Metrics | None = None
 ) -> None:
@@ -73,15 +123,26 @@ async def run_worker(
         return
 
     queue_url, dlq_url = settings.queue_urls()
+    relay_wanted = bool(settings.order_events_topic_arn) and settings.outbox_relay_in_worker
     store = PostgresStore(
         settings.database_dsn(), pool_size=settings.db_pool_size, outbox=settings.outbox_enabled()
     )
-    async with sqs_client(
-        settings.aws_region,
-        max_connections=settings.pollers + 4,
-        read_timeout=settings.sqs_wait_time_seconds + 10,
-    ) as client:
+    async with (
+        sqs_client(
+            settings.aws_region,
+            max_connections=settings.pollers + 4,
+            read_timeout=settings.sqs_wait_time_seconds + 10,
+        ) as client,
+        contextlib.AsyncExitStack() as side,
+    ):
         queue = SqsQueue(client, queue_url, dlq_url, metrics)
+        relay = (
+            await side.enter_async_context(outbox_relay(settings, metrics))
+            if relay_wanted
+            else None
+        )
+        if relay is not None:
+            store.on_outbox_written = relay.wake.set
 
         consumer = Consumer(
             queue, store, consumer_config(settings), metrics, store_ready=store.probe
@@ -99,11 +160,15 @@ async def run_worker(
             metrics, {"database": database_ready, "sqs": queue.ping}, stuck=consumer.stuck
         )
         runner = await start_http(app, settings.health_port)
-        log.info("worker started", port=settings.health_port, queue=queue_url)
+        log.info(
+            "worker started", port=settings.health_port, queue=queue_url, relay=relay is not None
+        )
         try:
             # After /health is served: a slow or unreachable endpoint never delays it.
             consumer.use_redelivery(await redelivery_of(queue, settings.redelivery()))
-            await consumer.run(stop, settings.shutdown_grace_seconds)
+            await consume_with_relay(
+                consumer.run(stop, settings.shutdown_grace_seconds), relay, stop
+            )
         finally:
             with contextlib.suppress(Exception):
                 await store.close(grace=1)

@@ -45,3 +45,8 @@ class StoreConflict(StoreUnavailable):
 
 class MigrationTaskError(OrderServiceError):
     """The one-off migration task cannot be run as asked (the arguments do not fit it)."""
+
+
+class TopicUnavailable(OrderServiceError):
+    """The SNS topic is unreachable, throttling, or refused entries: the relay backs off and
+    publishes the same rows again (never a fault of the rows)."""

@@ -47,3 +47,18 @@ class Metrics:
             "1 while consuming is paused for a fault of the system (or before the first probe)",
             registry=self.registry,
         )
+        # The outbox relay.
+        self.outbox_oldest_unpublished = Gauge(
+            "order_service_outbox_oldest_unpublished_seconds",
+            "Age of the oldest outbox row not yet published (0 when none): the relay's lag",
+            registry=self.registry,
+        )
+        self.outbox_published = Counter(
+            "order_outbox_published", "Outbox rows published to SNS", registry=self.registry
+        )
+        self.sns_requests = Counter(
+            "order_sns_requests",
+            "SNS API requests made, by action",
+            ["action"],
+            registry=self.registry,
+        )

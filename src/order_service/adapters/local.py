@@ -44,7 +44,7 @@ def ministack_binary() -> Path:
 
 
 class LocalSqs:
-    """A ministack process serving SQS on 127.0.0.1:<port>."""
+    """A ministack process serving SQS and SNS on 127.0.0.1:<port>."""
 
     def __init__(self, state_dir: Path, port: int | None = None) -> None:
         self.state_dir = state_dir
@@ -58,7 +58,7 @@ class LocalSqs:
             **os.environ,
             "BIND_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.port),
-            "SERVICES": "sqs",
+            "SERVICES": "sqs,sns",  # SNS: the outbox relay publishes to a topic
             "TMPDIR": str(self.state_dir),
         }
         log = (self.state_dir / "ministack.log").open("ab")
@@ -159,3 +159,29 @@ async def create_queues(
         )
     )["QueueUrl"]
     return queue_url, dlq_url
+
+
+async def create_topic_with_queue(
+    sns: Any, sqs: Any, name: str, *, fifo: bool = False
+) -> tuple[str, str]:
+    """An SNS topic and a subscribed "downstream" queue with raw delivery (the body is the
+    payload), as a team that consumes the status events would set it up. (topic ARN, queue URL)"""
+    suffix = ".fifo" if fifo else ""
+    fifo_attributes = {"FifoTopic": "true", "ContentBasedDeduplication": "false"} if fifo else {}
+    topic_arn: str = (await sns.create_topic(Name=f"{name}{suffix}", Attributes=fifo_attributes))[
+        "TopicArn"
+    ]
+    queue_attributes = {"FifoQueue": "true"} if fifo else {}
+    queue_url: str = (
+        await sqs.create_queue(QueueName=f"{name}-downstream{suffix}", Attributes=queue_attributes)
+    )["QueueUrl"]
+    queue_arn = (await sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"]))[
+        "Attributes"
+    ]["QueueArn"]
+    await sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return topic_arn, queue_url

@@ -56,6 +56,8 @@ class PostgresStore:
         consumes them); without one nothing is written, so the table never grows unread."""
         self._dsn = dsn
         self._outbox = outbox
+        # Called after a commit that wrote outbox rows: wakes this process's relay.
+        self.on_outbox_written: Callable[[], None] | None = None
         self._pool_size = pool_size
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
@@ -152,9 +154,12 @@ class PostgresStore:
     ) -> Plan:
         try:
             async with self._require_pool().acquire() as conn, conn.transaction():
-                return await self._run(conn, events, planner)
+                plan = await self._run(conn, events, planner)
         except _DRIVER_ERRORS as exc:
             raise translate(exc) from exc
+        if self._outbox and plan.applied and self.on_outbox_written is not None:
+            self.on_outbox_written()
+        return plan
 
     async def _run(
         self,

@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("dev", help="run the whole system locally (what `make run` calls)")
 
+    sub.add_parser("relay", help="publish the outbox to ORDER_EVENTS_TOPIC_ARN (the relay alone)")
+    outbox = sub.add_parser("outbox", help="the outbox of order status events")
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    outbox_sub.add_parser("status", help="print the relay's lag and the unpublished count")
+
     ops = sub.add_parser("ops", help="operations against AWS")
     ops_sub = ops.add_subparsers(dest="ops_command", required=True, metavar="ACTION")
     from order_service.ops.run_migration import DESCRIPTION, add_arguments
@@ -109,6 +114,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         action = inspect if args.dlq_command == "inspect" else redrive
         return asyncio.run(action(settings, args))
+    if args.command == "relay":
+        from order_service.entrypoints.relay import run_relay
+
+        return run_relay(settings)
+    if args.command == "outbox":
+        from order_service.entrypoints.relay import print_status
+
+        return print_status(settings)
     if args.command == "dev":
         from order_service.entrypoints.dev import run_dev
 

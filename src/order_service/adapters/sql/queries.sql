@@ -77,3 +77,52 @@ SELECT status AS key, count(*) AS n FROM orders GROUP BY status ORDER BY status;
 
 -- name: events_by_outcome
 SELECT outcome AS key, count(*) AS n FROM order_events GROUP BY outcome ORDER BY outcome;
+
+-- name: outbox_claim
+-- The relay's claim: whole orders, oldest unpublished row first, each under a transaction-
+-- level advisory lock that is tried, never waited for (another relay holds it: skip the
+-- order). The scan is bounded ($2 rows) and the filter is evaluated lazily under LIMIT ($1
+-- orders), so a relay locks only the orders it returns. Released at commit or rollback.
+WITH candidates AS MATERIALIZED (
+    SELECT aggregateid, min(created_at) AS oldest
+    FROM (SELECT aggregateid, created_at FROM order_outbox
+          WHERE published_at IS NULL ORDER BY created_at LIMIT $2) AS waiting
+    GROUP BY aggregateid
+    ORDER BY oldest
+)
+SELECT aggregateid FROM candidates
+WHERE pg_try_advisory_xact_lock(hashtextextended('outbox:' || aggregateid::text, 0))
+LIMIT $1;
+
+-- name: outbox_rows_of
+-- Read after the locks are held (a statement of its own, so its snapshot sees what the
+-- previous holder marked).
+SELECT id, aggregateid, type, sequence, payload::text AS payload, created_at
+FROM order_outbox
+WHERE aggregateid = ANY($1::uuid[]) AND published_at IS NULL
+ORDER BY aggregateid, sequence;
+
+-- name: outbox_oldest_age
+SELECT coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
+FROM order_outbox WHERE published_at IS NULL;
+
+-- name: outbox_mark_published
+UPDATE order_outbox SET published_at = clock_timestamp()
+WHERE id = ANY($1::uuid[]) AND published_at IS NULL;
+
+-- name: outbox_delete_published
+-- Retention, in small batches; an unpublished row is never deleted. SKIP LOCKED is right
+-- here (order does not matter): two relays deleting at once never wait for each other.
+DELETE FROM order_outbox WHERE id IN (
+    SELECT id FROM order_outbox
+    WHERE published_at < clock_timestamp() - make_interval(secs => $1)
+    ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED);
+
+-- name: outbox_status
+SELECT count(*) FILTER (WHERE published_at IS NULL) AS unpublished,
+       coalesce(extract(epoch FROM clock_timestamp()
+                - min(created_at) FILTER (WHERE published_at IS NULL)), 0)::float8
+           AS oldest_unpublished_seconds,
+       count(*) FILTER (WHERE published_at IS NOT NULL) AS published_retained,
+       max(published_at) AS last_published_at
+FROM order_outbox;

@@ -1,0 +1,82 @@
+"""The SNS side of the relay (aiobotocore, AWS_ENDPOINT_URL_SNS like the SQS adapter)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from order_service.errors import TopicUnavailable
+from order_service.metrics import Metrics
+from order_service.service.relay import PUBLISH_BATCH_MAX, PendingRow
+
+
+class SnsTopic:
+    """One topic. A FIFO topic (name ending .fifo) gets each order as its message group and the
+    row id as the deduplication id, so SNS itself keeps order and drops a republished row."""
+
+    def __init__(self, client: Any, topic_arn: str, metrics: Metrics | None = None) -> None:
+        self._client = client
+        self.topic_arn = topic_arn
+        self.fifo = topic_arn.endswith(".fifo")
+        self._metrics = metrics or Metrics()
+
+    async def publish(self, rows: Sequence[PendingRow]) -> set[UUID]:
+        """Publishes up to 10 rows in one PublishBatch; returns the ids SNS accepted. Raises
+        TopicUnavailable when the call itself fails (after the SDK's own retries)."""
+        if len(rows) > PUBLISH_BATCH_MAX:
+            raise ValueError(f"at most {PUBLISH_BATCH_MAX} rows per PublishBatch")
+        self._metrics.sns_requests.labels("PublishBatch").inc()
+        try:
+            response = await self._client.publish_batch(
+                TopicArn=self.topic_arn,
+                PublishBatchRequestEntries=[self._entry(str(i), r) for i, r in enumerate(rows)],
+            )
+        except (BotoCoreError, ClientError, OSError) as exc:
+            self._metrics.errors.labels("sns").inc()
+            raise TopicUnavailable(f"PublishBatch: {exc}") from exc
+        failed = response.get("Failed", [])
+        if failed:
+            self._metrics.errors.labels("sns").inc(len(failed))
+        return {rows[int(s["Id"])].id for s in response.get("Successful", [])}
+
+    def _entry(self, entry_id: str, row: PendingRow) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "Id": entry_id,
+            "Message": row.payload,
+            "MessageAttributes": {
+                "type": {"DataType": "String", "StringValue": row.type},
+                "order_id": {"DataType": "String", "StringValue": str(row.order_id)},
+                "sequence": {"DataType": "Number", "StringValue": str(row.sequence)},
+                "outbox_id": {"DataType": "String", "StringValue": str(row.id)},
+            },
+        }
+        if self.fifo:
+            entry["MessageGroupId"] = str(row.order_id)
+            entry["MessageDeduplicationId"] = str(row.id)
+        return entry
+
+    async def ping(self) -> None:
+        try:
+            await self._client.get_topic_attributes(TopicArn=self.topic_arn)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise TopicUnavailable(f"GetTopicAttributes: {exc}") from exc
+
+
+@contextlib.asynccontextmanager
+async def sns_client(region: str) -> AsyncIterator[Any]:
+    """Timeouts short enough that one call, retries included, ends well within the 30 s after
+    which the database ends an idle claim (see adapters/outbox.py)."""
+    config = AioConfig(
+        max_pool_connections=20,
+        connect_timeout=3,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    async with get_session().create_client("sns", region_name=region, config=config) as client:
+        yield client

@@ -1,0 +1,162 @@
+"""The relay against a real PostgreSQL and ministack's SNS -> SQS (raw delivery): every row
+arrives once, marked published, attributes set; whole orders claimed; retention."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from order_service.adapters.local import create_topic_with_queue
+from order_service.adapters.outbox import PostgresOutbox
+from order_service.adapters.postgres import PostgresStore
+from order_service.adapters.sns import SnsTopic
+from order_service.errors import StoreUnavailable
+from order_service.service.ports import Message
+from order_service.service.processing import BatchProcessor
+from order_service.service.relay import Relay, RelayConfig
+from tests.factories import body, cancelled, paid, placed, shipped
+from tests.support.downstream import check_downstream, receive_all
+
+
+def messages(*events: dict) -> list[Message]:
+    return [Message(str(uuid.uuid4()), f"rh-{i}", body(e)) for i, e in enumerate(events)]
+
+
+@pytest.fixture
+async def store(database):
+    s = PostgresStore(database, outbox=True)
+    await s.connect()
+    yield s
+    await s.close()
+
+
+async def lifecycles(store: PostgresStore, n: int) -> list[str]:
+    orders = [str(uuid.uuid4()) for _ in range(n)]
+    for step in (placed, paid, shipped):
+        await BatchProcessor(store).process(messages(*(step(o) for o in orders)))
+    await BatchProcessor(store).process(messages(*(cancelled(o) for o in orders[:3])))
+    return orders
+
+
+async def unpublished(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM order_outbox WHERE published_at IS NULL")
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("fifo", [False, True])
+async def test_every_row_reaches_the_downstream_queue_in_sequence(store, database, sns, sqs, fifo):
+    await lifecycles(store, 25)  # 75 rows (cancelling a shipped order is rejected)
+    topic_arn, downstream = await create_topic_with_queue(
+        sns, sqs, f"status-{uuid.uuid4().hex[:8]}", fifo=fifo
+    )
+    outbox = PostgresOutbox(database)
+    relay = Relay(outbox, SnsTopic(sns, topic_arn), RelayConfig(claim_orders=7))
+    try:
+        while await relay.publish_once():  # a claim of 7 orders is full: more are waiting
+            pass
+        assert await relay.publish_once() is False
+    finally:
+        await outbox.close()
+    assert relay.published == 75 and await unpublished(database) == 0
+    bodies = await receive_all(sqs, downstream, expect=75)
+    counts = await check_downstream(database, bodies)
+    assert counts == {"orders": 25, "rows": 75, "duplicates": 0}
+
+
+async def test_a_claimed_order_is_skipped_by_another_relay_not_waited_for(store, database):
+    orders = await lifecycles(store, 4)
+    first, second = PostgresOutbox(database), PostgresOutbox(database)
+    try:
+        async with first.claim(2) as held:
+            claimed = {r.order_id for r in held.rows}
+            assert len(claimed) == 2 and [r.sequence for r in held.rows[:3]] == [1, 2, 3]
+            async with second.claim(10) as other:
+                rest = {r.order_id for r in other.rows}
+            assert rest == {uuid.UUID(o) for o in orders} - claimed
+            assert not other.full and held.oldest_age_seconds > 0
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_dead_relays_claim_ends_with_its_connection(store, database):
+    await lifecycles(store, 1)
+    dying, other = PostgresOutbox(database), PostgresOutbox(database)
+    try:
+
+        async def claim_then_lose_the_connection() -> None:
+            async with dying.claim(5) as held:
+                assert held.rows
+                # The server ends the session as after a SIGKILL or the 30 s idle limit.
+                admin = await asyncpg.connect(database)
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'order-service-relay' AND state LIKE 'idle in%'"
+                )
+                await admin.close()
+                await held.mark_published([held.rows[0].id])
+
+        with pytest.raises(StoreUnavailable):
+            await claim_then_lose_the_connection()
+        async with other.claim(5) as taken:
+            assert len(taken.rows) == 3
+    finally:
+        await dying.close()
+        await other.close()
+
+
+async def test_the_claim_connection_ends_an_idle_claim_within_30_seconds(database):
+    outbox = PostgresOutbox(database)
+    try:
+        async with outbox.claim(1) as claim:
+            conn = claim._conn
+            assert await conn.fetchval("SHOW idle_in_transaction_session_timeout") == "30s"
+    finally:
+        await outbox.close()
+
+
+async def test_retention_deletes_published_rows_only(store, database):
+    await lifecycles(store, 2)
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute(
+            "UPDATE order_outbox SET published_at = now() - interval '2 hours' WHERE sequence < 3"
+        )
+        outbox = PostgresOutbox(database)
+        try:
+            assert await outbox.delete_published(3600) == 4
+            assert await outbox.delete_published(0) == 0  # what is left is unpublished
+            status = await outbox.status()
+        finally:
+            await outbox.close()
+        assert (status.unpublished, status.published_retained) == (2, 0)
+        assert await conn.fetchval("SELECT count(*) FROM order_outbox") == 2
+    finally:
+        await conn.close()
+
+
+async def test_a_relay_woken_by_its_worker_publishes_without_waiting_for_the_poll(
+    store, database, sns, sqs
+):
+    topic_arn, downstream = await create_topic_with_queue(sns, sqs, f"w-{uuid.uuid4().hex[:8]}")
+    outbox = PostgresOutbox(database)
+    relay = Relay(outbox, SnsTopic(sns, topic_arn), RelayConfig(poll_interval=10))
+    store.on_outbox_written = relay.wake.set
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.2)  # the relay's first claim found nothing and sleeps (10 s)
+        order = str(uuid.uuid4())
+        await BatchProcessor(store).process(messages(placed(order)))
+        bodies = await receive_all(sqs, downstream, expect=1, timeout=5)
+        assert [b["sequence"] for b in bodies] == [1]
+    finally:
+        stop.set()
+        await task
+        await outbox.close()

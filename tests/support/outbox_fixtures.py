@@ -1,0 +1,32 @@
+"""Fixtures of the outbox tests (registered by tests/conftest.py): an SNS client on the
+session's ministack, and a topic with its subscribed downstream queue per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from order_service.adapters.local import LocalSqs, create_topic_with_queue
+from order_service.adapters.sns import sns_client
+
+
+@dataclass
+class StatusTopic:
+    arn: str
+    downstream_url: str
+
+
+@pytest.fixture
+async def sns(sqs_server: LocalSqs) -> AsyncIterator[Any]:
+    async with sns_client("us-east-1") as client:
+        yield client
+
+
+@pytest.fixture
+async def status_topic(sns: Any, sqs: Any) -> StatusTopic:
+    arn, url = await create_topic_with_queue(sns, sqs, f"status-{uuid.uuid4().hex[:10]}")
+    return StatusTopic(arn, url)

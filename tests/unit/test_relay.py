@@ -1,0 +1,137 @@
+"""The relay's rounds, with fakes: an order's row goes out only after its predecessor was
+accepted, a refused row holds its order back (not the others), accepted rows are marked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from order_service.errors import StoreUnavailable, TopicUnavailable
+from order_service.service.relay import PendingRow, Relay, RelayConfig
+
+
+def rows_of(order: uuid.UUID, n: int) -> list[PendingRow]:
+    now = datetime.now(UTC)
+    return [PendingRow(uuid.uuid4(), order, "t", s, "{}", now) for s in range(1, n + 1)]
+
+
+@dataclass
+class FakeClaim:
+    rows: Sequence[PendingRow]
+    full: bool = False
+    oldest_age_seconds: float = 1.5
+    marked: list[uuid.UUID] = field(default_factory=list)
+
+    async def mark_published(self, ids: Sequence[uuid.UUID]) -> None:
+        self.marked += ids
+
+
+class FakeOutbox:
+    def __init__(self, rows: list[PendingRow], fail: Exception | None = None) -> None:
+        self.rows = rows
+        self.claims: list[FakeClaim] = []
+        self.fail = fail
+
+    @contextlib.asynccontextmanager
+    async def claim(self, max_orders: int) -> AsyncIterator[FakeClaim]:
+        if self.fail:
+            raise self.fail
+        claim = FakeClaim(list(self.rows))
+        self.claims.append(claim)
+        yield claim
+        self.rows = [r for r in self.rows if r.id not in claim.marked]
+
+    async def delete_published(self, older_than_seconds: float) -> int:
+        return 0
+
+
+class FakeTopic:
+    def __init__(self, refuse: set[uuid.UUID] | None = None, down: bool = False) -> None:
+        self.calls: list[list[PendingRow]] = []
+        self.refuse = refuse or set()
+        self.down = down
+
+    async def publish(self, rows: Sequence[PendingRow]) -> set[uuid.UUID]:
+        self.calls.append(list(rows))
+        if self.down:
+            raise TopicUnavailable("throttled")
+        return {r.id for r in rows} - self.refuse
+
+
+async def test_each_call_holds_at_most_one_row_per_order_in_sequence():
+    a, b = uuid.uuid4(), uuid.uuid4()
+    rows = rows_of(a, 3) + rows_of(b, 1)
+    topic = FakeTopic()
+    outbox = FakeOutbox(rows)
+    assert await Relay(outbox, topic).publish_once() is False
+    assert [[(r.order_id, r.sequence) for r in call] for call in topic.calls] == [
+        [(a, 1), (b, 1)],
+        [(a, 2)],
+        [(a, 3)],
+    ]
+    assert outbox.claims[0].marked == [r.id for r in (rows[0], rows[3], rows[1], rows[2])]
+
+
+async def test_calls_take_ten_rows_of_ten_orders():
+    rows = [r for _ in range(25) for r in rows_of(uuid.uuid4(), 1)]
+    topic = FakeTopic()
+    await Relay(FakeOutbox(rows), topic).publish_once()
+    assert [len(c) for c in topic.calls] == [10, 10, 5]
+
+
+async def test_a_refused_row_holds_back_its_order_only_and_the_relay_backs_off():
+    a, b = uuid.uuid4(), uuid.uuid4()
+    a_rows, b_rows = rows_of(a, 3), rows_of(b, 2)
+    topic = FakeTopic(refuse={a_rows[1].id})
+    outbox = FakeOutbox(a_rows + b_rows)
+    with pytest.raises(TopicUnavailable, match="refused 1 of"):
+        await Relay(outbox, topic).publish_once()
+    published = [(r.order_id, r.sequence) for c in topic.calls for r in c]
+    assert (a, 3) not in published  # never ahead of its refused predecessor
+    assert outbox.claims[0].marked == [a_rows[0].id, b_rows[0].id, b_rows[1].id]
+    assert [r.sequence for r in outbox.rows] == [2, 3]
+
+
+async def test_a_topic_that_is_down_marks_nothing_and_run_backs_off_then_carries_on():
+    rows = rows_of(uuid.uuid4(), 2)
+    topic = FakeTopic(down=True)
+    outbox = FakeOutbox(rows)
+    relay = Relay(outbox, topic, RelayConfig(poll_interval=0.01, max_backoff=0.05))
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    while len(topic.calls) < 3:
+        await asyncio.sleep(0.01)
+    assert all(not c.marked for c in outbox.claims)
+    topic.down = False
+    while outbox.rows:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    assert relay.published == 2
+
+
+async def test_a_database_fault_is_waited_out_not_raised():
+    outbox = FakeOutbox([], fail=StoreUnavailable("down"))
+    relay = Relay(outbox, FakeTopic(), RelayConfig(max_backoff=0.01))
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await asyncio.sleep(0.1)
+    assert not task.done()
+    stop.set()
+    await task
+
+
+async def test_an_unexpected_error_ends_the_relay_so_the_worker_stops():
+    class Broken(FakeTopic):
+        async def publish(self, rows: Sequence[PendingRow]) -> set[uuid.UUID]:
+            raise RuntimeError("bug")
+
+    relay = Relay(FakeOutbox(rows_of(uuid.uuid4(), 1)), Broken())
+    with pytest.raises(RuntimeError, match="bug"):
+        await relay.run(asyncio.Event())
