@@ -14,6 +14,7 @@ from order_service.adapters.sqs import SqsQueue
 from order_service.generator import generate
 from tests.support.database import query
 from tests.support.downstream import check_downstream, receive_all
+from tests.support.status_contract import validate_status_event
 from tests.support.waiting import wait_for
 
 
@@ -46,7 +47,7 @@ async def test_a_workers_relay_publishes_every_status_change_once_in_sequence(
     await wait_for(lambda: drained(queue, e2e_queues.url), 120, "the queue to drain")
     expected = await applied_events(database)
     bodies = await receive_all(sqs, status_topic.downstream_url, expect=expected)
-    counts = await check_downstream(database, bodies)
+    counts = await check_downstream(database, bodies, validate_status_event)
     assert counts["rows"] == expected and counts["orders"] == len(stream.final_status)
     metrics = worker.metrics() or {}
     assert metrics["order_outbox_published_total"][""] == expected
@@ -77,7 +78,7 @@ async def test_without_the_relay_in_the_worker_rows_wait_for_the_relay_command(
     )
     try:
         bodies = await receive_all(sqs, status_topic.downstream_url, expect=expected)
-        assert (await check_downstream(database, bodies))["rows"] == expected
+        assert (await check_downstream(database, bodies, validate_status_event))["rows"] == expected
         relay.send_signal(signal.SIGTERM)
         assert relay.wait(15) == 0
     finally:

@@ -19,6 +19,7 @@ from order_service.service.processing import BatchProcessor
 from order_service.service.relay import Relay, RelayConfig
 from tests.factories import body, cancelled, paid, placed, shipped
 from tests.support.downstream import check_downstream, receive_all
+from tests.support.status_contract import validate_status_event
 
 
 def messages(*events: dict) -> list[Message]:
@@ -65,7 +66,7 @@ async def test_every_row_reaches_the_downstream_queue_in_sequence(store, databas
         await outbox.close()
     assert relay.published == 75 and await unpublished(database) == 0
     bodies = await receive_all(sqs, downstream, expect=75)
-    counts = await check_downstream(database, bodies)
+    counts = await check_downstream(database, bodies, validate_status_event)
     assert counts == {"orders": 25, "rows": 75, "duplicates": 0}
 
 

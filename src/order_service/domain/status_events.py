@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -57,7 +58,7 @@ def status_payload(row_id: UUID, sequence: int, change: AppliedChange) -> dict[s
         "cancel_reason": state.cancel_reason,
         "event_id": str(event.event_id),
         "event_type": event.event_type.value,
-        "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "occurred_at": event.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
 
 
