@@ -189,3 +189,10 @@ def get_environment(name: str | None) -> EnvironmentConfig:
         return ENVIRONMENTS[name]
     except KeyError:
         raise ValueError(f"unknown environment {name!r}: expected one of: {valid}") from None
+
+
+# The way out: order status events (the outbox relay's SNS topic, an example subscriber and the
+# relay's lag alarm; infra/order_infra/status_events.py). One block, so that it merges apart
+# from the rest of this file.
+STATUS_TOPIC_SUFFIX = "order-status"
+OUTBOX_LAG_ALARM_SECONDS = 120  # the relay publishes within a second; minutes mean it is stuck

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnElement, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
@@ -18,9 +19,11 @@ from .config import (
     DB_SSLMODE,
     ECR_REPOSITORY_NAME,
     HEALTH_PORT,
+    OUTBOX_LAG_ALARM_SECONDS,
     RDS_CA_BUNDLE_PATH,
     SHUTDOWN_GRACE_SECONDS,
     SQS_VISIBILITY_TIMEOUT_SECONDS,
+    STATUS_TOPIC_SUFFIX,
     EnvironmentConfig,
 )
 from .database import Database
@@ -31,6 +34,7 @@ from .migration_task import MigrationTask
 from .monitoring import Monitoring
 from .network import Network
 from .scaling import Scaling
+from .status_events import StatusEvents
 from .task_cluster import TaskCluster
 from .worker_image import WorkerImage
 from .worker_service import WorkerService
@@ -81,6 +85,13 @@ class OrderServiceStack(Stack):
             "Messaging",
             visibility_timeout=Duration.seconds(SQS_VISIBILITY_TIMEOUT_SECONDS),
         )
+        self.status_events = StatusEvents(
+            self,
+            "StatusEvents",
+            topic_name=f"order-service-{config.name}-{STATUS_TOPIC_SUFFIX}",
+            queue_name=self.messaging.queue.queue_name,
+            lag_alarm_seconds=OUTBOX_LAG_ALARM_SECONDS,
+        )
         self.database = Database(
             self,
             "Database",
@@ -127,6 +138,7 @@ class OrderServiceStack(Stack):
                 "DB_NAME": DATABASE_NAME,
                 "DB_SSLMODE": DB_SSLMODE,
                 "DB_SSLROOTCERT": RDS_CA_BUNDLE_PATH,
+                "ORDER_EVENTS_TOPIC_ARN": self.status_events.topic.topic_arn,
             },
             log_retention=retention,
             removal_policy=removal_policy,
@@ -197,6 +209,7 @@ class OrderServiceStack(Stack):
             oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
             alarm_email=config.alarm_email,
         )
+        self._wire_status_events()
         self._add_outputs()
 
     def _allocate_logical_id(self, cfn_element: CfnElement) -> str:
@@ -224,6 +237,15 @@ class OrderServiceStack(Stack):
             "sqs:GetQueueAttributes",
         )
         self.messaging.dead_letter_queue.grant(role, "sqs:SendMessage", "sqs:GetQueueAttributes")
+
+    def _wire_status_events(self) -> None:
+        """The worker's relay may publish to the status topic and nothing else; the lag alarm
+        notifies like the others, and its widgets join the dashboard."""
+        self.status_events.grant_publish(self.worker.task_role)
+        action = cw_actions.SnsAction(self.monitoring.topic)
+        self.status_events.lag_alarm.add_alarm_action(action)
+        self.status_events.lag_alarm.add_ok_action(action)
+        self.monitoring.dashboard.add_widgets(*self.status_events.widgets)
 
     def _add_outputs(self) -> None:
         """Only what CI and operators need (deploy.yml, the migration command, the runbook)."""

@@ -32,6 +32,21 @@ ADDED_ON_PURPOSE = {
     "AWS::IAM::Role": "the migration's own execution role (only it reads the master secret)",
     "AWS::IAM::Policy": "the migration execution role's policy",
 }
+# The way out (StatusEvents): its topic, key, example subscriber queues and the lag alarm.
+ADDED_ON_PURPOSE.update(
+    {
+        resource_type: "the status events' topic, subscriber and lag alarm (StatusEvents)"
+        for resource_type in (
+            "AWS::KMS::Key",
+            "AWS::SNS::Topic",
+            "AWS::SNS::TopicPolicy",
+            "AWS::SNS::Subscription",
+            "AWS::SQS::Queue",
+            "AWS::SQS::QueuePolicy",
+            "AWS::CloudWatch::Alarm",
+        )
+    }
+)
 
 
 def removed_on_purpose(logical_id: str, stack_id: str) -> bool:
