@@ -2,7 +2,9 @@
 
 An embedded PostgreSQL and a local SQS endpoint (unless DATABASE_URL / SQS_QUEUE_URL point
 elsewhere), migrations, the worker with its HTTP endpoints, and a producer of demo events with
-duplicates, out-of-order and invalid ones. Progress every few seconds; a summary on Ctrl-C.
+duplicates, out-of-order and invalid ones. With the local endpoint, also the SNS topic of order
+status events and a subscribed "downstream" queue, which a stand-in consumer tallies. Progress
+every few seconds; a summary on Ctrl-C.
 State lives under .local/ (git-ignored).
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import time
@@ -17,9 +20,16 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from order_service.adapters.local import LocalPostgres, LocalSqs, create_queues
+from order_service.adapters.local import (
+    LocalPostgres,
+    LocalSqs,
+    create_queues,
+    create_topic_with_queue,
+)
 from order_service.adapters.migrations import upgrade_async
+from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
+from order_service.adapters.sns import sns_client
 from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.bootstrap import install_stop_signals, run_worker
 from order_service.generator import generate
@@ -48,6 +58,7 @@ def run_dev(settings: Settings) -> int:
             sqs.start()
             # The SDK's own variables, so the worker's client code is the production one.
             os.environ["AWS_ENDPOINT_URL_SQS"] = sqs.endpoint
+            os.environ["AWS_ENDPOINT_URL_SNS"] = sqs.endpoint  # ministack serves both
             os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
             os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
             say(f"SQS (ministack) at {sqs.endpoint}")
@@ -61,10 +72,52 @@ def run_dev(settings: Settings) -> int:
     return 0
 
 
+class Downstream:
+    """A stand-in for a team that consumes the status events: tallies them by status (each
+    `id` once: copies are deduplicated as the contract says)."""
+
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
+        self.seen: set[str] = set()
+        self.by_status: dict[str, int] = {}
+
+    async def consume(self, region: str, stop: asyncio.Event) -> None:
+        async with sqs_client(region) as client:
+            while not stop.is_set():
+                await self.receive(client, wait=1)
+
+    async def receive(self, client: object, wait: int) -> int:
+        response = await client.receive_message(  # type: ignore[attr-defined]
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait
+        )
+        messages = response.get("Messages", [])
+        for message in messages:
+            event = json.loads(message["Body"])
+            if event["id"] not in self.seen:
+                self.seen.add(event["id"])
+                self.by_status[event["status"]] = self.by_status.get(event["status"], 0) + 1
+        if messages:
+            await client.delete_message_batch(  # type: ignore[attr-defined]
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            )
+        return len(messages)
+
+
 async def _main(settings: Settings, updates: dict[str, object], create_local_queues: bool) -> None:
+    downstream: Downstream | None = None
     if create_local_queues:
         async with sqs_client(settings.aws_region) as client:
             updates["sqs_queue_url"], updates["sqs_dlq_url"] = await create_queues(client, "orders")
+            if not settings.order_events_topic_arn and not settings.outbox_cdc:
+                async with sns_client(settings.aws_region) as sns:
+                    arn, downstream_url = await create_topic_with_queue(sns, client, "order-status")
+                updates["order_events_topic_arn"] = arn
+                downstream = Downstream(downstream_url)
+                say(f"SNS topic {arn} -> downstream queue {downstream_url}")
     settings = settings.model_copy(update=updates)
     await upgrade_async(settings.database_dsn())
     say("migrations applied")
@@ -75,12 +128,18 @@ async def _main(settings: Settings, updates: dict[str, object], create_local_que
     say(f"worker: http://127.0.0.1:{settings.health_port}/health  /ready  /metrics")
     say("producing demo events; Ctrl-C stops everything and prints a summary")
     producer = asyncio.create_task(_produce(settings, stop))
-    await _progress(settings, metrics, stop)
+    consumer = (
+        asyncio.create_task(downstream.consume(settings.aws_region, stop)) if downstream else None
+    )
+    await _progress(settings, metrics, stop, downstream)
     await worker
     producer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await producer
-    await _summary(settings, metrics)
+    if consumer is not None:
+        with contextlib.suppress(Exception):
+            await consumer
+    await _summary(settings, metrics, downstream)
 
 
 async def _produce(settings: Settings, stop: asyncio.Event) -> None:
@@ -105,16 +164,19 @@ def _outcomes(metrics: Metrics) -> dict[str, int]:
     }
 
 
-async def _progress(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+async def _progress(
+    settings: Settings, metrics: Metrics, stop: asyncio.Event, downstream: Downstream | None
+) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 3)
         if not stop.is_set():
             outcomes = " ".join(f"{k}={v}" for k, v in sorted(_outcomes(metrics).items()))
-            say(f"processed: {outcomes or 'nothing yet'}")
+            out = f"; status events downstream: {len(downstream.seen)}" if downstream else ""
+            say(f"processed: {outcomes or 'nothing yet'}{out}")
 
 
-async def _summary(settings: Settings, metrics: Metrics) -> None:
+async def _summary(settings: Settings, metrics: Metrics, downstream: Downstream | None) -> None:
     queue_url, dlq_url = settings.queue_urls()
     store = PostgresStore(settings.database_dsn(), pool_size=1)
     await store.connect()
@@ -124,8 +186,20 @@ async def _summary(settings: Settings, metrics: Metrics) -> None:
         await store.close()
     async with sqs_client(settings.aws_region) as client:
         dlq_depth = await SqsQueue(client, queue_url, dlq_url).depth(dlq_url)
+        if downstream is not None:  # what the relay published before it stopped
+            while await downstream.receive(client, wait=1):
+                pass
     say("\nsummary")
     say(f"  orders by status:   {counts['orders_by_status']}")
+    if downstream is not None:
+        outbox = PostgresOutbox(settings.database_dsn())
+        try:
+            unpublished = (await outbox.status()).unpublished
+        finally:
+            await outbox.close()
+        events = dict(sorted(downstream.by_status.items()))
+        say(f"  status events downstream (each id once): {events}")
+        say(f"  outbox rows not yet published: {unpublished} (the next start publishes them)")
     say(f"  events recorded:    {counts['events_by_outcome']}")
     say(f"  messages this run:  {_outcomes(metrics)}")
     say(f"  messages in DLQ:    {dlq_depth[0] + dlq_depth[1]}")
