@@ -23,6 +23,9 @@ TARGETS: list[tuple[str, str, float]] = [
     ("worker_peak_rss_mb", "<=", 150),
     ("latency_p99_ms", "<=", 250),
     ("sqs_requests_per_order", "<=", 0.25),
+    # The outbox (issue 14): on costs at most a tenth of the throughput; publication within 1 s.
+    ("e2e_outbox_vs_off", ">=", 0.9),
+    ("outbox_commit_to_publish_p99_ms", "<=", 1000),
 ]
 
 
@@ -84,6 +87,14 @@ def table(r: dict[str, Any]) -> str:
          f"endpoint send-to-receive p50 {_f(r['endpoint_latency_p50_ms'])} / p99 "
          f"{_f(r['endpoint_latency_p99_ms'])}", "",
          "p99 <= 250", mark("latency_p99_ms")),
+        ("End to end, outbox on (orders/s, until published)", _f(r["e2e_outbox_orders_per_s"]),
+         f"outbox off {_f(r['e2e_orders_per_s'])}", f"{r['e2e_outbox_vs_off']:.2f} x",
+         ">= 0.9 x", mark("e2e_outbox_vs_off")),
+        (f"Commit to publish at {_f(r['latency_offered_per_s'])}/s (ms)",
+         f"p50 {_f(r['outbox_commit_to_publish_p50_ms'])} / p99 "
+         f"{_f(r['outbox_commit_to_publish_p99_ms'])}",
+         f"SNS requests per order {r['sns_requests_per_order']:.3f}", "", "p99 <= 1000",
+         mark("outbox_commit_to_publish_p99_ms")),
         ("Cost per million orders (USD)",
          f"SQS {r['sqs_usd_per_million_orders']:.3f} + Fargate "
          f"{r['fargate_usd_per_million_orders']:.3f}", "naive SQS >= 0.44", "", "", ""),

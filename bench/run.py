@@ -23,7 +23,7 @@ from tests.support.database import PostgresServer, execute, query
 from tests.support.queues import sqs_env
 from tests.support.worker import WorkerProcess, worker_environment
 
-from bench import e2e, persistence, report
+from bench import e2e, outbox, persistence, report
 from bench.procstat import PostgresCpu
 from order_service.adapters.local import LocalPostgres, LocalSqs
 from order_service.adapters.sqs import sqs_client
@@ -169,6 +169,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             # so that load drifting on a shared host weighs on both alike.
             drains: list[e2e.Drain] = []
             runs: list[e2e.WorkerRun] = []
+            outbox_runs: list[outbox.OutboxRun] = []
             for round_no in range(args.e2e_rounds):
                 part = bodies[round_no * e2e_n : (round_no + 1) * e2e_n]
                 if len(part) < e2e_n:  # small --n: fresh events, never a redelivery
@@ -194,6 +195,22 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 counts = await persistence.row_counts(dsn)
                 if counts != {"orders": e2e_n, "order_items": 3 * e2e_n, "order_events": e2e_n}:
                     raise RuntimeError(f"end to end: rows {counts}")
+
+                # The same events again with the outbox on: the relay publishes to SNS.
+                url, dlq_url = await e2e.new_queues(client, "outbox")
+                _say(f"round {round_no + 1}: prefilling a queue with {e2e_n}, worker + outbox")
+                await e2e.prefill(client, url, part)
+                dsn = await pg.fresh(f"e2e_outbox_{round_no}")
+                env = worker_environment(
+                    dsn, url, dlq_url, sqs_vars, POLLERS=str(args.pollers),
+                    BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
+                    ORDER_EVENTS_TOPIC_ARN=await outbox.topic(client),
+                )  # fmt: skip
+                worker = WorkerProcess(env, work / f"worker-e2e-outbox-{round_no}.log")
+                try:
+                    outbox_runs.append(await outbox.worker_drain(worker, dsn, e2e_n, postgres_cpu))
+                finally:
+                    worker.stop()
             drain = e2e.Drain.combined(drains)
             drained = e2e.WorkerRun.combined(runs)
 
@@ -215,6 +232,21 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             worker = WorkerProcess(env, work / "worker-latency.log")
             try:
                 latency = await e2e.latency_at(client, worker, url, dsn, late_bodies, rate)
+            finally:
+                worker.stop()
+            _say(f"outbox latency: {count} events at {rate:.0f}/s, commit to publish")
+            url, dlq_url = await e2e.new_queues(client, "outbox-latency")
+            dsn = await pg.fresh("outbox_latency")
+            env = worker_environment(
+                dsn, url, dlq_url, sqs_vars, POLLERS=str(args.pollers),
+                BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
+                ORDER_EVENTS_TOPIC_ARN=await outbox.topic(client),
+            )  # fmt: skip
+            worker = WorkerProcess(env, work / "worker-outbox-latency.log")
+            try:
+                await e2e.latency_at(client, worker, url, dsn, late_bodies, rate)
+                await outbox.wait_published(dsn)
+                outbox_latency = await outbox.commit_to_publish_ms(dsn)
             finally:
                 worker.stop()
         pg_version = await pg.version()
@@ -279,6 +311,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    results.update(outbox.results(outbox_runs, drained, outbox_latency))
     results.update(
         report.costs(results["worker_cpu_ms_per_order"], results["sqs_requests_per_order"])
     )

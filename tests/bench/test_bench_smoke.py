@@ -15,6 +15,8 @@ REQUIRED = (
     "persistence_vs_copy", "persistence_vs_naive", "e2e_orders_per_s", "drain_msgs_per_s",
     "e2e_vs_drain", "worker_cpu_ms_per_order", "worker_peak_rss_mb", "latency_p50_ms",
     "latency_p99_ms", "sqs_requests_per_order",
+    "e2e_outbox_orders_per_s", "e2e_outbox_vs_off", "outbox_commit_to_publish_p50_ms",
+    "outbox_commit_to_publish_p99_ms", "sns_requests_per_order",
 )  # fmt: skip
 
 
@@ -50,6 +52,9 @@ def test_ratios_are_the_ratios_of_the_rates(results: dict) -> None:
 def test_values_are_in_plausible_ranges(results: dict) -> None:
     r = results
     assert r["latency_p50_ms"] <= r["latency_p99_ms"] <= r["latency_max_ms"]
+    assert r["outbox_commit_to_publish_p50_ms"] <= r["outbox_commit_to_publish_p99_ms"]
+    # One PublishBatch per ten rows at best (one row per order here), a retry or two more.
+    assert 0.09 <= r["sns_requests_per_order"] < 1.5
     assert 0 < r["endpoint_latency_p50_ms"] <= r["endpoint_latency_p99_ms"]
     assert r["latency_commit_clock"] == "commit timestamp"
     # One receive of 10 and one batch delete per 10 orders at best; a few empty polls more.
@@ -61,6 +66,6 @@ def test_values_are_in_plausible_ranges(results: dict) -> None:
 
 def test_the_table_shows_every_measurement(results: dict) -> None:
     table = run.report.table(results)
-    for label in ("Persistence path", "COPY", "naive", "bare drain", "Latency", "RSS"):
+    for label in ("Persistence path", "COPY", "naive", "bare drain", "Latency", "RSS", "outbox"):
         assert label in table
     assert table.count("\n") >= 9

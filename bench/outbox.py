@@ -1,0 +1,89 @@
+"""The outbox's rows of `make bench`: end-to-end throughput with the outbox on (the worker's
+relay publishing to a local SNS topic with a subscribed queue) against the same drain with it
+off, commit-to-publish latency at half load, and SNS requests per order.
+
+Throughput with the outbox on is timed until every order is processed *and* published (no
+unpublished row left), so the relay's work counts. Commit-to-publish is each outbox row's
+`published_at` (marked right after SNS accepted it) minus its transaction's commit time
+(`track_commit_timestamp`, on in the bench's PostgreSQL, read from the causing event's row):
+the same clock.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tests.support.database import query
+from tests.support.waiting import wait_for
+from tests.support.worker import WorkerProcess
+
+from bench import e2e
+from bench.procstat import PostgresCpu
+from order_service.adapters.local import create_topic_with_queue
+from order_service.adapters.sns import sns_client
+
+
+@dataclass
+class OutboxRun:
+    run: e2e.WorkerRun  # seconds include the wait for the last row's publication
+    sns_requests: float
+
+
+async def topic(client: Any, region: str = "us-east-1") -> str:
+    async with sns_client(region) as sns:
+        arn, _ = await create_topic_with_queue(sns, client, f"bench-status-{uuid.uuid4().hex[:8]}")
+    return arn
+
+
+async def unpublished(dsn: str) -> int:
+    rows = await query(dsn, "SELECT count(*) n FROM order_outbox WHERE published_at IS NULL")
+    return int(rows[0]["n"])
+
+
+async def worker_drain(
+    worker: WorkerProcess, dsn: str, expected: int, postgres: PostgresCpu
+) -> OutboxRun:
+    run = await e2e.worker_drain(worker, expected, postgres)
+    started = time.perf_counter()
+    await wait_published(dsn)
+    run.seconds += time.perf_counter() - started
+    metrics = worker.metrics() or {}
+    return OutboxRun(run, sum(metrics.get("order_sns_requests_total", {}).values()))
+
+
+async def wait_published(dsn: str) -> None:
+    async def none_left() -> bool:
+        return await unpublished(dsn) == 0
+
+    await wait_for(none_left, 600, "the outbox to be published", 0.05)
+
+
+async def commit_to_publish_ms(dsn: str) -> tuple[float, float]:
+    # The outbox row's own xmin is the relay's mark by now: the batch's commit is that of the
+    # causing event's row (written in the same transaction, never updated).
+    rows = await query(
+        dsn,
+        "SELECT extract(epoch FROM o.published_at - pg_xact_commit_timestamp(e.xmin)) * 1000 "
+        "AS ms FROM order_outbox o JOIN order_events e ON e.event_id = "
+        "(o.payload->>'event_id')::uuid WHERE o.published_at IS NOT NULL ORDER BY 1",
+    )
+    values = [float(r["ms"]) for r in rows]
+    return e2e._percentile(values, 50), e2e._percentile(values, 99)
+
+
+def results(
+    on: Sequence[OutboxRun], off: e2e.WorkerRun, latency: tuple[float, float]
+) -> dict[str, Any]:
+    combined = e2e.WorkerRun.combined([r.run for r in on])
+    return {
+        "e2e_outbox_orders_per_s": combined.orders_per_s,
+        "e2e_outbox_vs_off": combined.orders_per_s / off.orders_per_s,
+        "outbox_commit_to_publish_p50_ms": latency[0],
+        "outbox_commit_to_publish_p99_ms": latency[1],
+        "sns_requests_per_order": sum(r.sns_requests for r in on) / combined.orders,
+        "e2e_outbox_rounds": [r.run.orders_per_s for r in on],
+    }
