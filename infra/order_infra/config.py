@@ -5,6 +5,7 @@ Everything here is a literal so that synthesis never asks AWS anything (AZ names
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Names shared by the bootstrap stack (which creates them) and the main stack (which imports them).
@@ -22,6 +23,41 @@ SHUTDOWN_GRACE_SECONDS = 25  # the worker's drain time after SIGTERM ...
 STOP_TIMEOUT_SECONDS = 30  # ... strictly below ECS's SIGTERM-to-SIGKILL delay
 DATABASE_NAME = "orders"
 DATABASE_PORT = 5432
+
+# --- Alarm routing -------------------------------------------------------------------------
+# Environments whose alarms must reach a person: their synth fails without a subscriber.
+PAGED_ENVIRONMENTS = frozenset({"prod"})
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmRouting:
+    """Where an environment's alarms go: `subscriber` is an email address (an SNS email
+    subscription, which its owner must confirm: docs/runbook.md) or the ARN of an existing SNS
+    topic that on-call tooling already reads (alarms then publish to it directly). Without a
+    subscriber, `unrouted_reason` says where alarms can be seen instead."""
+
+    subscriber: str | None
+    unrouted_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.subscriber is None:
+            if not self.unrouted_reason:
+                raise ValueError("alarms: set a subscriber or say where alarms go instead")
+        elif not (self.is_email or self.is_topic_arn):
+            raise ValueError(
+                f"alarms: subscriber {self.subscriber!r} is neither an email address nor an "
+                "SNS topic ARN"
+            )
+
+    @property
+    def is_email(self) -> bool:
+        return self.subscriber is not None and bool(_EMAIL.fullmatch(self.subscriber))
+
+    @property
+    def is_topic_arn(self) -> bool:
+        return self.subscriber is not None and bool(_TOPIC_ARN.fullmatch(self.subscriber))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,7 +90,7 @@ class EnvironmentConfig:
     seconds_per_message: float
     # Alarms
     oldest_message_alarm_seconds: int
-    alarm_email: str | None = None
+    alarms: AlarmRouting
     alb_ingress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     retain_data: bool = True  # False only where losing the database is acceptable (dev)
 
@@ -71,6 +107,14 @@ class EnvironmentConfig:
             raise ValueError(f"{self.name}: acceptable latency is below one message's time")
         if SHUTDOWN_GRACE_SECONDS >= STOP_TIMEOUT_SECONDS:
             raise ValueError("the worker's shutdown grace must be below the ECS stop timeout")
+
+    def check_alarm_routing(self) -> None:
+        """Called by the stack: an environment that pages must name its subscriber."""
+        if self.name in PAGED_ENVIRONMENTS and self.alarms.subscriber is None:
+            raise ValueError(
+                f"{self.name}: alarms reach nobody; set alarms=AlarmRouting(subscriber=<email "
+                "or SNS topic ARN>) in infra/order_infra/config.py"
+            )
 
     @property
     def stack_name(self) -> str:
@@ -106,6 +150,10 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         acceptable_latency_seconds=60,
         seconds_per_message=0.5,
         oldest_message_alarm_seconds=900,
+        alarms=AlarmRouting(
+            subscriber=None,
+            unrouted_reason="dev pages nobody: alarms stay on the dashboard and the SNS topic",
+        ),
         retain_data=False,
     ),
     "staging": EnvironmentConfig(
@@ -131,6 +179,8 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         acceptable_latency_seconds=30,
         seconds_per_message=0.25,
         oldest_message_alarm_seconds=300,
+        # The team's list: staging alarms are read in working hours, nobody is paged.
+        alarms=AlarmRouting(subscriber="order-service-team@example.com"),
     ),
     "prod": EnvironmentConfig(
         name="prod",
@@ -155,6 +205,9 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         acceptable_latency_seconds=30,
         seconds_per_message=0.25,
         oldest_message_alarm_seconds=300,
+        # On-call. Replace with the real address (or the ARN of the paging tool's SNS topic)
+        # before the first prod deploy; the subscription must then be confirmed (runbook).
+        alarms=AlarmRouting(subscriber="order-service-oncall@example.com"),
     ),
 }
 

@@ -125,19 +125,22 @@ class OrderServiceStack(Stack):
             self.database.security_group, ec2.Port.tcp(DATABASE_PORT), "PostgreSQL"
         )
 
+        config.check_alarm_routing()
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             dashboard_name=config.stack_name,
             queue=self.messaging.queue,
             dead_letter_queue=self.messaging.dead_letter_queue,
+            service=self.compute.service,
             target_group=self.compute.target_group,
             database=self.database.instance,
+            database_instance_type=config.db_instance_type,
             running_tasks=self.compute.running_tasks_metric(),
             backlog_per_task=self.compute.backlog_per_task_metric,
             backlog_per_task_target=config.backlog_per_task_target,
             oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
-            alarm_email=config.alarm_email,
+            alarm_routing=config.alarms,
         )
         self._add_outputs()
 
