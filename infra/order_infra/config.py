@@ -91,6 +91,11 @@ class EnvironmentConfig:
     # Alarms
     oldest_message_alarm_seconds: int
     alarms: AlarmRouting
+    # Worker telemetry: which messages get a log line of their own (the worker's LOG_MESSAGES:
+    # all | not-applied | none; not-applied keeps logs below the SQS cost per order), and the
+    # worker's metrics as EMF lines every EMF_INTERVAL_SECONDS (worker_metrics.py).
+    log_messages: str = "not-applied"
+    emf_interval_seconds: int = 60
     alb_ingress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     retain_data: bool = True  # False only where losing the database is acceptable (dev)
 
@@ -146,6 +151,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         max_tasks=2,
         fargate_spot=True,
         log_level="DEBUG",
+        log_messages="all",
         log_retention_days=7,
         acceptable_latency_seconds=60,
         seconds_per_message=0.5,

@@ -105,6 +105,8 @@ class OrderServiceStack(Stack):
                 "HEALTH_PORT": str(HEALTH_PORT),
                 "LOG_LEVEL": config.log_level,
                 "LOG_FORMAT": "json",
+                "LOG_MESSAGES": config.log_messages,
+                "EMF_INTERVAL_SECONDS": str(config.emf_interval_seconds),
                 "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
             },
             cpu=config.task_cpu,

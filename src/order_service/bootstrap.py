@@ -8,6 +8,7 @@ import signal
 
 import structlog
 
+from order_service.adapters.cloudwatch_emf import start_emf
 from order_service.adapters.http import build_app, start_http
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sqs import SqsQueue, sqs_client
@@ -34,7 +35,7 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
         visibility_timeout=settings.sqs_visibility_timeout,
         retry_base_seconds=settings.retry_base_seconds,
         retry_max_seconds=settings.retry_max_seconds,
-        per_message_logs=settings.log_level in ("DEBUG", "INFO"),
+        message_logs=settings.log_messages,
     )
 
 
@@ -69,9 +70,12 @@ async def run_worker(
         consumer = Consumer(
             queue, store, consumer_config(settings), metrics, store_ready=database_ready
         )
+        emf = start_emf(metrics.registry, queue_url, settings.emf_interval_seconds)
         try:
             await consumer.run(stop, settings.shutdown_grace_seconds)
         finally:
+            if emf is not None:
+                await emf.stop()
             with contextlib.suppress(Exception):
                 await store.close()
             await runner.cleanup()

@@ -20,6 +20,7 @@ import structlog
 from order_service.domain.lifecycle import Outcome
 from order_service.errors import OrderServiceError, QueueUnavailable, StoreUnavailable
 from order_service.metrics import Metrics
+from order_service.service.message_logs import MessageLogs, log_batch
 from order_service.service.ports import MessageQueue, OrderStore
 from order_service.service.processing import BatchProcessor, Message, Result
 
@@ -37,7 +38,7 @@ class ConsumerConfig:
     visibility_timeout: int = 60
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
-    per_message_logs: bool = True
+    message_logs: MessageLogs = "not-applied"  # which messages get a line of their own
 
     def backoff(self, receive_count: int) -> int:
         """Visibility for a deferred message: exponential in its receive count, capped.
@@ -261,19 +262,4 @@ class Consumer:
         counts = Counter(r.outcome.value for r in results)
         for outcome, count in counts.items():
             self._metrics.messages.labels(outcome).inc(count)
-        if self._config.per_message_logs:
-            duration_ms = round(elapsed * 1000 / max(len(results), 1), 2)
-            for r in results:
-                log.info(
-                    "message",
-                    message_id=r.message.message_id,
-                    event_id=str(r.event.event_id) if r.event else None,
-                    order_id=str(r.event.order_id) if r.event else None,
-                    outcome=r.outcome.value,
-                    reason=r.reason,
-                    duration_ms=duration_ms,
-                )
-        else:
-            log.warning(
-                "batch", messages=len(results), duration_ms=round(elapsed * 1000, 1), **counts
-            )
+        log_batch(results, elapsed, self._config.message_logs)
