@@ -17,30 +17,33 @@ from constructs import Construct
 from .config import AlarmRouting
 
 
-class AlarmTopic(Construct):
+class AlarmTopic:
     """The stack's alarm topic; with an email subscriber it is subscribed to the topic, with
-    a topic ARN alarms and events also publish to that topic (SNS cannot subscribe SNS)."""
+    a topic ARN alarms and events also publish to that topic (SNS cannot subscribe SNS).
 
-    def __init__(self, scope: Construct, construct_id: str, *, routing: AlarmRouting) -> None:
-        super().__init__(scope, construct_id)
+    Not a construct of its own: its resources live directly in `scope` (Monitoring), where the
+    deployed topic and key already are, so that their logical ids stay the same."""
+
+    def __init__(self, scope: Construct, *, routing: AlarmRouting) -> None:
+        self.scope = scope
         # CloudWatch and EventBridge can only publish to an encrypted topic whose key they may
         # use, so the topic gets a customer-managed key (an AWS-managed SNS key refuses them).
         self.key = kms.Key(
-            self,
+            scope,
             "AlarmTopicKey",
             enable_key_rotation=True,
             description="order-service alarm topic encryption",
         )
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
             self.key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*")
-        self.topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
+        self.topic = sns.Topic(scope, "AlarmTopic", master_key=self.key, enforce_ssl=True)
         self.topics: list[sns.ITopic] = [self.topic]
         if routing.is_email:
             assert routing.subscriber is not None
             self.topic.add_subscription(subscriptions.EmailSubscription(routing.subscriber))
         elif routing.is_topic_arn:
             assert routing.subscriber is not None
-            self.topics.append(sns.Topic.from_topic_arn(self, "OnCallTopic", routing.subscriber))
+            self.topics.append(sns.Topic.from_topic_arn(scope, "OnCallTopic", routing.subscriber))
 
     def notify(self, alarm: cloudwatch.Alarm, *, ok: bool = True) -> None:
         for topic in self.topics:
@@ -53,7 +56,7 @@ class AlarmTopic(Construct):
         """ECS reports a deployment the circuit breaker rolled back (or that failed) as an
         "ECS Deployment State Change" event: no metric ever shows it."""
         rule = events.Rule(
-            self,
+            self.scope,
             "DeploymentFailed",
             description="order-service: an ECS deployment of the worker failed",
             event_pattern=events.EventPattern(

@@ -60,7 +60,7 @@ class Monitoring(Construct):
         alarm_routing: AlarmRouting,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.alarm_topic = AlarmTopic(self, "Alerting", routing=alarm_routing)
+        self.alarm_topic = AlarmTopic(self, routing=alarm_routing)
         self.topic = self.alarm_topic.topic
         self.deployment_failed_rule = self.alarm_topic.notify_failed_deployments(service)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnElement, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from .compute import Compute, WorkerImage
 from .config import (
     DATABASE_NAME,
     DATABASE_PORT,
@@ -21,9 +21,31 @@ from .config import (
     EnvironmentConfig,
 )
 from .database import Database
+from .health_endpoint import HealthEndpoint
+from .logical_ids import LegacyPaths
 from .messaging import Messaging
+from .migration_task import MigrationTask
 from .monitoring import Monitoring
 from .network import Network
+from .scaling import Scaling
+from .task_cluster import TaskCluster
+from .worker_image import WorkerImage
+from .worker_service import WorkerService
+
+# Keys of the JSON secret that RDS generates, injected as the tasks' DB_* variables.
+DB_SECRET_KEYS = {
+    "DB_HOST": "host",
+    "DB_PORT": "port",
+    "DB_NAME": "dbname",
+    "DB_USER": "username",
+    "DB_PASSWORD": "password",
+}
+# These units were one construct, "Compute", until it was split; their resources keep the
+# logical ids they had there, so no deployed resource is replaced (test_infra_logical_ids).
+LEGACY_SCOPES = {
+    unit: "Compute"
+    for unit in ("TaskCluster", "WorkerService", "MigrationTask", "HealthEndpoint", "Scaling")
+}
 
 
 class OrderServiceStack(Stack):
@@ -85,16 +107,11 @@ class OrderServiceStack(Stack):
             WorkerImage.from_ecr(repository, image_tag) if image_tag else WorkerImage.placeholder()
         )
 
-        self.compute = Compute(
+        name_prefix = f"order-service-{config.name}"
+        self.tasks = TaskCluster(
             self,
-            "Compute",
-            name_prefix=f"order-service-{config.name}",
+            "TaskCluster",
             vpc=self.network.vpc,
-            task_subnets=self.network.private_subnets,
-            load_balancer_subnets=self.network.public_subnets,
-            queue=self.messaging.queue,
-            dead_letter_queue=self.messaging.dead_letter_queue,
-            database_secret=self.database.secret,
             image=image,
             image_repository=repository,
             environment={
@@ -109,21 +126,56 @@ class OrderServiceStack(Stack):
                 "EMF_INTERVAL_SECONDS": str(config.emf_interval_seconds),
                 "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
             },
+            log_retention=retention,
+            removal_policy=removal_policy,
+        )
+        database_secrets = {
+            env: ecs.Secret.from_secrets_manager(self.database.secret, key)
+            for env, key in DB_SECRET_KEYS.items()
+        }
+        self.worker = WorkerService(
+            self,
+            "WorkerService",
+            name_prefix=name_prefix,
+            tasks=self.tasks,
+            subnets=self.network.private_subnets,
+            secrets=database_secrets,
             cpu=config.task_cpu,
             memory_mib=config.task_memory_mib,
+            fargate_spot=config.fargate_spot,
+        )
+        self.migration = MigrationTask(
+            self,
+            "MigrationTask",
+            name_prefix=name_prefix,
+            tasks=self.tasks,
+            secrets=database_secrets,
+            cpu=config.task_cpu,
+            memory_mib=config.task_memory_mib,
+        )
+        self.health = HealthEndpoint(
+            self,
+            "HealthEndpoint",
+            vpc=self.network.vpc,
+            subnets=self.network.public_subnets,
+            ingress_cidrs=config.alb_ingress_cidrs,
+        )
+        self.scaling = Scaling(
+            self,
+            "Scaling",
+            service=self.worker.service,
+            queue=self.messaging.queue,
             min_tasks=config.min_tasks,
             max_tasks=config.max_tasks,
             backlog_per_task_target=config.backlog_per_task_target,
-            fargate_spot=config.fargate_spot,
-            log_retention=retention,
-            alb_ingress_cidrs=config.alb_ingress_cidrs,
-            removal_policy=removal_policy,
         )
+        self._wire_health_checks()
+        self._grant_queue_access()
         # The worker and the migration task share the task security group.
         self.database.connections.allow_default_port_from(
-            self.compute.task_security_group, "order-service tasks"
+            self.tasks.task_security_group, "order-service tasks"
         )
-        self.compute.task_security_group.add_egress_rule(
+        self.tasks.task_security_group.add_egress_rule(
             self.database.security_group, ec2.Port.tcp(DATABASE_PORT), "PostgreSQL"
         )
 
@@ -134,29 +186,54 @@ class OrderServiceStack(Stack):
             dashboard_name=config.stack_name,
             queue=self.messaging.queue,
             dead_letter_queue=self.messaging.dead_letter_queue,
-            service=self.compute.service,
-            target_group=self.compute.target_group,
+            service=self.worker.service,
+            target_group=self.health.target_group,
             database=self.database.instance,
             database_instance_type=config.db_instance_type,
-            running_tasks=self.compute.running_tasks_metric(),
-            backlog_per_task=self.compute.backlog_per_task_metric,
+            running_tasks=self.scaling.running_tasks_metric(),
+            backlog_per_task=self.scaling.backlog_per_task_metric,
             backlog_per_task_target=config.backlog_per_task_target,
             oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
             alarm_routing=config.alarms,
         )
         self._add_outputs()
 
+    def _allocate_logical_id(self, cfn_element: CfnElement) -> str:
+        if not hasattr(self, "_legacy_paths"):  # the first id may be asked for during init
+            self._legacy_paths = LegacyPaths(self, LEGACY_SCOPES)
+        legacy = self._legacy_paths.logical_id(cfn_element)
+        return legacy if legacy is not None else super()._allocate_logical_id(cfn_element)
+
+    def _wire_health_checks(self) -> None:
+        """The ALB's target group holds the worker tasks; only the ALB reaches their port."""
+        service = self.worker.service
+        service.attach_to_application_target_group(self.health.target_group)
+        service.connections.allow_from(
+            self.health.security_group, ec2.Port.tcp(HEALTH_PORT), "ALB health checks"
+        )
+
+    def _grant_queue_access(self) -> None:
+        # Exactly what consuming needs; SSE-SQS uses no customer key, so no KMS grant.
+        role = self.worker.task_role
+        self.messaging.queue.grant(
+            role,
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+        )
+        self.messaging.dead_letter_queue.grant(role, "sqs:SendMessage", "sqs:GetQueueAttributes")
+
     def _add_outputs(self) -> None:
         """Only what CI and operators need (deploy.yml, the migration command, the runbook)."""
-        compute = self.compute
         outputs = {
-            "ClusterName": compute.cluster.cluster_name,
-            "ServiceName": compute.service.service_name,
-            "MigrationTaskDefinitionArn": compute.migration_task_definition.task_definition_arn,
+            "ClusterName": self.tasks.cluster.cluster_name,
+            "ServiceName": self.worker.service.service_name,
+            "MigrationTaskDefinitionArn": self.migration.task_definition.task_definition_arn,
             "PrivateSubnetIds": Fn.join(
                 ",", [subnet.subnet_id for subnet in self.network.vpc.private_subnets]
             ),
-            "TaskSecurityGroupId": compute.task_security_group.security_group_id,
+            "TaskSecurityGroupId": self.tasks.task_security_group.security_group_id,
             "QueueUrl": self.messaging.queue.queue_url,
             "DeadLetterQueueUrl": self.messaging.dead_letter_queue.queue_url,
         }

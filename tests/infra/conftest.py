@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from infra_support import RUNS  # first: puts node on PATH and infra/ on sys.path
 
 from order_infra.checks import SynthReport, synth_run
+from tests.infra.infra_support import RUNS
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, assertions
-from infra_support import template_json
 
 import bootstrap_app
 from order_infra.checks import SynthReport
+from tests.infra.infra_support import template_json
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Environment, assertions
-from infra_support import template_json
 
 import app as app_module
 from order_infra import config as config_module
@@ -17,6 +16,7 @@ from order_infra.checks import SynthReport
 from order_infra.config import ENVIRONMENTS, AlarmRouting
 from order_infra.monitoring import RDS_CONNECTIONS_SHARE
 from order_infra.stack import OrderServiceStack
+from tests.infra.infra_support import template_json
 
 ENVS = list(ENVIRONMENTS)
 ALWAYS = {

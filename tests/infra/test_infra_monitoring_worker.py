@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, get_args
 
 import pytest
-from infra_support import template_json
 
 from order_infra import worker_metrics
 from order_infra.checks import SynthReport
@@ -13,6 +12,7 @@ from order_infra.config import ENVIRONMENTS
 from order_service.adapters import cloudwatch_emf
 from order_service.domain.lifecycle import Outcome
 from order_service.service.message_logs import MessageLogs
+from tests.infra.infra_support import template_json
 
 
 def test_names_are_the_workers() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from aws_cdk import App
-from infra_support import RUNS, template_json
 
 import app as app_module
 from order_infra.checks import SynthReport, cfn_lint
 from order_infra.config import ENVIRONMENTS
+from tests.infra.infra_support import RUNS, template_json
 
 ENVS = list(ENVIRONMENTS)
 EXPECTED_OUTPUTS = {
@@ -121,3 +121,48 @@ def test_first_deploy_uses_the_placeholder_in_dummy_mode(
 def test_app_rejects_bad_context(context: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         app_module.build(App(context=context))
+
+
+def _role_actions(template: dict, role_fragment: str) -> set[str]:
+    found: set[str] = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        if role_fragment not in str(resource["Properties"]["Roles"]):
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            value = statement["Action"]
+            found.update([value] if isinstance(value, str) else value)
+    return found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_stack_grants_the_worker_exactly_what_consuming_needs(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    template = template_json(synthesized[env])
+    assert _role_actions(template, "WorkerTaskTaskRole") == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+    }
+    assert _role_actions(template, "MigrationTaskTaskRole") == set()
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_only_the_alb_reaches_the_health_port(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    resources = template_json(synthesized[env])["Resources"]
+    ingress = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::SecurityGroupIngress" and r["Properties"].get("FromPort") == 8080
+    ]
+    (rule,) = ingress
+    assert "LoadBalancerSecurityGroup" in rule["SourceSecurityGroupId"]["Fn::GetAtt"][0]
+    (service,) = [r for r in resources.values() if r["Type"] == "AWS::ECS::Service"]
+    (balancer,) = service["Properties"]["LoadBalancers"]
+    assert balancer["ContainerPort"] == 8080

@@ -1,3 +1,5 @@
+"""The worker service and the migration task on their shared cluster, on a bare stack."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,54 +8,69 @@ import pytest
 from aws_cdk import App, Environment, RemovalPolicy, Stack, assertions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sqs as sqs
 
-from order_infra.compute import DB_SECRET_KEYS, Compute, WorkerImage
+from order_infra.migration_task import MigrationTask
+from order_infra.stack import DB_SECRET_KEYS
+from order_infra.task_cluster import TaskCluster
+from order_infra.worker_image import WorkerImage
+from order_infra.worker_service import WorkerService
 
 Match = assertions.Match
 
 
-def _compute(*, placeholder: bool, spot: bool) -> assertions.Template:
+def _tasks(*, placeholder: bool, spot: bool) -> assertions.Template:
     stack = Stack(App(), "Test", env=Environment(region="eu-west-1"))
     vpc = ec2.Vpc(stack, "Vpc", availability_zones=["eu-west-1a", "eu-west-1b"], nat_gateways=1)
     repository = ecr.Repository.from_repository_name(stack, "Repo", "r")
     image = WorkerImage.placeholder() if placeholder else WorkerImage.from_ecr(repository, "abc")
-    Compute(
+    tasks = TaskCluster(
         stack,
-        "Compute",
-        name_prefix="order-service-test",
+        "TaskCluster",
         vpc=vpc,
-        task_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-        load_balancer_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
-        queue=sqs.Queue(stack, "Queue"),
-        dead_letter_queue=sqs.Queue(stack, "Dlq"),
-        database_secret=secretsmanager.Secret(stack, "Secret"),
         image=image,
         image_repository=repository,
         environment={"LOG_FORMAT": "json", "SQS_QUEUE_URL": "url"},
+        log_retention=logs.RetentionDays.ONE_WEEK,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    secret = secretsmanager.Secret(stack, "Secret")
+    secrets = {
+        env: ecs.Secret.from_secrets_manager(secret, key) for env, key in DB_SECRET_KEYS.items()
+    }
+    WorkerService(
+        stack,
+        "WorkerService",
+        name_prefix="order-service-test",
+        tasks=tasks,
+        subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        secrets=secrets,
         cpu=256,
         memory_mib=512,
-        min_tasks=1,
-        max_tasks=3,
-        backlog_per_task_target=120,
         fargate_spot=spot,
-        log_retention=logs.RetentionDays.ONE_WEEK,
-        alb_ingress_cidrs=["0.0.0.0/0"],
-        removal_policy=RemovalPolicy.DESTROY,
+    )
+    MigrationTask(
+        stack,
+        "MigrationTask",
+        name_prefix="order-service-test",
+        tasks=tasks,
+        secrets=secrets,
+        cpu=256,
+        memory_mib=512,
     )
     return assertions.Template.from_stack(stack)
 
 
 @pytest.fixture(scope="module")
 def normal() -> assertions.Template:
-    return _compute(placeholder=False, spot=False)
+    return _tasks(placeholder=False, spot=False)
 
 
 @pytest.fixture(scope="module")
 def dummy() -> assertions.Template:
-    return _compute(placeholder=True, spot=True)
+    return _tasks(placeholder=True, spot=True)
 
 
 def _task_definition(template: assertions.Template, family_suffix: str) -> dict[str, Any]:
@@ -133,48 +150,7 @@ def test_fargate_spot_is_an_option(dummy: assertions.Template, normal: assertion
     )
 
 
-def test_alb_exposes_only_health(normal: assertions.Template) -> None:
-    normal.has_resource_properties(
-        "AWS::ElasticLoadBalancingV2::Listener",
-        {
-            "Port": 80,
-            "DefaultActions": [
-                Match.object_like(
-                    {
-                        "Type": "fixed-response",
-                        "FixedResponseConfig": Match.object_like({"StatusCode": "404"}),
-                    }
-                )
-            ],
-        },
-    )
-    rules = normal.find_resources("AWS::ElasticLoadBalancingV2::ListenerRule")
-    (rule,) = rules.values()
-    conditions = rule["Properties"]["Conditions"]
-    paths = [c["PathPatternConfig"]["Values"] for c in conditions if c["Field"] == "path-pattern"]
-    assert paths == [["/health"]]
-    normal.has_resource_properties(
-        "AWS::ElasticLoadBalancingV2::TargetGroup",
-        {"HealthCheckPath": "/health", "Port": 8080, "TargetType": "ip"},
-    )
-
-
-def test_scaling_tracks_backlog_per_task_with_metric_math(normal: assertions.Template) -> None:
-    normal.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 1, "MaxCapacity": 3}
-    )
-    policies = normal.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy")
-    (policy,) = policies.values()
-    config = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
-    assert config["TargetValue"] == 120
-    metrics = config["CustomizedMetricSpecification"]["Metrics"]
-    names = {m["MetricStat"]["Metric"]["MetricName"] for m in metrics if "MetricStat" in m}
-    assert names == {"ApproximateNumberOfMessagesVisible", "RunningTaskCount"}
-    (expression,) = [m for m in metrics if m.get("ReturnData", True) and "Expression" in m]
-    assert expression["Expression"] == "visible / IF(tasks > 0, tasks, 1)"
-
-
-def _statements(template: assertions.Template, role_fragment: str) -> list[dict[str, Any]]:
+def statements(template: assertions.Template, role_fragment: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for policy in template.find_resources("AWS::IAM::Policy").values():
         roles = str(policy["Properties"]["Roles"])
@@ -183,23 +159,18 @@ def _statements(template: assertions.Template, role_fragment: str) -> list[dict[
     return out
 
 
-def _actions(statements: list[dict[str, Any]]) -> set[str]:
-    actions: set[str] = set()
-    for statement in statements:
+def actions(found: list[dict[str, Any]]) -> set[str]:
+    names: set[str] = set()
+    for statement in found:
         value = statement["Action"]
-        actions.update([value] if isinstance(value, str) else value)
-    return actions
+        names.update([value] if isinstance(value, str) else value)
+    return names
 
 
-def test_task_role_is_least_privilege(normal: assertions.Template) -> None:
-    assert _actions(_statements(normal, "WorkerTaskTaskRole")) == {
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes",
-        "sqs:SendMessage",
-    }
-    assert _statements(normal, "MigrationTaskTaskRole") == []
+def test_task_roles_get_nothing_from_the_units(normal: assertions.Template) -> None:
+    # Queue access is a cross-unit grant: the stack adds it (test_infra_stack).
+    assert statements(normal, "WorkerTaskTaskRole") == []
+    assert statements(normal, "MigrationTaskTaskRole") == []
 
 
 @pytest.mark.parametrize("mode", ["normal", "dummy"])
@@ -208,7 +179,7 @@ def test_execution_role_pulls_logs_and_reads_the_secret_only(
 ) -> None:
     # Dummy mode too: the first CI migration runs the real image with this execution role.
     template: assertions.Template = request.getfixturevalue(mode)
-    assert _actions(_statements(template, "ExecutionRole")) == {
+    assert actions(statements(template, "ExecutionRole")) == {
         "ecr:BatchCheckLayerAvailability",
         "ecr:GetDownloadUrlForLayer",
         "ecr:BatchGetImage",

@@ -1,0 +1,59 @@
+"""No deployed resource is replaced by a refactoring: every environment's logical ids are the
+ones main had before compute.py was split (fixtures/logical_ids_before_split.json, written from
+main's synthesized templates: {label: {logical id: resource type}}), except those listed here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aws_cdk import App, Names, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_sqs as sqs
+
+from order_infra.checks import SynthReport
+from order_infra.logical_ids import unique_id
+from tests.infra.infra_support import RUNS, template_json
+
+BEFORE = json.loads((Path(__file__).parent / "fixtures/logical_ids_before_split.json").read_text())
+APP_LABELS = [label for label, run in RUNS.items() if run.app_module == "app"]
+
+# Ids that disappear on purpose, per label, with the reason. Empty: the split renamed nothing.
+REMOVED_ON_PURPOSE: dict[str, dict[str, str]] = {label: {} for label in APP_LABELS}
+# Resource types added on purpose (a new resource is no replacement), with the reason.
+ADDED_ON_PURPOSE: dict[str, str] = {
+    "AWS::CloudWatch::Alarm": "alarms on-call was missing (tasks, database, worker metrics)",
+    "AWS::SNS::Subscription": "the environment's alarm subscriber from the config",
+    "AWS::Events::Rule": "failed ECS deployments, published to the alarm topic",
+    "AWS::SNS::TopicPolicy": "lets EventBridge publish to the alarm topic",
+}
+
+
+def test_every_environment_has_a_before_list() -> None:
+    assert sorted(BEFORE) == sorted(APP_LABELS)
+
+
+@pytest.mark.parametrize("label", APP_LABELS)
+def test_logical_ids_are_kept(synthesized: dict[str, SynthReport], label: str) -> None:
+    now = {k: v["Type"] for k, v in template_json(synthesized[label])["Resources"].items()}
+    before: dict[str, str] = BEFORE[label]
+    removed = {k for k in before if k not in now}
+    assert removed == set(REMOVED_ON_PURPOSE[label])
+    changed_type = {k for k in before if k in now and now[k] != before[k]}
+    assert changed_type == set()
+    added = {k: now[k] for k in now if k not in before}
+    assert set(added.values()) <= set(ADDED_ON_PURPOSE), added
+
+
+def test_unique_id_is_the_cdks_algorithm() -> None:
+    # Paths with "Default", "Resource", repeated ids and non-alphanumerics, as the CDK names them.
+    stack = Stack(App(), "Order-Service")
+    vpc = ec2.Vpc(stack, "Vpc", nat_gateways=0, max_azs=1)
+    queue = sqs.Queue(stack, "Queue")
+    ec2.SecurityGroup(stack, "Default", vpc=vpc)
+    constructs = [vpc, queue, *vpc.node.find_all(), *queue.node.find_all()]
+    for construct in constructs:
+        components = construct.node.path.split("/")
+        assert unique_id(components) == Names.unique_id(construct), construct.node.path
