@@ -168,6 +168,7 @@ class OrderServiceStack(Stack):
             min_tasks=config.min_tasks,
             max_tasks=config.max_tasks,
             backlog_per_task_target=config.backlog_per_task_target,
+            acceptable_latency_seconds=config.acceptable_latency_seconds,
         )
         self._wire_health_checks()
         self._grant_queue_access()
