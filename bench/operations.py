@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from bench import e2e, persistence
 from bench.procstat import PostgresCpu
 
@@ -100,4 +102,21 @@ async def database_cpu(
             "copy_ceiling": (after - middle) * 1000 / ceiling.orders,
         },
         "db_cpu_orders": len(bodies),
+        "db_bytes_per_order": await _table_bytes(worker_dsn) / worker.orders,
     }
+
+
+async def _table_bytes(dsn: str) -> int:
+    """Heap, indexes and TOAST of the three tables the worker writes (one placed event and
+    its three lines per order here: later events add an order_events row each)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("VACUUM ANALYZE")  # what the tables hold once autovacuum has run
+        return int(
+            await conn.fetchval(
+                "SELECT sum(pg_total_relation_size(t))::bigint FROM unnest("
+                "ARRAY['orders', 'order_items', 'order_events']::regclass[]) AS t"
+            )
+        )
+    finally:
+        await conn.close()

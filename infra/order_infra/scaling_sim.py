@@ -227,10 +227,12 @@ def table() -> str:
     for row in rows():
         o = row["outcome"]
         spike = row["spike"]
-        assert isinstance(o, Outcome) and isinstance(spike, Spike)
+        assert isinstance(o, Outcome)
+        assert isinstance(spike, Spike)
         lines.append(
             f"| {row['environment']} | {row['scenario']}: {spike.base_per_s:,.0f} -> "
-            f"{spike.spike_per_s:,.0f} for {spike.minutes} min | {row['policy']} | {row['target']:,.0f} "
+            f"{spike.spike_per_s:,.0f} for {spike.minutes} min | {row['policy']} "
+            f"| {row['target']:,.0f} "
             f"| {_opt(o.minutes_to_first_scale_out)} | {o.peak_tasks} | {o.peak_backlog:,.0f} "
             f"| {o.worst_wait_seconds:,.0f} | {_opt(o.drain_minutes)} | {o.task_minutes:,.0f} |"
         )

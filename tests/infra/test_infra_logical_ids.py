@@ -22,6 +22,20 @@ APP_LABELS = [label for label, run in RUNS.items() if run.app_module == "app"]
 
 # Ids that disappear on purpose, per label, with the reason. Empty: the split renamed nothing.
 REMOVED_ON_PURPOSE: dict[str, dict[str, str]] = {label: {} for label in APP_LABELS}
+# Staging and prod paid for NAT gateways and interface endpoints both; NAT alone stays
+# (docs/cost.md), so their interface endpoints and the endpoints' security group go.
+_NAT_ONLY = "interface endpoints dropped: NAT only (docs/cost.md)"
+for _label in ("staging", "prod"):
+    REMOVED_ON_PURPOSE[_label] = {
+        f"NetworkVpc{name}": _NAT_ONLY
+        for name in (
+            "EcrApi2346E672",
+            "EcrDocker3B9231AE",
+            "Logs87827AD6",
+            "SecretsManager9D032D69",
+            "Sqs5F6BD5C0",
+        )
+    } | {"NetworkEndpointSecurityGroup6DEF6240": _NAT_ONLY}
 # Resource types added on purpose (a new resource is no replacement), with the reason.
 ADDED_ON_PURPOSE: dict[str, str] = {
     "AWS::CloudWatch::Alarm": "alarms on-call was missing (tasks, database, worker metrics)",
