@@ -68,7 +68,7 @@ class Monitoring(Construct):
         self._queue_alarms(queue, dead_letter_queue, oldest_message_alarm_seconds)
         self._task_alarms(target_group)
         self._database_alarms(database, database_instance_type)
-        self.worker = _WorkerMetrics(queue)
+        self.worker = wm.WorkerMetrics(queue)
         self._worker_alarms(oldest_message_alarm_seconds)
         for alarm in self.alarms.values():
             self.alarm_topic.notify(alarm)
@@ -246,75 +246,3 @@ class Monitoring(Construct):
             periods=5,
             datapoints=4,
         )
-
-
-class _WorkerMetrics:
-    """The worker's EMF metrics for this queue, and the math the alarms use."""
-
-    def __init__(self, queue: sqs.IQueue) -> None:
-        self.queue = queue
-        self.queue_name = queue.queue_name
-
-    def metric(self, name: str, *, statistic: str = "Sum") -> cloudwatch.Metric:
-        return wm.worker_metric(name, self.queue_name, statistic=statistic)
-
-    def outcomes(self, period: Duration) -> dict[str, cloudwatch.Metric]:
-        return wm.outcome_metrics(self.queue_name, period)
-
-    def invalid_percent(self, period: Duration) -> cloudwatch.MathExpression:
-        outcomes = self.outcomes(period)
-        total = " + ".join(outcomes)
-        return cloudwatch.MathExpression(
-            expression=f"100 * invalid / IF(({total}) > 0, {total}, 1)",
-            using_metrics=dict(outcomes),
-            label="Invalid (% of processed)",
-            period=period,
-        )
-
-    def lag_seconds(self) -> cloudwatch.MathExpression:
-        """Seconds to process what is queued and held (visible + in flight) at the last
-        minute's rate; a rate of zero with a backlog counts as one message a minute."""
-        outcomes = self.outcomes(ONE_MINUTE)
-        processed = " + ".join(outcomes)
-        return cloudwatch.MathExpression(
-            expression=f"(visible + held) * 60 / IF(({processed}) > 0, {processed}, 1)",
-            using_metrics={
-                **outcomes,
-                "visible": self.queue.metric_approximate_number_of_messages_visible(
-                    statistic="Maximum", period=ONE_MINUTE
-                ),
-                "held": self.queue.metric_approximate_number_of_messages_not_visible(
-                    statistic="Maximum", period=ONE_MINUTE
-                ),
-            },
-            label="Processing lag (s to drain at the current rate)",
-            period=ONE_MINUTE,
-        )
-
-    def widgets(self) -> list[cloudwatch.IWidget]:
-        outcomes = self.outcomes(ONE_MINUTE)
-        return [
-            cloudwatch.GraphWidget(
-                title="Worker: messages by outcome (per minute)",
-                left=list(outcomes.values()),
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Worker: invalid (%), processing lag (s)",
-                left=[self.invalid_percent(ONE_MINUTE)],
-                right=[self.lag_seconds()],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Worker: batch duration (s), system faults, paused",
-                left=[
-                    self.metric(wm.BATCH_SECONDS_MEAN, statistic="Average"),
-                    self.metric(wm.BATCH_SECONDS_P99, statistic="Maximum"),
-                ],
-                right=[
-                    self.metric(wm.SYSTEM_FAULTS),
-                    self.metric(wm.PAUSED, statistic="Maximum"),
-                ],
-                width=8,
-            ),
-        ]
