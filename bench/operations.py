@@ -65,6 +65,10 @@ async def logging_profiles(
     def rate(name: str) -> float:
         return e2e.WorkerRun.combined([r for r, _ in runs[name]]).orders_per_s
 
+    def cpu_ms(name: str) -> float:
+        combined = e2e.WorkerRun.combined([r for r, _ in runs[name]])
+        return combined.cpu_seconds * 1000 / combined.orders
+
     def bytes_per_order(name: str) -> float:
         return sum(size for _, size in runs[name]) / sum(r.orders for r, _ in runs[name])
 
@@ -75,6 +79,9 @@ async def logging_profiles(
         "log_usd_per_million_orders": log_usd_per_million_orders(default_bytes),
         "e2e_orders_per_s_by_logging": {name: rate(name) for name in PROFILES},
         "logging_default_vs_off": rate("default") / rate("off"),
+        # CPU per order is what logging costs the worker; on a shared host it is steadier
+        # than the rate, which other jobs' load moves by tens of percent between drains.
+        "worker_cpu_ms_per_order_by_logging": {name: cpu_ms(name) for name in PROFILES},
         "logging_profiles": {name: dict(env) for name, env in PROFILES.items()},
         "logging_rounds": rounds,
     }

@@ -101,6 +101,7 @@ def table(r: dict[str, Any]) -> str:
 def operations_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
     """Logging and database-CPU rows (bench/operations.py)."""
     rates = r["e2e_orders_per_s_by_logging"]
+    cpu = r["worker_cpu_ms_per_order_by_logging"]
     by_profile = r["log_bytes_per_order_by_profile"]
     db = r["db_cpu_ms_per_order"]
     ratio = r["logging_default_vs_off"]
@@ -110,6 +111,9 @@ def operations_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
         ("End to end, default logging vs off (orders/s)", _f(rates["default"]),
          f"off {_f(rates['off'])}", f"{ratio:.2f} x", ">= 0.95 x",
          "met" if ratio >= 0.95 else "**missed**"),
+        ("Worker CPU by logging (ms/order)", _f(cpu["default"]),
+         f"off {_f(cpu['off'])}; every message {_f(cpu['all'])}",
+         f"{cpu['default'] / cpu['off']:.2f} x", "", ""),
         ("PostgreSQL CPU (ms/order)", _f(db["worker_path"]), f"COPY {_f(db['copy_ceiling'])}",
          f"{db['worker_path'] / db['copy_ceiling']:.2f} x", "", ""),
     ]  # fmt: skip
