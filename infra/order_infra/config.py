@@ -93,7 +93,7 @@ class EnvironmentConfig:
     # clears it in B / R seconds, so the target backlog per task is
     #     backlog_per_task_target = task_orders_per_second x acceptable_latency_seconds
     # task_orders_per_second is a stated planning rate, kept below what `make bench` measures
-    # one task of this size to sustain (tests/infra/test_scaling_calibration.py checks it).
+    # one task of this size to sustain (tests/infra/test_docs_figures.py checks it).
     task_orders_per_second: int
     acceptable_latency_seconds: int
     # Alarms
