@@ -121,6 +121,8 @@ class OrderServiceStack(Stack):
                 "HEALTH_PORT": str(HEALTH_PORT),
                 "LOG_LEVEL": config.log_level,
                 "LOG_FORMAT": "json",
+                "LOG_MESSAGES": config.log_messages,
+                "EMF_INTERVAL_SECONDS": str(config.emf_interval_seconds),
                 "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
                 "DB_HOST": self.database.endpoint_address,
                 "DB_PORT": self.database.endpoint_port,
@@ -172,6 +174,7 @@ class OrderServiceStack(Stack):
             min_tasks=config.min_tasks,
             max_tasks=config.max_tasks,
             backlog_per_task_target=config.backlog_per_task_target,
+            acceptable_latency_seconds=config.acceptable_latency_seconds,
         )
         self._wire_health_checks()
         self._grant_queue_access()
@@ -183,19 +186,22 @@ class OrderServiceStack(Stack):
             self.database.security_group, ec2.Port.tcp(DATABASE_PORT), "PostgreSQL"
         )
 
+        config.check_alarm_routing()
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             dashboard_name=config.stack_name,
             queue=self.messaging.queue,
             dead_letter_queue=self.messaging.dead_letter_queue,
+            service=self.worker.service,
             target_group=self.health.target_group,
             database=self.database.instance,
+            database_instance_type=config.db_instance_type,
             running_tasks=self.scaling.running_tasks_metric(),
             backlog_per_task=self.scaling.backlog_per_task_metric,
             backlog_per_task_target=config.backlog_per_task_target,
             oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
-            alarm_email=config.alarm_email,
+            alarm_routing=config.alarms,
         )
         self._add_outputs()
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from order_service.adapters.cloudwatch_emf import start_emf
 from order_service.adapters.http import build_app, start_http
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sqs import SqsQueue, sqs_client
@@ -36,7 +37,7 @@ def consumer_config(settings: Settings, **overrides: Any) -> ConsumerConfig:
         batch_max_messages=settings.batch_max_messages,
         wait_time_seconds=settings.sqs_wait_time_seconds,
         redelivery=settings.redelivery(),
-        per_message_logs=settings.log_level in ("DEBUG", "INFO"),
+        message_logs=settings.log_messages,
     )
     return replace(config, **overrides)
 
@@ -98,11 +99,14 @@ async def run_worker(
         )
         runner = await start_http(app, settings.health_port)
         log.info("worker started", port=settings.health_port, queue=queue_url)
+        emf = start_emf(metrics.registry, queue_url, settings.emf_interval_seconds)
         try:
             # After /health is served: a slow or unreachable endpoint never delays it.
             consumer.use_redelivery(await redelivery_of(queue, settings.redelivery()))
             await consumer.run(stop, settings.shutdown_grace_seconds)
         finally:
+            if emf is not None:
+                await emf.stop()
             with contextlib.suppress(Exception):
                 await store.close(grace=1)
             await runner.cleanup()
