@@ -8,7 +8,7 @@ import signal
 
 from order_service.adapters.sqs import SqsQueue
 from order_service.generator import generate
-from tests.e2e.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 async def test_emf_counts_every_outcome_and_logs_keep_only_what_is_not_applied(
