@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from tests.support.worker import WorkerProcess
 
 from bench import e2e, persistence
 from bench.procstat import PostgresCpu
@@ -55,7 +56,7 @@ async def logging_profiles(
             await e2e.prefill(client, url, bodies)
             dsn = await fresh(f"logs_{name}_{round_no}")
             log_path = work / f"worker-logs-{name}-{round_no}.log"
-            worker = e2e.Worker({**env_for(dsn, url, dlq_url), **overrides}, log_path)
+            worker = WorkerProcess({**env_for(dsn, url, dlq_url), **overrides}, log_path)
             try:
                 run = await e2e.worker_drain(worker, len(bodies), postgres)
             finally:

@@ -202,8 +202,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             drained = e2e.WorkerRun.combined(runs)
             _say(f"logging: default, off and all, {e2e_n} orders per drain")
             ops |= await operations.logging_profiles(
-                client, pg.fresh, lambda dsn, url, dlq: e2e.worker_env(
-                    sqs_vars, dsn, url, dlq, POLLERS=str(args.pollers),
+                client, pg.fresh, lambda dsn, url, dlq: worker_environment(
+                    dsn, url, dlq, sqs_vars, POLLERS=str(args.pollers),
                     BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
                 ), postgres_cpu, persistence.placed_bodies(e2e_n, args.seed + 20), work,
                 args.e2e_rounds,
