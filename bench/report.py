@@ -97,12 +97,37 @@ def table(r: dict[str, Any]) -> str:
          mark("outbox_commit_to_publish_p99_ms")),
         ("Cost per million orders (USD)",
          f"SQS {r['sqs_usd_per_million_orders']:.3f} + Fargate "
-         f"{r['fargate_usd_per_million_orders']:.3f}", "naive SQS >= 0.44", "", "", ""),
+         f"{r['fargate_usd_per_million_orders']:.3f} + logs "
+         f"{r['log_usd_per_million_orders']:.3f}", "naive SQS >= 0.44", "",
+         "logs < SQS", "met" if r["log_usd_per_million_orders"] < r[
+             "sqs_usd_per_million_orders"] else "**missed**"),
+        *operations_rows(r),
     ]  # fmt: skip
     header = ("Measurement", "Worker", "Baseline", "Ratio", "Target", "")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def operations_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Logging and database-CPU rows (bench/operations.py)."""
+    rates = r["e2e_orders_per_s_by_logging"]
+    cpu = r["worker_cpu_ms_per_order_by_logging"]
+    by_profile = r["log_bytes_per_order_by_profile"]
+    db = r["db_cpu_ms_per_order"]
+    ratio = r["logging_default_vs_off"]
+    return [
+        ("Logs, default (bytes/order)", _f(r["log_bytes_per_order"]),
+         f"every message logged {_f(by_profile['all'])}", "", "", ""),
+        ("End to end, default logging vs off (orders/s)", _f(rates["default"]),
+         f"off {_f(rates['off'])}", f"{ratio:.2f} x", ">= 0.95 x",
+         "met" if ratio >= 0.95 else "**missed**"),
+        ("Worker CPU by logging (ms/order)", _f(cpu["default"]),
+         f"off {_f(cpu['off'])}; every message {_f(cpu['all'])}",
+         f"{cpu['default'] / cpu['off']:.2f} x", "", ""),
+        ("PostgreSQL CPU (ms/order)", _f(db["worker_path"]), f"COPY {_f(db['copy_ceiling'])}",
+         f"{db['worker_path'] / db['copy_ceiling']:.2f} x", "", ""),
+    ]  # fmt: skip
 
 
 def machine_line(r: dict[str, Any]) -> str:

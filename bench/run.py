@@ -23,7 +23,7 @@ from tests.support.database import PostgresServer, execute, query
 from tests.support.queues import sqs_env
 from tests.support.worker import WorkerProcess, worker_environment
 
-from bench import e2e, outbox, persistence, report
+from bench import e2e, operations, outbox, persistence, report
 from bench.procstat import PostgresCpu
 from order_service.adapters.local import LocalPostgres, LocalSqs
 from order_service.adapters.sqs import sqs_client
@@ -160,6 +160,10 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 raise RuntimeError(f"persistence: rows {counts}")
 
         parse_us = persistence.parse_cpu_us(bodies[:10_000])
+        _say("database CPU per order: worker path and COPY")
+        ops = await operations.database_cpu(
+            pg.fresh, postgres_cpu, bodies[:20_000], args.batch, args.pool_size
+        )
         sqs.start()
         sqs_vars = sqs_env(sqs.endpoint)
         os.environ.update(sqs_vars)
@@ -213,6 +217,14 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     worker.stop()
             drain = e2e.Drain.combined(drains)
             drained = e2e.WorkerRun.combined(runs)
+            _say(f"logging: default, off and all, {e2e_n} orders per drain")
+            ops |= await operations.logging_profiles(
+                client, pg.fresh, lambda dsn, url, dlq: worker_environment(
+                    dsn, url, dlq, sqs_vars, POLLERS=str(args.pollers),
+                    BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
+                ), postgres_cpu, persistence.placed_bodies(e2e_n, args.seed + 20), work,
+                args.e2e_rounds,
+            )  # fmt: skip
 
             rate = drained.orders_per_s / 2
             count = max(50, min(int(rate * args.latency_seconds), 20 * n))
@@ -311,6 +323,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    results.update(ops)
     results.update(outbox.results(outbox_runs, drained, outbox_latency))
     results.update(
         report.costs(results["worker_cpu_ms_per_order"], results["sqs_requests_per_order"])

@@ -5,6 +5,7 @@ Everything here is a literal so that synthesis never asks AWS anything (AZ names
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Names shared by the bootstrap stack (which creates them) and the main stack (which imports them).
@@ -33,6 +34,45 @@ RDS_CA_BUNDLE_PATH = "/opt/rds/global-bundle.pem"  # Dockerfile RDS_CA_BUNDLE
 DEPLOY_ENVIRONMENTS = ("dev", "staging", "prod")
 CDK_QUALIFIERS = {"dev": "ordsvcdev", "staging": "ordsvcstg", "prod": "ordsvcprd"}
 
+# Target tracking's cooldowns (scaling.py sets them, scaling_sim.py replays them).
+SCALE_OUT_COOLDOWN_SECONDS = 60
+SCALE_IN_COOLDOWN_SECONDS = 300
+
+# --- Alarm routing -------------------------------------------------------------------------
+# Environments whose alarms must reach a person: their synth fails without a subscriber.
+PAGED_ENVIRONMENTS = frozenset({"prod"})
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmRouting:
+    """Where an environment's alarms go: `subscriber` is an email address (an SNS email
+    subscription, which its owner must confirm: docs/runbook.md) or the ARN of an existing SNS
+    topic that on-call tooling already reads (alarms then publish to it directly). Without a
+    subscriber, `unrouted_reason` says where alarms can be seen instead."""
+
+    subscriber: str | None
+    unrouted_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.subscriber is None:
+            if not self.unrouted_reason:
+                raise ValueError("alarms: set a subscriber or say where alarms go instead")
+        elif not (self.is_email or self.is_topic_arn):
+            raise ValueError(
+                f"alarms: subscriber {self.subscriber!r} is neither an email address nor an "
+                "SNS topic ARN"
+            )
+
+    @property
+    def is_email(self) -> bool:
+        return self.subscriber is not None and bool(_EMAIL.fullmatch(self.subscriber))
+
+    @property
+    def is_topic_arn(self) -> bool:
+        return self.subscriber is not None and bool(_TOPIC_ARN.fullmatch(self.subscriber))
+
 
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
@@ -59,12 +99,21 @@ class EnvironmentConfig:
     fargate_spot: bool
     log_level: str
     log_retention_days: int
-    # Scaling: target backlog per task = acceptable latency / time to process one message.
+    # Scaling. A task holding a backlog B (visible + in flight) and processing R orders/s
+    # clears it in B / R seconds, so the target backlog per task is
+    #     backlog_per_task_target = task_orders_per_second x acceptable_latency_seconds
+    # task_orders_per_second is a stated planning rate, kept below what `make bench` measures
+    # one task of this size to sustain (tests/infra/test_docs_figures.py checks it).
+    task_orders_per_second: int
     acceptable_latency_seconds: int
-    seconds_per_message: float
     # Alarms
     oldest_message_alarm_seconds: int
-    alarm_email: str | None = None
+    alarms: AlarmRouting
+    # Worker telemetry: which messages get a log line of their own (the worker's LOG_MESSAGES:
+    # all | not-applied | none; not-applied keeps logs below the SQS cost per order), and the
+    # worker's metrics as EMF lines every EMF_INTERVAL_SECONDS (worker_metrics.py).
+    log_messages: str = "not-applied"
+    emf_interval_seconds: int = 60
     # Health checks need no ingress; add a CIDR only for an outside uptime check.
     alb_ingress_cidrs: tuple[str, ...] = ()
     retain_data: bool = True  # False only where losing the database is acceptable (dev)
@@ -78,10 +127,18 @@ class EnvironmentConfig:
             raise ValueError(f"{self.name}: nat_gateways must be between 1 and the AZ count")
         if not 1 <= self.min_tasks <= self.max_tasks:
             raise ValueError(f"{self.name}: need 1 <= min_tasks <= max_tasks")
-        if self.backlog_per_task_target < 1:
-            raise ValueError(f"{self.name}: acceptable latency is below one message's time")
+        if self.task_orders_per_second < 1 or self.acceptable_latency_seconds < 1:
+            raise ValueError(f"{self.name}: the scaling rate and latency must be positive")
         if SHUTDOWN_GRACE_SECONDS >= STOP_TIMEOUT_SECONDS:
             raise ValueError("the worker's shutdown grace must be below the ECS stop timeout")
+
+    def check_alarm_routing(self) -> None:
+        """Called by the stack: an environment that pages must name its subscriber."""
+        if self.name in PAGED_ENVIRONMENTS and self.alarms.subscriber is None:
+            raise ValueError(
+                f"{self.name}: alarms reach nobody; set alarms=AlarmRouting(subscriber=<email "
+                "or SNS topic ARN>) in infra/order_infra/config.py"
+            )
 
     @property
     def stack_name(self) -> str:
@@ -99,8 +156,8 @@ class EnvironmentConfig:
 
     @property
     def backlog_per_task_target(self) -> int:
-        """Messages one task may have waiting and still meet the latency target."""
-        return int(self.acceptable_latency_seconds / self.seconds_per_message)
+        """Messages (visible + in flight) one task may hold and still meet the latency target."""
+        return self.task_orders_per_second * self.acceptable_latency_seconds
 
 
 ENVIRONMENTS: dict[str, EnvironmentConfig] = {
@@ -123,10 +180,15 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         max_tasks=2,
         fargate_spot=True,
         log_level="DEBUG",
+        log_messages="all",
         log_retention_days=7,
+        task_orders_per_second=150,  # 0.25 vCPU
         acceptable_latency_seconds=60,
-        seconds_per_message=0.5,
         oldest_message_alarm_seconds=900,
+        alarms=AlarmRouting(
+            subscriber=None,
+            unrouted_reason="dev pages nobody: alarms stay on the dashboard and the SNS topic",
+        ),
         retain_data=False,
     ),
     "staging": EnvironmentConfig(
@@ -135,7 +197,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         availability_zones=("eu-west-1a", "eu-west-1b"),
         vpc_cidr="10.20.0.0/16",
         nat_gateways=1,
-        interface_endpoints=True,
+        interface_endpoints=False,  # NAT only: docs/cost.md
         db_instance_type="t4g.small",
         db_allocated_storage_gib=20,
         db_max_allocated_storage_gib=100,
@@ -149,9 +211,11 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         fargate_spot=False,
         log_level="INFO",
         log_retention_days=30,
+        task_orders_per_second=300,  # 0.5 vCPU
         acceptable_latency_seconds=30,
-        seconds_per_message=0.25,
         oldest_message_alarm_seconds=300,
+        # The team's list: staging alarms are read in working hours, nobody is paged.
+        alarms=AlarmRouting(subscriber="order-service-team@example.com"),
     ),
     "prod": EnvironmentConfig(
         name="prod",
@@ -159,7 +223,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         availability_zones=("eu-west-1a", "eu-west-1b", "eu-west-1c"),
         vpc_cidr="10.30.0.0/16",
         nat_gateways=3,
-        interface_endpoints=True,
+        interface_endpoints=False,  # NAT only: docs/cost.md
         db_instance_type="m7g.large",
         db_allocated_storage_gib=100,
         db_max_allocated_storage_gib=500,
@@ -173,9 +237,12 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         fargate_spot=False,
         log_level="INFO",
         log_retention_days=90,
+        task_orders_per_second=300,  # 0.5 vCPU
         acceptable_latency_seconds=30,
-        seconds_per_message=0.25,
         oldest_message_alarm_seconds=300,
+        # On-call. Replace with the real address (or the ARN of the paging tool's SNS topic)
+        # before the first prod deploy; the subscription must then be confirmed (runbook).
+        alarms=AlarmRouting(subscriber="order-service-oncall@example.com"),
     ),
 }
 

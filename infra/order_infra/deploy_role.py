@@ -26,6 +26,7 @@ STACK_SERVICES = (
     "ec2",
     "ecs",
     "elasticloadbalancing",
+    "events",  # the rule that reports failed ECS deployments
     "kms",
     "logs",
     "rds",

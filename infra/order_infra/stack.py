@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnElement, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Tags
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
@@ -132,6 +131,8 @@ class OrderServiceStack(Stack):
                 "HEALTH_PORT": str(HEALTH_PORT),
                 "LOG_LEVEL": config.log_level,
                 "LOG_FORMAT": "json",
+                "LOG_MESSAGES": config.log_messages,
+                "EMF_INTERVAL_SECONDS": str(config.emf_interval_seconds),
                 "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
                 "DB_HOST": self.database.endpoint_address,
                 "DB_PORT": self.database.endpoint_port,
@@ -184,6 +185,7 @@ class OrderServiceStack(Stack):
             min_tasks=config.min_tasks,
             max_tasks=config.max_tasks,
             backlog_per_task_target=config.backlog_per_task_target,
+            acceptable_latency_seconds=config.acceptable_latency_seconds,
         )
         self._wire_health_checks()
         self._grant_queue_access()
@@ -195,19 +197,22 @@ class OrderServiceStack(Stack):
             self.database.security_group, ec2.Port.tcp(DATABASE_PORT), "PostgreSQL"
         )
 
+        config.check_alarm_routing()
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             dashboard_name=config.stack_name,
             queue=self.messaging.queue,
             dead_letter_queue=self.messaging.dead_letter_queue,
+            service=self.worker.service,
             target_group=self.health.target_group,
             database=self.database.instance,
+            database_instance_type=config.db_instance_type,
             running_tasks=self.scaling.running_tasks_metric(),
             backlog_per_task=self.scaling.backlog_per_task_metric,
             backlog_per_task_target=config.backlog_per_task_target,
             oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
-            alarm_email=config.alarm_email,
+            alarm_routing=config.alarms,
         )
         self._wire_status_events()
         self._add_outputs()
@@ -242,9 +247,7 @@ class OrderServiceStack(Stack):
         """The worker's relay may publish to the status topic and nothing else; the lag alarm
         notifies like the others, and its widgets join the dashboard."""
         self.status_events.grant_publish(self.worker.task_role)
-        action = cw_actions.SnsAction(self.monitoring.topic)
-        self.status_events.lag_alarm.add_alarm_action(action)
-        self.status_events.lag_alarm.add_ok_action(action)
+        self.monitoring.alarm_topic.notify(self.status_events.lag_alarm)
         self.monitoring.dashboard.add_widgets(*self.status_events.widgets)
 
     def _add_outputs(self) -> None:

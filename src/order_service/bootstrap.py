@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from order_service.adapters.cloudwatch_emf import start_emf
 from order_service.adapters.http import build_app, start_http
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
@@ -40,7 +41,7 @@ def consumer_config(settings: Settings, **overrides: Any) -> ConsumerConfig:
         batch_max_messages=settings.batch_max_messages,
         wait_time_seconds=settings.sqs_wait_time_seconds,
         redelivery=settings.redelivery(),
-        per_message_logs=settings.log_level in ("DEBUG", "INFO"),
+        message_logs=settings.log_messages,
     )
     return replace(config, **overrides)
 
@@ -163,6 +164,7 @@ async def run_worker(
         log.info(
             "worker started", port=settings.health_port, queue=queue_url, relay=relay is not None
         )
+        emf = start_emf(metrics.registry, queue_url, settings.emf_interval_seconds)
         try:
             # After /health is served: a slow or unreachable endpoint never delays it.
             consumer.use_redelivery(await redelivery_of(queue, settings.redelivery()))
@@ -170,6 +172,8 @@ async def run_worker(
                 consumer.run(stop, settings.shutdown_grace_seconds), relay, stop
             )
         finally:
+            if emf is not None:
+                await emf.stop()
             with contextlib.suppress(Exception):
                 await store.close(grace=1)
             await runner.cleanup()

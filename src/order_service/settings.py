@@ -28,6 +28,7 @@ from order_service.domain.redelivery import (
     RedeliveryPolicy,
 )
 from order_service.errors import ConfigError
+from order_service.service.message_logs import MessageLogs
 
 
 class Settings(BaseSettings):
@@ -92,6 +93,11 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=25.0, gt=0, lt=120)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] | None = None  # None: console on a terminal
+    # Which messages get a line of their own: all, every one not simply applied (applied ones
+    # are counted in the per-batch summary), or none. Independent of LOG_LEVEL.
+    log_messages: MessageLogs = "not-applied"
+    # CloudWatch embedded metric format on stdout every this many seconds; 0: off (local).
+    emf_interval_seconds: float = Field(default=0, ge=0, le=3600)
 
     @field_validator("database_url")
     @classmethod

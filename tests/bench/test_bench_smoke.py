@@ -14,7 +14,8 @@ REQUIRED = (
     "persistence_orders_per_s", "copy_orders_per_s", "naive_orders_per_s",
     "persistence_vs_copy", "persistence_vs_naive", "e2e_orders_per_s", "drain_msgs_per_s",
     "e2e_vs_drain", "worker_cpu_ms_per_order", "worker_peak_rss_mb", "latency_p50_ms",
-    "latency_p99_ms", "sqs_requests_per_order",
+    "latency_p99_ms", "sqs_requests_per_order", "log_bytes_per_order",
+    "log_usd_per_million_orders", "logging_default_vs_off",
     "e2e_outbox_orders_per_s", "e2e_outbox_vs_off", "outbox_commit_to_publish_p50_ms",
     "outbox_commit_to_publish_p99_ms", "sns_requests_per_order",
 )  # fmt: skip

@@ -206,6 +206,7 @@ SERVICE_OF = {
     "EC2": "ec2",
     "ECS": "ecs",
     "ElasticLoadBalancingV2": "elasticloadbalancing",
+    "Events": "events",
     "KMS": "kms",
     "Logs": "logs",
     "RDS": "rds",

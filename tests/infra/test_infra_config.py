@@ -38,10 +38,11 @@ def test_dev_is_cheap() -> None:
     assert dev.fargate_spot
 
 
-def test_backlog_target_is_latency_over_time_per_message() -> None:
-    dev = get_environment("dev")
-    assert dev.backlog_per_task_target == int(
-        dev.acceptable_latency_seconds / dev.seconds_per_message
+@pytest.mark.parametrize("name", list(ENVIRONMENTS))
+def test_backlog_target_is_task_rate_times_acceptable_latency(name: str) -> None:
+    config = get_environment(name)
+    assert config.backlog_per_task_target == (
+        config.task_orders_per_second * config.acceptable_latency_seconds
     )
 
 

@@ -20,17 +20,37 @@ from tests.infra.infra_support import RUNS, template_json
 BEFORE = json.loads((Path(__file__).parent / "fixtures/logical_ids_before_split.json").read_text())
 APP_LABELS = [label for label, run in RUNS.items() if run.app_module == "app"]
 
-# Resources that go on purpose (by logical id prefix), with the reason. The split itself
-# removed nothing; these went with the security review, before any deploy.
-REMOVED_ON_PURPOSE = {
+# Resources that go on purpose, with the reason: by logical id prefix in every environment
+# (the security review, before any deploy; some ids start with the stack's id)...
+REMOVED_BY_PREFIX = {
     "DatabaseInstanceSecretAttachment": "RDS manages the master password now (its own secret)",
     "DatabaseInstanceSecret": "RDS manages the master password now (its own secret)",
 }
+# ... and by exact id per environment. Staging and prod paid for NAT gateways and interface
+# endpoints both; NAT alone stays (docs/cost.md), so their interface endpoints and the
+# endpoints' security group go.
+REMOVED_ON_PURPOSE: dict[str, dict[str, str]] = {label: {} for label in APP_LABELS}
+_NAT_ONLY = "interface endpoints dropped: NAT only (docs/cost.md)"
+for _label in ("staging", "prod"):
+    REMOVED_ON_PURPOSE[_label] = {
+        f"NetworkVpc{name}": _NAT_ONLY
+        for name in (
+            "EcrApi2346E672",
+            "EcrDocker3B9231AE",
+            "Logs87827AD6",
+            "SecretsManager9D032D69",
+            "Sqs5F6BD5C0",
+        )
+    } | {"NetworkEndpointSecurityGroup6DEF6240": _NAT_ONLY}
 # Resource types added on purpose (a new resource is no replacement), with the reason.
-ADDED_ON_PURPOSE = {
+ADDED_ON_PURPOSE: dict[str, str] = {
     "AWS::SecretsManager::Secret": "the application role's secret (the worker's credentials)",
     "AWS::IAM::Role": "the migration's own execution role (only it reads the master secret)",
     "AWS::IAM::Policy": "the migration execution role's policy",
+    "AWS::CloudWatch::Alarm": "alarms on-call was missing (tasks, database, worker metrics)",
+    "AWS::SNS::Subscription": "the environment's alarm subscriber from the config",
+    "AWS::Events::Rule": "failed ECS deployments, published to the alarm topic",
+    "AWS::SNS::TopicPolicy": "lets EventBridge publish to the alarm topic",
 }
 # The way out (StatusEvents): its topic, key, example subscriber queues and the lag alarm.
 ADDED_ON_PURPOSE.update(
@@ -49,9 +69,10 @@ ADDED_ON_PURPOSE.update(
 )
 
 
-def removed_on_purpose(logical_id: str, stack_id: str) -> bool:
-    # Some ids start with the stack's id (resources the CDK names after their full path).
-    return any(logical_id.removeprefix(stack_id).startswith(p) for p in REMOVED_ON_PURPOSE)
+def removed_on_purpose(logical_id: str, stack_id: str, label: str) -> bool:
+    if logical_id in REMOVED_ON_PURPOSE[label]:
+        return True
+    return any(logical_id.removeprefix(stack_id).startswith(p) for p in REMOVED_BY_PREFIX)
 
 
 def test_every_environment_has_a_before_list() -> None:
@@ -64,7 +85,7 @@ def test_logical_ids_are_kept(synthesized: dict[str, SynthReport], label: str) -
     before: dict[str, str] = BEFORE[label]
     removed = {k for k in before if k not in now}
     stack_id = "OrderService" + RUNS[label].context["env"]
-    assert removed == {k for k in before if removed_on_purpose(k, stack_id)}
+    assert removed == {k for k in before if removed_on_purpose(k, stack_id, label)}
     changed_type = {k for k in before if k in now and now[k] != before[k]}
     assert changed_type == set()
     added = {k: now[k] for k in now if k not in before}

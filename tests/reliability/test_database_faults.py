@@ -155,37 +155,48 @@ async def wait_progress_of(dsn: str, bodies: list[str]) -> None:
     await wait_for(most, 60, "the first wave")
 
 
+async def migration_run(
+    scenario: str, dsn: str, sqs, e2e_queues, worker, bodies: list[str], *, reason: str, migrate
+) -> None:
+    """A worker on a schema it cannot use: it takes nothing (however long it waits) and says
+    why, then drains by itself once `migrate` has run."""
+    assert reason in await ready_failing(worker)
+    queue = await send(sqs, e2e_queues, bodies)
+    await healthy_for(worker, HOLD)
+    assert await queue.depth(e2e_queues.url) == (len(bodies), 0)  # nothing taken meanwhile
+    await migrate()
+    fault_at = time.monotonic()
+    await ready_again(worker)
+    assert_invariants(await measure(scenario, "-", dsn, queue, bodies, fault_at=fault_at))
+
+
 @pytest.mark.parametrize("run", runs(1, 2))
 async def test_worker_started_before_the_migrations_waits_for_them(
     run, sqs, e2e_queues, empty_database, start_worker, fast_env
 ):
-    worker = start_worker(DATABASE_URL=empty_database, **fast_env)
-    reason = await ready_failing(worker)
-    assert "revision none" in reason and "order-service migrate" in reason
-    bodies = stream(1100 + run)
-    queue = await send(sqs, e2e_queues, bodies)
-    await healthy_for(worker, HOLD)
-    assert await queue.depth(e2e_queues.url) == (len(bodies), 0)  # nothing taken meanwhile
-    migrate = subprocess.run(
-        [sys.executable, "-m", "order_service.entrypoints.cli", "migrate"],
-        env={**os.environ, "DATABASE_URL": empty_database},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    fault_at = time.monotonic()
-    await ready_again(worker)
-    assert_invariants(
-        await measure(
-            "worker started before the migrations",
-            "-",
-            empty_database,
-            queue,
-            bodies,
-            fault_at=fault_at,
+    async def migrate() -> None:  # the command the ERROR line names
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "order_service.entrypoints.cli", "migrate"],
+            env={**os.environ, "DATABASE_URL": empty_database},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
+        assert done.returncode == 0, done.stderr
+
+    worker = start_worker(DATABASE_URL=empty_database, **fast_env)
+    await migration_run(
+        "worker started before the migrations",
+        empty_database,
+        sqs,
+        e2e_queues,
+        worker,
+        stream(1100 + run),
+        reason="revision none",
+        migrate=migrate,
     )
+    assert "order-service migrate" in fault_errors(worker)[0]["action"]
 
 
 @pytest.mark.parametrize("run", runs(1, 2))
@@ -197,36 +208,33 @@ async def test_a_schema_one_revision_behind_waits_for_the_migration(
     assert isinstance(behind, str)  # the build ships at least two revisions
     await asyncio.to_thread(upgrade, empty_database, behind)
     worker = start_worker(DATABASE_URL=empty_database, **fast_env)
-    reason = await ready_failing(worker)
-    assert f"revision {behind}, this worker needs {head}" in reason
-    bodies = stream(1150 + run)
-    queue = await send(sqs, e2e_queues, bodies)
-    await healthy_for(worker, HOLD)
-    assert await queue.depth(e2e_queues.url) == (len(bodies), 0)
-    await asyncio.to_thread(upgrade, empty_database)
-    fault_at = time.monotonic()
-    await ready_again(worker)
-    assert_invariants(
-        await measure(
-            "schema one revision behind", "-", empty_database, queue, bodies, fault_at=fault_at
-        )
+    await migration_run(
+        "schema one revision behind",
+        empty_database,
+        sqs,
+        e2e_queues,
+        worker,
+        stream(1150 + run),
+        reason=f"revision {behind}, this worker needs {head}",
+        migrate=lambda: asyncio.to_thread(upgrade, empty_database),
     )
+
+
+async def set_read_only(dsn: str, on: bool) -> None:
+    """What a failover does to the old writer, and undoes on the new one: every session ends."""
+    name = database_name(dsn)
+    change = (
+        "SET default_transaction_read_only = on" if on else "RESET default_transaction_read_only"
+    )
+    await admin(dsn, f'ALTER DATABASE "{name}" {change}')
+    await terminate_sessions(dsn)
 
 
 @pytest.mark.parametrize("run", runs(1, 2))
 async def test_database_read_only_for_a_while_as_in_a_failover(
     run, sqs, e2e_queues, database, start_worker, fast_env
 ):
-    name = database_name(database)
     worker = start_worker(**fast_env)
-
-    async def demote() -> None:
-        await admin(database, f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
-        await terminate_sessions(database)
-
-    async def promote() -> None:
-        await admin(database, f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
-        await terminate_sessions(database)
 
     reason, _ = await fault_run(
         "database read-only, then writable",
@@ -235,8 +243,8 @@ async def test_database_read_only_for_a_while_as_in_a_failover(
         e2e_queues,
         worker,
         stream(1200 + run),
-        start=demote,
-        end=promote,
+        start=lambda: set_read_only(database, True),
+        end=lambda: set_read_only(database, False),
     )
     assert "read-only" in reason
     errors = fault_errors(worker)
@@ -395,16 +403,7 @@ async def test_a_fault_longer_than_the_redrive_budget_sends_nothing_to_the_dlq(
 ):
     """Held for more than maxReceiveCount (5) x the visibility timeout: received messages stay
     in flight under the heartbeat, the rest are not received, no receive is spent."""
-    name = database_name(database)
     worker = start_worker(**fast_env)
-
-    async def demote() -> None:
-        await admin(database, f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
-        await terminate_sessions(database)
-
-    async def promote() -> None:
-        await admin(database, f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
-        await terminate_sessions(database)
 
     await fault_run(
         f"fault held {6 * VISIBILITY} s (5 receives x {VISIBILITY} s visibility)",
@@ -413,8 +412,8 @@ async def test_a_fault_longer_than_the_redrive_budget_sends_nothing_to_the_dlq(
         e2e_queues,
         worker,
         stream(1700 + run),
-        start=demote,
-        end=promote,
+        start=lambda: set_read_only(database, True),
+        end=lambda: set_read_only(database, False),
         hold=6 * VISIBILITY,
     )
 

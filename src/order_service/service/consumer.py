@@ -20,6 +20,7 @@ from order_service.domain.lifecycle import Outcome
 from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.errors import OrderServiceError, QueueUnavailable, StoreUnavailable
 from order_service.metrics import Metrics
+from order_service.service.message_logs import MessageLogs, log_batch
 from order_service.service.pause import FaultGate
 from order_service.service.ports import Message, MessageQueue, OrderStore, Result
 from order_service.service.processing import BatchProcessor
@@ -39,7 +40,7 @@ class ConsumerConfig:
     batch_max_messages: int
     wait_time_seconds: int
     redelivery: RedeliveryPolicy
-    per_message_logs: bool
+    message_logs: MessageLogs  # which messages get a line of their own
     # No progress for this long while nothing excuses it fails /health; None: three long polls
     # and their read timeouts.
     stuck_after_seconds: float | None = None
@@ -332,22 +333,7 @@ class Consumer:
         counts = Counter(r.outcome.value for r in results)
         for outcome, count in counts.items():
             self._metrics.messages.labels(outcome).inc(count)
-        if self._config.per_message_logs:
-            duration_ms = round(elapsed * 1000 / max(len(results), 1), 2)
-            for r in results:
-                log.info(
-                    "message",
-                    message_id=r.message.message_id,
-                    event_id=str(r.event.event_id) if r.event else None,
-                    order_id=str(r.event.order_id) if r.event else None,
-                    outcome=r.outcome.value,
-                    reason=r.reason,
-                    duration_ms=duration_ms,
-                )
-        else:
-            log.warning(
-                "batch", messages=len(results), duration_ms=round(elapsed * 1000, 1), **counts
-            )
+        log_batch(results, elapsed, self._config.message_logs)
 
 
 def _drain(buffer: asyncio.Queue[Message | None]) -> list[Message | None]:

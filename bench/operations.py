@@ -1,0 +1,130 @@
+"""What running the worker costs besides its own CPU: the log bytes per order and the rate at
+each logging setting, and the database's CPU per order next to the COPY ceiling's.
+
+Logging profiles, run in the same rounds so that a shared host's drift weighs on each alike:
+- default: what prod runs (LOG_LEVEL=INFO, LOG_MESSAGES=not-applied, EMF every 60 s);
+- off: LOG_LEVEL=WARNING, LOG_MESSAGES=none (what the main end-to-end figure runs);
+- all: a line for every message, the behaviour of LOG_LEVEL=INFO before LOG_MESSAGES (once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from tests.support.worker import WorkerProcess
+
+from bench import e2e, persistence
+from bench.procstat import PostgresCpu
+
+# CloudWatch Logs ingestion, us-east-1 like the other bench prices (eu-west-1: 0.57).
+CLOUDWATCH_LOGS_USD_PER_GB = 0.50
+GB = 1024**3
+PROFILES: dict[str, dict[str, str]] = {
+    "default": {"LOG_LEVEL": "INFO", "LOG_MESSAGES": "not-applied", "EMF_INTERVAL_SECONDS": "60"},
+    "off": {"LOG_LEVEL": "WARNING", "LOG_MESSAGES": "none"},
+    "all": {"LOG_LEVEL": "INFO", "LOG_MESSAGES": "all"},
+}
+
+NewDatabase = Callable[[str], Awaitable[str]]
+EnvFor = Callable[[str, str, str], dict[str, str]]  # dsn, queue url, dlq url -> environment
+
+
+def log_usd_per_million_orders(bytes_per_order: float) -> float:
+    return bytes_per_order * 1e6 / GB * CLOUDWATCH_LOGS_USD_PER_GB
+
+
+async def logging_profiles(
+    client: Any,
+    fresh: NewDatabase,
+    env_for: EnvFor,
+    postgres: PostgresCpu,
+    bodies: Sequence[str],
+    work: Path,
+    rounds: int,
+) -> dict[str, Any]:
+    """Drains `bodies` once per profile and round (all: first round only); log bytes are the
+    whole log file of each run (start-up and shutdown lines included) over its orders."""
+    runs: dict[str, list[tuple[e2e.WorkerRun, int]]] = {name: [] for name in PROFILES}
+    for round_no in range(rounds):
+        for name, overrides in PROFILES.items():
+            if name == "all" and round_no > 0:
+                continue
+            url, dlq_url = await e2e.new_queues(client, f"logs-{name}")
+            await e2e.prefill(client, url, bodies)
+            dsn = await fresh(f"logs_{name}_{round_no}")
+            log_path = work / f"worker-logs-{name}-{round_no}.log"
+            worker = WorkerProcess({**env_for(dsn, url, dlq_url), **overrides}, log_path)
+            try:
+                run = await e2e.worker_drain(worker, len(bodies), postgres)
+            finally:
+                worker.stop()
+            runs[name].append((run, log_path.stat().st_size))
+
+    def rate(name: str) -> float:
+        return e2e.WorkerRun.combined([r for r, _ in runs[name]]).orders_per_s
+
+    def cpu_ms(name: str) -> float:
+        combined = e2e.WorkerRun.combined([r for r, _ in runs[name]])
+        return combined.cpu_seconds * 1000 / combined.orders
+
+    def bytes_per_order(name: str) -> float:
+        return sum(size for _, size in runs[name]) / sum(r.orders for r, _ in runs[name])
+
+    default_bytes = bytes_per_order("default")
+    return {
+        "log_bytes_per_order": default_bytes,
+        "log_bytes_per_order_by_profile": {name: bytes_per_order(name) for name in PROFILES},
+        "log_usd_per_million_orders": log_usd_per_million_orders(default_bytes),
+        "e2e_orders_per_s_by_logging": {name: rate(name) for name in PROFILES},
+        "logging_default_vs_off": rate("default") / rate("off"),
+        # CPU per order is what logging costs the worker; on a shared host it is steadier
+        # than the rate, which other jobs' load moves by tens of percent between drains.
+        "worker_cpu_ms_per_order_by_logging": {name: cpu_ms(name) for name in PROFILES},
+        "logging_profiles": {name: dict(env) for name, env in PROFILES.items()},
+        "logging_rounds": rounds,
+    }
+
+
+async def database_cpu(
+    fresh: NewDatabase,
+    postgres: PostgresCpu,
+    bodies: list[str],
+    batch: int,
+    pool_size: int,
+) -> dict[str, Any]:
+    """PostgreSQL's CPU (all its processes, from /proc) per order for the worker's persistence
+    path and for the COPY ceiling, on the same events, each into a fresh database: what one
+    order costs the database, the figure that sizes an RDS class."""
+    worker_dsn, copy_dsn = await fresh("dbcpu_worker"), await fresh("dbcpu_copy")
+    before = postgres.seconds()
+    worker = await persistence.worker_path(worker_dsn, bodies, batch, pool_size)
+    middle = postgres.seconds()
+    ceiling = await persistence.copy_ceiling(copy_dsn, bodies, pool_size)
+    after = postgres.seconds()
+    return {
+        "db_cpu_ms_per_order": {
+            "worker_path": (middle - before) * 1000 / worker.orders,
+            "copy_ceiling": (after - middle) * 1000 / ceiling.orders,
+        },
+        "db_cpu_orders": len(bodies),
+        "db_bytes_per_order": await _table_bytes(worker_dsn) / worker.orders,
+    }
+
+
+async def _table_bytes(dsn: str) -> int:
+    """Heap, indexes and TOAST of the three tables the worker writes (one placed event and
+    its three lines per order here: later events add an order_events row each)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("VACUUM ANALYZE")  # what the tables hold once autovacuum has run
+        return int(
+            await conn.fetchval(
+                "SELECT sum(pg_total_relation_size(t))::bigint FROM unnest("
+                "ARRAY['orders', 'order_items', 'order_events']::regclass[]) AS t"
+            )
+        )
+    finally:
+        await conn.close()

@@ -1,0 +1,152 @@
+"""docs/cost.md's table: the monthly fixed cost of each environment at list prices, with the
+one line of config that changes each item, and the cost per million orders from the bench."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import catalog as c
+from .config import ENVIRONMENTS, EnvironmentConfig
+
+H = c.HOURS_PER_MONTH
+INTERFACE_ENDPOINTS_COUNT = 5  # network.py's INTERFACE_ENDPOINTS (pinned by a test)
+NAT_GIB_PER_MONTH = {"dev": 10, "staging": 20, "prod": 100}  # mostly image pulls and SQS
+LOG_GIB_PER_MONTH = {"dev": 2, "staging": 3, "prod": 10}  # worker, flow logs, CI migrations
+# Alarm metrics a month (a metric-math alarm pays for each metric it reads), EMF metrics and
+# Container Insights' service-level metrics (about 20 for one service with its tasks).
+EMF_METRICS = 11
+CONTAINER_INSIGHTS_METRICS = 20
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: str
+    detail: str  # what this environment runs of it
+    usd: float
+    config_line: str
+
+
+def alarm_metrics(config: EnvironmentConfig) -> int:
+    """Metrics read by the alarms (pinned to the synthesized template by a test)."""
+    burstable = c.database_class(config.db_instance_type).burstable
+    single = 9 + (1 if burstable else 0)  # DLQ, oldest, unhealthy, healthy, 5-6 RDS, paused
+    # invalid rate: 6 outcomes; lag: 6 outcomes + visible + held; the outbox relay's lag: 1
+    return single + 6 + 8 + 1
+
+
+def items(config: EnvironmentConfig) -> list[Item]:
+    azs = len(config.availability_zones)
+    spec = c.database_class(config.db_instance_type)
+    copies = 2 if config.db_multi_az else 1
+    vcpu, gib = config.task_cpu / 1024, config.task_memory_mib / 1024
+    task_hour = vcpu * c.FARGATE_ARM_USD_PER_VCPU_HOUR + gib * c.FARGATE_ARM_USD_PER_GIB_HOUR
+    spot = 1 - c.FARGATE_SPOT_DISCOUNT if config.fargate_spot else 1.0
+    endpoints = INTERFACE_ENDPOINTS_COUNT * azs if config.interface_endpoints else 0
+    logs = LOG_GIB_PER_MONTH[config.name]
+    found = [
+        Item(
+            "NAT gateways",
+            f"{config.nat_gateways}, {NAT_GIB_PER_MONTH[config.name]} GiB",
+            config.nat_gateways * c.NAT_USD_PER_HOUR * H
+            + NAT_GIB_PER_MONTH[config.name] * c.NAT_USD_PER_GIB,
+            f"nat_gateways={config.nat_gateways}",
+        ),
+        Item(
+            "Interface endpoints",
+            f"{INTERFACE_ENDPOINTS_COUNT} x {azs} AZs" if endpoints else "none",
+            endpoints * c.INTERFACE_ENDPOINT_USD_PER_AZ_HOUR * H,
+            f"interface_endpoints={config.interface_endpoints}",
+        ),
+        Item(
+            "Public IPv4 addresses",
+            f"{config.nat_gateways} NAT + {azs} ALB",
+            (config.nat_gateways + azs) * c.PUBLIC_IPV4_USD_PER_HOUR * H,
+            f"nat_gateways={config.nat_gateways}",
+        ),
+        Item(
+            "Load balancer",
+            "1 LCU",
+            (c.ALB_USD_PER_HOUR + c.ALB_USD_PER_LCU_HOUR) * H,
+            "(fixed: the /health endpoint)",
+        ),
+        Item(
+            "RDS instance",
+            f"db.{config.db_instance_type}" + (" Multi-AZ" if config.db_multi_az else ""),
+            spec.usd_per_hour * copies * H,
+            f'db_instance_type="{config.db_instance_type}", db_multi_az={config.db_multi_az}',
+        ),
+        Item(
+            "RDS storage",
+            f"gp3 {config.db_allocated_storage_gib} GiB" + (" x 2" if config.db_multi_az else ""),
+            config.db_allocated_storage_gib * c.RDS_GP3_USD_PER_GIB_MONTH * copies,
+            f"db_allocated_storage_gib={config.db_allocated_storage_gib}",
+        ),
+        Item(
+            "Fargate (min_tasks, ARM64)",
+            f"{config.min_tasks} x {vcpu:g} vCPU / {gib:g} GiB"
+            + (" Spot" if config.fargate_spot else ""),
+            config.min_tasks * task_hour * spot * H,
+            f"min_tasks={config.min_tasks}, task_cpu={config.task_cpu}, "
+            f"fargate_spot={config.fargate_spot}",
+        ),
+        Item(
+            "CloudWatch",
+            f"{alarm_metrics(config)} alarm metrics, dashboard, "
+            f"{EMF_METRICS + CONTAINER_INSIGHTS_METRICS} metrics, {logs} GiB logs",
+            alarm_metrics(config) * c.CLOUDWATCH_ALARM_USD_PER_MONTH
+            + c.CLOUDWATCH_DASHBOARD_USD_PER_MONTH
+            + (EMF_METRICS + CONTAINER_INSIGHTS_METRICS) * c.CLOUDWATCH_METRIC_USD_PER_MONTH
+            + logs * (c.CLOUDWATCH_LOGS_USD_PER_GIB + c.CLOUDWATCH_LOGS_STORAGE_USD_PER_GIB_MONTH),
+            f'log_messages="{config.log_messages}", log_retention_days={config.log_retention_days}',
+        ),
+        Item(
+            "KMS key, secret",
+            "alarm topic key, database secret",
+            c.KMS_KEY_USD_PER_MONTH + c.SECRET_USD_PER_MONTH,
+            "(fixed)",
+        ),
+    ]
+    return found
+
+
+def task_hour_usd(config: EnvironmentConfig) -> float:
+    vcpu, gib = config.task_cpu / 1024, config.task_memory_mib / 1024
+    spot = 1 - c.FARGATE_SPOT_DISCOUNT if config.fargate_spot else 1.0
+    return (vcpu * c.FARGATE_ARM_USD_PER_VCPU_HOUR + gib * c.FARGATE_ARM_USD_PER_GIB_HOUR) * spot
+
+
+def cost_section() -> str:
+    names = list(ENVIRONMENTS)
+    by_env = {name: items(ENVIRONMENTS[name]) for name in names}
+    lines = [
+        "| Item | " + " | ".join(f"{n} (USD)" for n in names) + " | Config line (prod) |",
+        "|---|" + "---|" * len(names) + "---|",
+    ]
+    for i, item in enumerate(by_env["prod"]):
+        cells = " | ".join(f"{by_env[n][i].usd:,.0f} ({by_env[n][i].detail})" for n in names)
+        lines.append(f"| {item.kind} | {cells} | `{item.config_line}` |")
+    totals = " | ".join(f"**{sum(x.usd for x in by_env[n]):,.0f}**" for n in names)
+    lines.append(f"| **Total a month** | {totals} | |")
+    lines.append("")
+    lines.append(
+        "Each task above min_tasks: "
+        + ", ".join(f"{n} ${task_hour_usd(ENVIRONMENTS[n]) * H:,.1f}/month" for n in names)
+        + " (scaling adds them only while there is a backlog)."
+    )
+    return "\n".join(lines)
+
+
+def per_order_section(results: dict[str, Any]) -> str:
+    """What a million orders add, from the bench (us-east-1 list prices, as the bench uses)."""
+    sqs = results["sqs_usd_per_million_orders"]
+    logs = results.get("log_usd_per_million_orders")
+    fargate = results["fargate_usd_per_million_orders"]
+    parts = [f"SQS requests ${sqs:.3f}", f"Fargate CPU ${fargate:.3f}"]
+    if logs is not None:
+        parts.append(
+            f"CloudWatch Logs ${logs:.4f} ({results['log_bytes_per_order']:.1f} bytes/order at "
+            "the default LOG_MESSAGES=not-applied; "
+            f"{results['log_bytes_per_order_by_profile']['all']:.0f} with every message logged)"
+        )
+    return "Per million orders (`make bench`): " + ", ".join(parts) + "."
