@@ -101,3 +101,10 @@ def test_the_metric_name_is_the_workers_gauge() -> None:
 
     names = {m.name for m in Metrics().registry.collect()}
     assert "order_service_outbox_oldest_unpublished_seconds" in names
+
+
+def test_the_lag_alarm_reads_the_metric_the_worker_publishes() -> None:
+    from order_infra.status_events import LAG_METRIC
+    from order_service.adapters import cloudwatch_emf
+
+    assert cloudwatch_emf.OUTBOX_LAG == LAG_METRIC

@@ -120,3 +120,11 @@ async def test_publisher_writes_each_interval_and_a_last_snapshot_on_stop() -> N
 def test_lines_are_compact_json_on_stdout(capsys) -> None:
     emf.write_lines([{"a": 1}, {"b": 2}])
     assert capsys.readouterr().out == '{"a":1}\n{"b":2}\n'
+
+
+def test_the_outbox_lag_is_published() -> None:
+    metrics = Metrics()
+    metrics.outbox_oldest_unpublished.set(42)
+    (document, *_) = emf.EmfSnapshots(metrics.registry, "orders-prod").take()
+    assert document[emf.OUTBOX_LAG] == 42
+    assert _declared(document)[emf.OUTBOX_LAG] == "Seconds"

@@ -31,12 +31,14 @@ BATCH_SECONDS_MEAN = "BatchDurationMeanSeconds"
 BATCH_SECONDS_P99 = "BatchDurationP99Seconds"
 SYSTEM_FAULTS = "SystemFaults"
 PAUSED = "Paused"
+OUTBOX_LAG = "OutboxOldestUnpublishedSeconds"  # infra/order_infra/status_events.py LAG_METRIC
 
 # Prometheus sample names read from the registry.
 OUTCOME_SAMPLE = "order_messages_total"
 BATCH_SAMPLE = "order_batch_duration_seconds"
 FAULT_SAMPLE = "order_service_system_faults_total"
 PAUSED_SAMPLE = "order_service_paused"
+OUTBOX_LAG_SAMPLE = "order_service_outbox_oldest_unpublished_seconds"
 
 Labels = tuple[tuple[str, str], ...]
 log = structlog.get_logger("order_service.metrics")
@@ -109,6 +111,9 @@ class EmfSnapshots:
         paused = current.get(PAUSED_SAMPLE)
         if paused is not None:
             values[PAUSED], units[PAUSED] = max(paused.values(), default=0.0), "None"
+        lag = current.get(OUTBOX_LAG_SAMPLE)
+        if lag is not None:
+            values[OUTBOX_LAG], units[OUTBOX_LAG] = max(lag.values(), default=0.0), "Seconds"
 
         documents = [self._document(timestamp, [QUEUE_DIMENSION], {}, values, units)]
         for labels, value in sorted((faults or {}).items()):
