@@ -35,7 +35,6 @@ from order_service.errors import StoreUnavailable
 Q = load("queries.sql")
 WRITE_BATCH = NamedQuery.parse(Q["write_batch"])
 log = structlog.get_logger("order_service.postgres")
-_DRIVER_ERRORS = DRIVER_ERRORS
 __all__ = ["PostgresStore", "translate"]
 
 
@@ -74,7 +73,7 @@ class PostgresStore:
                 command_timeout=self._command_timeout,
                 timeout=10,
             )
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
     async def close(self, grace: float = 5.0) -> None:
@@ -84,7 +83,7 @@ class PostgresStore:
             pool, self._pool = self._pool, None
             try:
                 await asyncio.wait_for(pool.close(), grace)
-            except (TimeoutError, *_DRIVER_ERRORS):
+            except (TimeoutError, *DRIVER_ERRORS):
                 pool.terminate()
 
     def _require_pool(self) -> asyncpg.Pool:
@@ -96,7 +95,7 @@ class PostgresStore:
         try:
             async with self._require_pool().acquire(timeout=5) as conn:
                 await conn.fetchval("SELECT 1", timeout=5)
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
     async def probe(self) -> None:
@@ -114,7 +113,7 @@ class PostgresStore:
                             await self._run(conn, events, partial(plan_batch, events))
                         await conn.execute(Q["quarantine"], "probe", "{}", "probe")
                         raise _RollBack
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             fault = translate(exc)
             if isinstance(fault, StoreUnavailable):
                 raise fault from exc
@@ -155,7 +154,7 @@ class PostgresStore:
         try:
             async with self._require_pool().acquire() as conn, conn.transaction():
                 plan = await self._run(conn, events, planner)
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
         if self._outbox and plan.applied and self.on_outbox_written is not None:
             self.on_outbox_written()
@@ -206,14 +205,14 @@ class PostgresStore:
                     name: {r["key"]: r["n"] for r in await conn.fetch(Q[name])}
                     for name in ("orders_by_status", "events_by_outcome")
                 }
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
     async def quarantine(self, message_id: str, body: str, reason: str) -> None:
         try:
             async with self._require_pool().acquire() as conn:
                 await conn.execute(Q["quarantine"], message_id, body, reason)
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
 
