@@ -11,10 +11,15 @@ the same clock.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from tests.support.database import query
@@ -22,9 +27,13 @@ from tests.support.waiting import wait_for
 from tests.support.worker import WorkerProcess
 
 from bench import e2e
-from bench.procstat import PostgresCpu
+from bench.procstat import PostgresCpu, cpu_seconds
 from order_service.adapters.local import create_topic_with_queue
-from order_service.adapters.sns import sns_client
+from order_service.adapters.sns import SnsTopic, sns_client
+from order_service.service.relay import PUBLISH_BATCH_MAX, PendingRow
+
+STATUS_EXAMPLES = Path(__file__).parents[1] / "docs" / "contract" / "status-examples"
+NOW = datetime.now(UTC)
 
 
 @dataclass
@@ -48,9 +57,11 @@ async def worker_drain(
     worker: WorkerProcess, dsn: str, expected: int, postgres: PostgresCpu
 ) -> OutboxRun:
     run = await e2e.worker_drain(worker, expected, postgres)
-    started = time.perf_counter()
+    started, cpu0, pg0 = time.perf_counter(), cpu_seconds(worker.pid), postgres.seconds()
     await wait_published(dsn)
     run.seconds += time.perf_counter() - started
+    run.cpu_seconds += cpu_seconds(worker.pid) - cpu0  # the relay's tail is the worker's too
+    run.postgres_cpu_seconds += postgres.seconds() - pg0
     metrics = worker.metrics() or {}
     return OutboxRun(run, sum(metrics.get("order_sns_requests_total", {}).values()))
 
@@ -75,8 +86,34 @@ async def commit_to_publish_ms(dsn: str) -> tuple[float, float]:
     return e2e._percentile(values, 50), e2e._percentile(values, 99)
 
 
+async def sns_client_cpu_us_per_row(rounds: int = 60) -> float:
+    """CPU of this process per row published through SnsTopic, in full PublishBatch calls of
+    realistic rows (ten at a time, as the relay sends them), against the local endpoint: the
+    SDK's share of the relay's cost, which no change of the relay's own design removes."""
+    payload = json.loads((STATUS_EXAMPLES / "order.status.placed.json").read_text())
+    rows = [
+        PendingRow(uuid.uuid4(), uuid.uuid4(), payload["type"], 1, json.dumps(payload), NOW)
+        for _ in range(PUBLISH_BATCH_MAX)
+    ]
+    async with sns_client("us-east-1") as sns:
+        arn = (await sns.create_topic(Name=f"bench-cpu-{uuid.uuid4().hex[:8]}"))["TopicArn"]
+        topic = SnsTopic(sns, arn)
+        await asyncio.gather(*(topic.publish(rows) for _ in range(4)))  # connections, caches
+        cpu0, published = cpu_seconds(os.getpid()), 0
+        for _ in range(rounds):
+            accepted = await asyncio.gather(*(topic.publish(rows) for _ in range(4)))
+            published += sum(len(a) for a in accepted)
+        cpu = cpu_seconds(os.getpid()) - cpu0
+    if published != rounds * 4 * len(rows):
+        raise RuntimeError(f"sns client bench: {published} rows accepted")
+    return cpu * 1e6 / published
+
+
 def results(
-    on: Sequence[OutboxRun], off: e2e.WorkerRun, latency: tuple[float, float]
+    on: Sequence[OutboxRun],
+    off: e2e.WorkerRun,
+    latency: tuple[float, float],
+    client_us: float,
 ) -> dict[str, Any]:
     combined = e2e.WorkerRun.combined([r.run for r in on])
     return {
@@ -86,4 +123,6 @@ def results(
         "outbox_commit_to_publish_p99_ms": latency[1],
         "sns_requests_per_order": sum(r.sns_requests for r in on) / combined.orders,
         "e2e_outbox_rounds": [r.run.orders_per_s for r in on],
+        "outbox_worker_cpu_ms_per_order": combined.cpu_seconds * 1000 / combined.orders,
+        "sns_client_cpu_us_per_row": client_us,
     }

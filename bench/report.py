@@ -90,6 +90,9 @@ def table(r: dict[str, Any]) -> str:
         ("End to end, outbox on (orders/s, until published)", _f(r["e2e_outbox_orders_per_s"]),
          f"outbox off {_f(r['e2e_orders_per_s'])}", f"{r['e2e_outbox_vs_off']:.2f} x",
          ">= 0.9 x", mark("e2e_outbox_vs_off")),
+        ("Worker CPU per order, outbox on (ms)", f"{r['outbox_worker_cpu_ms_per_order']:.2f}",
+         f"outbox off {r['worker_cpu_ms_per_order']:.2f}; SNS SDK per row "
+         f"{r['sns_client_cpu_us_per_row'] / 1000:.2f}", "", "", ""),
         (f"Commit to publish at {_f(r['latency_offered_per_s'])}/s (ms)",
          f"p50 {_f(r['outbox_commit_to_publish_p50_ms'])} / p99 "
          f"{_f(r['outbox_commit_to_publish_p99_ms'])}",

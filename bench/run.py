@@ -261,6 +261,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 outbox_latency = await outbox.commit_to_publish_ms(dsn)
             finally:
                 worker.stop()
+            _say("the SNS client's CPU per published row")
+            sns_client_us = await outbox.sns_client_cpu_us_per_row()
         pg_version = await pg.version()
     finally:
         sqs.stop()
@@ -324,7 +326,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     results.update(ops)
-    results.update(outbox.results(outbox_runs, drained, outbox_latency))
+    results.update(outbox.results(outbox_runs, drained, outbox_latency, sns_client_us))
     results.update(
         report.costs(results["worker_cpu_ms_per_order"], results["sqs_requests_per_order"])
     )

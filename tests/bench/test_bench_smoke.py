@@ -18,6 +18,7 @@ REQUIRED = (
     "log_usd_per_million_orders", "logging_default_vs_off",
     "e2e_outbox_orders_per_s", "e2e_outbox_vs_off", "outbox_commit_to_publish_p50_ms",
     "outbox_commit_to_publish_p99_ms", "sns_requests_per_order",
+    "outbox_worker_cpu_ms_per_order", "sns_client_cpu_us_per_row",
 )  # fmt: skip
 
 
@@ -56,6 +57,8 @@ def test_values_are_in_plausible_ranges(results: dict) -> None:
     assert r["outbox_commit_to_publish_p50_ms"] <= r["outbox_commit_to_publish_p99_ms"]
     # One PublishBatch per ten rows at best (one row per order here), a retry or two more.
     assert 0.09 <= r["sns_requests_per_order"] < 1.5
+    assert 1 < r["sns_client_cpu_us_per_row"] < 10_000
+    assert 0 < r["outbox_worker_cpu_ms_per_order"] < 100
     assert 0 < r["endpoint_latency_p50_ms"] <= r["endpoint_latency_p99_ms"]
     assert r["latency_commit_clock"] == "commit timestamp"
     # One receive of 10 and one batch delete per 10 orders at best; a few empty polls more.

@@ -1,0 +1,56 @@
+"""The SNS client's one-pass form encoding (adapters/sns.py) sends exactly the body botocore's
+own preparer would: urllib's urlencode of the fields' UTF-8 bytes."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from botocore.awsrequest import AWSRequest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from order_service.adapters.sns import _encode_form_once, encode_form
+
+FIELDS = st.dictionaries(st.text(max_size=40), st.text(max_size=200), max_size=30)
+ASCII_FIELDS = st.dictionaries(
+    st.text(st.characters(max_codepoint=127), max_size=40),
+    st.text(st.characters(max_codepoint=127), max_size=200),
+    max_size=30,
+)
+
+
+def botocore_body(fields: dict[str, str]) -> str:
+    return urlencode([(k.encode(), v.encode()) for k, v in fields.items()], doseq=True)
+
+
+@given(FIELDS)
+def test_any_text_is_encoded_as_botocore_would(fields: dict[str, str]) -> None:
+    assert encode_form(fields) == botocore_body(fields)
+
+
+@given(ASCII_FIELDS)
+def test_ascii_text_takes_the_table_and_matches(fields: dict[str, str]) -> None:
+    assert encode_form(fields) == botocore_body(fields)
+
+
+def test_a_status_payload_and_its_attributes() -> None:
+    fields = {
+        "Action": "PublishBatch",
+        "PublishBatchRequestEntries.member.1.Message": '{"status": "PLACED", "total": "28.99"}',
+        "PublishBatchRequestEntries.member.1.MessageAttributes.entry.1.Value.StringValue": "é ~",
+    }
+    assert encode_form(fields) == botocore_body(fields)
+
+
+def test_fields_that_are_not_all_text_are_left_to_botocore() -> None:
+    assert encode_form({"Action": "PublishBatch", "Count": 3}) is None
+    request = AWSRequest(method="POST", url="https://sns.test/", data={"Count": 3, "A": "b c"})
+    _encode_form_once(request)
+    assert request.data == "Count=3&A=b+c"
+
+
+def test_the_request_body_is_encoded_once_before_signing() -> None:
+    request = AWSRequest(method="POST", url="https://sns.test/", data={"Message": '{"a": 1}'})
+    _encode_form_once(request)
+    assert request.data == "Message=%7B%22a%22%3A+1%7D"
+    assert request.body == b"Message=%7B%22a%22%3A+1%7D"
