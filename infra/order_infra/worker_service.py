@@ -11,7 +11,8 @@ from constructs import Construct
 
 from .config import HEALTH_PORT, Tracing
 from .task_cluster import PLATFORM, TaskCluster
-from .trace_collector import COLLECTOR_CPU_UNITS, COLLECTOR_MEMORY_MIB, TraceCollector
+from .trace_collector import TraceCollector
+from .tracing import COLLECTOR_CPU_UNITS, COLLECTOR_MEMORY_MIB
 
 # The worker keeps at least this much of the task beside the collector (bench: peak RSS under
 # 100 MB, docs/capacity.md).

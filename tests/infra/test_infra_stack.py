@@ -14,7 +14,7 @@ from aws_cdk import App
 import app as app_module
 from order_infra.checks import INFRA_DIR, SynthReport, cfn_lint
 from order_infra.config import CONTAINER_NAME, DB_SSLMODE, ENVIRONMENTS, RDS_CA_BUNDLE_PATH
-from order_infra.trace_collector import XRAY_ACTIONS
+from order_infra.tracing import XRAY_ACTIONS
 from tests.infra.infra_support import RUNS, template_json
 
 ENVS = list(ENVIRONMENTS)

@@ -13,11 +13,11 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_logs as logs
 
-from order_infra import trace_collector
+from order_infra import tracing as trace_spec
 from order_infra.checks import SynthReport
 from order_infra.config import CONTAINER_NAME, ENVIRONMENTS, Tracing
 from order_infra.task_cluster import TaskCluster
-from order_infra.trace_collector import (
+from order_infra.tracing import (
     COLLECTOR_CONTAINER_NAME,
     COLLECTOR_CPU_UNITS,
     COLLECTOR_MEMORY_LIMITER_MIB,
@@ -155,7 +155,7 @@ def test_the_sidecar_is_pinned_non_essential_and_started_before_the_worker(
     ]
     assert collector["HealthCheck"]["Command"] == ["CMD", "/healthcheck"]
     assert collector["ReadonlyRootFilesystem"] is True
-    assert collector["User"] == trace_collector.COLLECTOR_USER
+    assert collector["User"] == trace_spec.COLLECTOR_USER
     assert not collector["User"].startswith("0")
 
 
@@ -210,8 +210,8 @@ def test_the_task_role_may_write_trace_segments_and_nothing_more(on: dict[str, A
 
 def test_a_digest_pins_the_image_by_content(monkeypatch: pytest.MonkeyPatch) -> None:
     digest = "sha256:" + "0" * 64
-    monkeypatch.setattr(trace_collector, "COLLECTOR_DIGEST", digest)
-    assert trace_collector.collector_image() == (f"{COLLECTOR_REPOSITORY}:{COLLECTOR_TAG}@{digest}")
+    monkeypatch.setattr(trace_spec, "COLLECTOR_DIGEST", digest)
+    assert trace_spec.collector_image() == (f"{COLLECTOR_REPOSITORY}:{COLLECTOR_TAG}@{digest}")
 
 
 @pytest.mark.parametrize("ratio", [0, -0.1, 1.01])
