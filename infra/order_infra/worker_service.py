@@ -14,8 +14,8 @@ from .task_cluster import PLATFORM, TaskCluster
 from .trace_collector import TraceCollector
 from .tracing import COLLECTOR_CPU_UNITS, COLLECTOR_MEMORY_MIB
 
-# The worker keeps at least this much of the task beside the collector (bench: peak RSS under
-# 100 MB, docs/capacity.md).
+# The worker keeps at least this much of the task beside the collector (its peak RSS in the
+# bench is under 100 MB: bench/results.json, worker_peak_rss_mb).
 WORKER_MIN_CPU_UNITS = 128
 WORKER_MIN_MEMORY_MIB = 256
 
