@@ -83,3 +83,9 @@ CLOUDWATCH_METRIC_USD_PER_MONTH = 0.30  # custom metrics (EMF, Container Insight
 KMS_KEY_USD_PER_MONTH = 1.0
 SECRET_USD_PER_MONTH = 0.40
 SQS_USD_PER_MILLION_REQUESTS = 0.40
+# AWS X-Ray, per trace (aws.amazon.com/xray/pricing as read in 2026; one rate on the page):
+# recorded, and retrieved or scanned, each beyond its monthly free tier.
+XRAY_USD_PER_MILLION_TRACES_RECORDED = 5.0
+XRAY_USD_PER_MILLION_TRACES_RETRIEVED = 0.50
+XRAY_FREE_TRACES_RECORDED_PER_MONTH = 100_000
+XRAY_FREE_TRACES_RETRIEVED_PER_MONTH = 1_000_000

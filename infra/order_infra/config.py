@@ -74,6 +74,24 @@ class AlarmRouting:
         return self.subscriber is not None and bool(_TOPIC_ARN.fullmatch(self.subscriber))
 
 
+# --- Tracing ---------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Tracing:
+    """Tracing on for an environment (issue 15): the worker exports OTLP to an ADOT collector
+    sidecar that sends to X-Ray (trace_collector.py). The worker samples at the head with
+    `parentbased_traceidratio`: `sampling_ratio` of the traces it starts (a poll, a batch) are
+    recorded; X-Ray bills per trace recorded, so this ratio is the cost knob (docs: infra/README).
+    `propagators` is OTEL_PROPAGATORS: W3C trace context only, the format `order-service send`
+    injects; the worker reads a producer's AWSTraceHeader itself, so no xray propagator."""
+
+    sampling_ratio: float
+    propagators: str = "tracecontext"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.sampling_ratio <= 1:
+            raise ValueError(f"tracing: sampling_ratio {self.sampling_ratio} not in (0, 1]")
+
+
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """What one deployment environment looks like. Immutable; built once by the app."""
@@ -114,6 +132,9 @@ class EnvironmentConfig:
     # worker's metrics as EMF lines every EMF_INTERVAL_SECONDS (worker_metrics.py).
     log_messages: str = "not-applied"
     emf_interval_seconds: int = 60
+    # Traces (None: off, no collector, no X-Ray permission, no OTEL_* variable). Required, so
+    # that every environment decides.
+    tracing: Tracing | None
     # Health checks need no ingress; add a CIDR only for an outside uptime check.
     alb_ingress_cidrs: tuple[str, ...] = ()
     retain_data: bool = True  # False only where losing the database is acceptable (dev)
@@ -182,6 +203,9 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         log_level="DEBUG",
         log_messages="all",
         log_retention_days=7,
+        # Every trace: dev's few orders stay in X-Ray's free tier, and dev deploys first, so a
+        # collector that does not start shows here before staging.
+        tracing=Tracing(sampling_ratio=1.0),
         task_orders_per_second=150,  # 0.25 vCPU
         acceptable_latency_seconds=60,
         oldest_message_alarm_seconds=900,
@@ -211,6 +235,9 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         fargate_spot=False,
         log_level="INFO",
         log_retention_days=30,
+        # Every trace: a tester follows the very order they sent; an hour's load test at the
+        # stated rate costs cents (the per-million-orders figures in infra/README.md).
+        tracing=Tracing(sampling_ratio=1.0),
         task_orders_per_second=300,  # 0.5 vCPU
         acceptable_latency_seconds=30,
         oldest_message_alarm_seconds=300,
@@ -237,6 +264,9 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         fargate_spot=False,
         log_level="INFO",
         log_retention_days=90,
+        # 1%: latency and errors per path at a cost that stays small at the fleet's peak, and
+        # the issue's CPU budget at 1% (+3%); raise it for an incident (infra/README.md).
+        tracing=Tracing(sampling_ratio=0.01),
         task_orders_per_second=300,  # 0.5 vCPU
         acceptable_latency_seconds=30,
         oldest_message_alarm_seconds=300,

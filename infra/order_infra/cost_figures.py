@@ -1,5 +1,6 @@
 """docs/cost.md's table: the monthly fixed cost of each environment at list prices, with the
-one line of config that changes each item, and the cost per million orders from the bench."""
+one line of config that changes each item, and the cost per million orders from the bench
+(tracing's too, for infra/README.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from . import catalog as c
 from .config import ENVIRONMENTS, EnvironmentConfig
+from .tracing import COLLECTOR_CPU_UNITS, COLLECTOR_MEMORY_MIB
 
 H = c.HOURS_PER_MONTH
 INTERFACE_ENDPOINTS_COUNT = 5  # network.py's INTERFACE_ENDPOINTS (pinned by a test)
@@ -150,3 +152,54 @@ def per_order_section(results: dict[str, Any]) -> str:
             f"{results['log_bytes_per_order_by_profile']['all']:.0f} with every message logged)"
         )
     return "Per million orders (`make bench`): " + ", ".join(parts) + "."
+
+
+# Traces the worker starts (issue 15's spans): one per poll (`receive`) and one per batch
+# (`process`, linked to the producers), each a root, so each sampled one is a recorded trace.
+TRICKLE_TRACES_PER_ORDER = 2  # one message per poll and per batch: the most there can be
+
+
+def traces_per_order(results: dict[str, Any]) -> float:
+    """Traces started per order at the bench's batching: its polls and batches per order."""
+    return float(1 / messages_per_poll(results) + 1 / results["e2e_mean_batch_messages"])
+
+
+def messages_per_poll(results: dict[str, Any]) -> float:
+    requests = results["sqs_requests_by_action"]
+    orders = sum(requests.values()) / results["sqs_requests_per_order"]
+    return float(orders / requests["receive_message"])
+
+
+def tracing_section(results: dict[str, Any]) -> str:
+    """What tracing costs per environment: X-Ray per million orders, the collector's share."""
+    per_order = traces_per_order(results)
+    lines = [
+        "| Environment | Sampling | Traces recorded per million orders | X-Ray per million "
+        "orders (USD) | Collector in each task |",
+        "|---|---|---|---|---|",
+    ]
+    for name, config in ENVIRONMENTS.items():
+        if config.tracing is None:
+            lines.append(f"| {name} | off | 0 | 0 | none |")
+            continue
+        traces = per_order * config.tracing.sampling_ratio * 1e6
+        lines.append(
+            f"| {name} | {config.tracing.sampling_ratio:.0%} | {traces:,.0f} "
+            f"| {traces / 1e6 * c.XRAY_USD_PER_MILLION_TRACES_RECORDED:,.2f} "
+            f"| {COLLECTOR_CPU_UNITS} of {config.task_cpu} CPU units, {COLLECTOR_MEMORY_MIB} of "
+            f"{config.task_memory_mib} MiB |"
+        )
+    lines += [
+        "",
+        f"{per_order:.2f} traces per order at the bench's batching (`make bench`: polls of "
+        f"{messages_per_poll(results):.0f}, batches of {results['e2e_mean_batch_messages']:.0f} "
+        "messages on average); a trickle, one "
+        f"message per poll and per batch, starts {TRICKLE_TRACES_PER_ORDER} "
+        f"({TRICKLE_TRACES_PER_ORDER / per_order:.0f} x as many). X-Ray: "
+        f"${c.XRAY_USD_PER_MILLION_TRACES_RECORDED:.2f} per million traces recorded beyond "
+        f"{c.XRAY_FREE_TRACES_RECORDED_PER_MONTH:,} a month, "
+        f"${c.XRAY_USD_PER_MILLION_TRACES_RETRIEVED:.2f} per million retrieved or scanned "
+        f"beyond {c.XRAY_FREE_TRACES_RETRIEVED_PER_MONTH:,}; kept 30 days at no charge. The "
+        "collector runs within the task's size: no Fargate cost of its own.",
+    ]
+    return "\n".join(lines)

@@ -92,6 +92,7 @@ def blocks(results: dict[str, Any]) -> dict[tuple[str, str], Callable[[], str]]:
         ("docs/cost.md", "per-order"): lambda: cost_figures.per_order_section(results),
         ("infra/README.md", "scaling"): _scaling_summary,
         ("infra/README.md", "cost"): _cost_totals,
+        ("infra/README.md", "tracing"): lambda: cost_figures.tracing_section(results),
         ("README.md", "figures"): lambda: _readme(results),
     }
 

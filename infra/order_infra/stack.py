@@ -156,6 +156,8 @@ class OrderServiceStack(Stack):
             cpu=config.task_cpu,
             memory_mib=config.task_memory_mib,
             fargate_spot=config.fargate_spot,
+            tracing=config.tracing,
+            environment_name=config.name,
         )
         self.migration = MigrationTask(
             self,

@@ -101,6 +101,7 @@ class TaskCluster(Construct):
         stream_prefix: str,
         secrets: Mapping[str, ecs.Secret],
         health_check: bool = True,
+        cpu: int | None = None,
     ) -> ecs.ContainerDefinition:
         """The one container of a task definition: non-root, read-only, logs to the group."""
         image = self.image
@@ -109,6 +110,7 @@ class TaskCluster(Construct):
             image=image.image,
             entry_point=image.entry_point,
             command=command,
+            cpu=cpu,
             user=CONTAINER_USER,
             readonly_root_filesystem=True,
             environment=dict(self.environment),
@@ -136,6 +138,7 @@ class TaskCluster(Construct):
             task_definition,
             "AwsSolutions-ECS2",
             "Only non-secret settings (queue URLs, region, log level, mode, database "
-            "host and TLS mode) are plain environment variables; credentials are ECS secrets.",
+            "host and TLS mode; with tracing, OTEL_* and the trace collector's configuration) "
+            "are plain environment variables; credentials are ECS secrets.",
         )
         return container

@@ -8,7 +8,7 @@ import pytest
 
 from order_infra import worker_metrics
 from order_infra.checks import SynthReport
-from order_infra.config import ENVIRONMENTS
+from order_infra.config import CONTAINER_NAME, ENVIRONMENTS
 from order_service.adapters import cloudwatch_emf
 from order_service.domain.lifecycle import Outcome
 from order_service.service.message_logs import MessageLogs
@@ -42,7 +42,8 @@ def _worker_environment(report: SynthReport) -> dict[str, Any]:
         for r in resources
         if r["Type"] == "AWS::ECS::TaskDefinition" and r["Properties"]["Family"].endswith("-worker")
     ]
-    (container,) = worker["ContainerDefinitions"]
+    # The worker container (a trace collector may run beside it: test_infra_trace_collector).
+    (container,) = [c for c in worker["ContainerDefinitions"] if c["Name"] == CONTAINER_NAME]
     return {e["Name"]: e["Value"] for e in container["Environment"]}
 
 

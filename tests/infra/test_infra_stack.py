@@ -13,7 +13,8 @@ from aws_cdk import App
 
 import app as app_module
 from order_infra.checks import INFRA_DIR, SynthReport, cfn_lint
-from order_infra.config import DB_SSLMODE, ENVIRONMENTS, RDS_CA_BUNDLE_PATH
+from order_infra.config import CONTAINER_NAME, DB_SSLMODE, ENVIRONMENTS, RDS_CA_BUNDLE_PATH
+from order_infra.tracing import XRAY_ACTIONS
 from tests.infra.infra_support import RUNS, template_json
 
 ENVS = list(ENVIRONMENTS)
@@ -101,7 +102,7 @@ def test_image_comes_from_the_bootstrap_repository(
     assert not [r for r in resources if r["Type"] == "AWS::ECR::Repository"]
     task_defs = [r["Properties"] for r in resources if r["Type"] == "AWS::ECS::TaskDefinition"]
     for props in task_defs:
-        parts = props["ContainerDefinitions"][0]["Image"]["Fn::Join"][1]
+        parts = _container(props, CONTAINER_NAME)["Image"]["Fn::Join"][1]
         assert parts[-1] == "/order-service:0123456789abcdef0123456789abcdef01234567"
 
 
@@ -110,8 +111,8 @@ def test_first_deploy_uses_the_placeholder_in_dummy_mode(
 ) -> None:
     resources = template_json(synthesized["dev-dummy"])["Resources"].values()
     for props in (r["Properties"] for r in resources if r["Type"] == "AWS::ECS::TaskDefinition"):
-        (container,) = props["ContainerDefinitions"]
-        assert container["Image"].startswith("public.ecr.aws/")
+        container = _container(props, CONTAINER_NAME)
+        assert container["Image"].startswith("public.ecr.aws/docker/library/")
         env = {e["Name"]: e["Value"] for e in container["Environment"]}
         assert env["WORKER_MODE"] == "dummy"
 
@@ -150,17 +151,23 @@ def test_stack_grants_the_worker_exactly_what_consuming_needs(
     synthesized: dict[str, SynthReport], env: str
 ) -> None:
     template = template_json(synthesized[env])
-    assert _role_actions(template, "WorkerTaskTaskRole") == {
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes",
-        "sqs:SendMessage",
-        # The outbox relay: the status topic and its key only (test_infra_status_events.py).
-        "sns:Publish",
-        "kms:Decrypt",
-        "kms:GenerateDataKey",
-    }
+    # The trace collector's, where tracing is on (test_infra_trace_collector.py).
+    tracing = set(XRAY_ACTIONS) if ENVIRONMENTS[env].tracing is not None else set()
+    assert (
+        _role_actions(template, "WorkerTaskTaskRole")
+        == {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+            "sqs:SendMessage",
+            # The outbox relay: the status topic and its key only (test_infra_status_events.py).
+            "sns:Publish",
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
+        }
+        | tracing
+    )
     assert _role_actions(template, "MigrationTaskTaskRole") == set()
 
 
@@ -198,12 +205,17 @@ def test_synth_without_image_tag_fails_with_one_line() -> None:
     ]
 
 
+def _container(task_definition: dict[str, Any], name: str) -> dict[str, Any]:
+    (container,) = [c for c in task_definition["ContainerDefinitions"] if c["Name"] == name]
+    return dict(container)
+
+
 def _containers(template: dict[str, Any], family: str) -> dict[str, Any]:
+    """The application container of the task definition whose family ends with `family`."""
     for resource in template["Resources"].values():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::ECS::TaskDefinition" and props["Family"].endswith(family):
-            (container,) = props["ContainerDefinitions"]
-            return dict(container)
+            return _container(props, CONTAINER_NAME)
     raise AssertionError(family)
 
 
