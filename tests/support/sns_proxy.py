@@ -8,16 +8,13 @@ row's (order id, sequence): what shows that an order's rows left in sequence.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-import aiohttp
 from aiohttp import web
 
-from order_service.adapters.local import free_port
+from tests.support.fault_proxy import FaultProxy, reset
 
 PUBLISH = "PublishBatch"
 
@@ -30,51 +27,15 @@ class SnsFaults:
     seed: int = 0
 
 
-class SnsFaultProxy:
+class SnsFaultProxy(FaultProxy):
     def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.faults = SnsFaults()
-        self.counts: dict[str, int] = {}
+        super().__init__(upstream, SnsFaults())
+        self.faults: SnsFaults
         self.accepted: list[tuple[str, int]] = []  # (order id, sequence) as SNS accepted them
-        self.held = 0
-        self._release = asyncio.Event()
-        self._drop = False
-        self._rng = random.Random(0)
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-
-    def set(self, faults: SnsFaults) -> None:
-        self.faults = faults
-        self._rng = random.Random(faults.seed)
-        self._release = asyncio.Event()
-        self._drop = False
 
     def release(self, *, drop: bool = False) -> None:
-        """What was held goes on, or (`drop`) is never forwarded: its sender has died."""
-        self._drop = drop
         self.faults.hold = False
-        self._release.set()
-
-    def _count(self, key: str) -> None:
-        self.counts[key] = self.counts.get(key, 0) + 1
-
-    async def start(self) -> SnsFaultProxy:
-        self._session = aiohttp.ClientSession()
-        app = web.Application(client_max_size=4 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def stop(self) -> None:
-        self._release.set()
-        if self._runner:
-            await self._runner.cleanup()
-        if self._session:
-            await self._session.close()
+        super().release(drop=drop)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         payload = await request.read()
@@ -84,15 +45,8 @@ class SnsFaultProxy:
         if action == PUBLISH:
             if self.faults.hold:
                 self._count("held")
-                self.held += 1
-                try:
-                    await self._release.wait()
-                finally:
-                    self.held -= 1
-                if self._drop:
-                    if request.transport is not None:
-                        request.transport.close()
-                    return web.Response(status=500)
+                if await self._hold():
+                    return reset(request)
             roll = self._rng.random()
             if roll < self.faults.error_rate:
                 self._count("fault:500")
@@ -100,17 +54,7 @@ class SnsFaultProxy:
             if roll < self.faults.error_rate + self.faults.throttle_rate:
                 self._count("fault:throttle")
                 return _error(400, "Throttling", "Sender")
-        headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k.lower() not in ("host", "content-length", "transfer-encoding")
-        }
-        assert self._session is not None
-        async with self._session.request(
-            request.method, self.upstream + request.path_qs, data=payload, headers=headers
-        ) as upstream:
-            status, content = upstream.status, await upstream.read()
-            content_type = upstream.headers.get("Content-Type", "text/xml")
+        status, content, content_type = await self._forward(request, payload, "text/xml")
         if action == PUBLISH and status == 200:
             self._record(form, content.decode())
         return web.Response(status=status, body=content, headers={"Content-Type": content_type})

@@ -8,15 +8,12 @@ or fail some entries of a DeleteMessageBatch (those are not forwarded, so SQS ke
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 from dataclasses import dataclass, field
 
-import aiohttp
 from aiohttp import web
 
-from order_service.adapters.local import free_port
+from tests.support.fault_proxy import FaultProxy, reset
 
 
 @dataclass
@@ -33,60 +30,16 @@ class Faults:
     seed: int = 0
 
 
-class SqsFaultProxy:
+class SqsFaultProxy(FaultProxy):
     def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.faults = Faults()
-        self.counts: dict[str, int] = {}
+        super().__init__(upstream, Faults())
+        self.faults: Faults
         self.received: dict[str, int] = {}  # message id -> times ReceiveMessage returned it
-        self.held = 0  # requests or responses held right now
-        self._release = asyncio.Event()
-        self._drop = False
-        self._rng = random.Random(0)
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-
-    def set(self, faults: Faults) -> None:
-        self.faults = faults
-        self._rng = random.Random(faults.seed)
-        self._release = asyncio.Event()
-        self._drop = False
 
     def release(self, *, drop: bool = False) -> None:
-        """Stops holding; what was held goes on, or (`drop`) its connection is closed unsent,
-        as when the worker that made the request has died."""
-        self._drop = drop
         self.faults.hold_requests = set()
         self.faults.hold_responses = set()
-        self._release.set()
-
-    def _count(self, key: str) -> None:
-        self.counts[key] = self.counts.get(key, 0) + 1
-
-    async def start(self) -> SqsFaultProxy:
-        self._session = aiohttp.ClientSession()
-        app = web.Application(client_max_size=4 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def stop(self) -> None:
-        self._release.set()
-        if self._runner:
-            await self._runner.cleanup()
-        if self._session:
-            await self._session.close()
-
-    async def _hold(self) -> None:
-        self.held += 1
-        try:
-            await self._release.wait()
-        finally:
-            self.held -= 1
+        super().release(drop=drop)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         action = request.headers.get("X-Amz-Target", "").rpartition(".")[2] or "other"
@@ -95,9 +48,8 @@ class SqsFaultProxy:
         faults = self.faults
         if action in faults.hold_requests:
             self._count(f"{action}:held-request")
-            await self._hold()
-            if self._drop:
-                return _reset(request)
+            if await self._hold():
+                return reset(request)
         if action in faults.fail_actions:
             self._count(f"{action}:failed")
             return _error(500, "InternalError", "injected")
@@ -112,7 +64,7 @@ class SqsFaultProxy:
         roll = self._rng.random()
         if roll < faults.reset_rate:
             self._count("fault:reset")
-            return _reset(request)
+            return reset(request)
         roll -= faults.reset_rate
         if roll < faults.error_rate:
             self._count("fault:500")
@@ -132,28 +84,17 @@ class SqsFaultProxy:
                     )
                 else:
                     kept.append(entry)
-            self.counts["fault:failed-entry"] = self.counts.get("fault:failed-entry", 0) + len(
-                failed
-            )
+            self._count("fault:failed-entry", len(failed))
             if not kept:
                 return web.json_response({"Successful": [], "Failed": failed})
             payload = json.dumps({**body, "Entries": kept}).encode()
-        headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k.lower() not in ("host", "content-length", "transfer-encoding")
-        }
-        assert self._session is not None
-        async with self._session.request(
-            request.method, self.upstream + request.path_qs, data=payload, headers=headers
-        ) as upstream:
-            status, content = upstream.status, await upstream.read()
-            content_type = upstream.headers.get("Content-Type", "application/x-amz-json-1.0")
+        status, content, content_type = await self._forward(
+            request, payload, "application/x-amz-json-1.0"
+        )
         if action in faults.hold_responses:
             self._count(f"{action}:held-response")
-            await self._hold()
-            if self._drop:
-                return _reset(request)
+            if await self._hold():
+                return reset(request)
         if action == "ReceiveMessage" and status == 200:
             for message in json.loads(content).get("Messages", []):
                 self.received[message["MessageId"]] = self.received.get(message["MessageId"], 0) + 1
@@ -181,9 +122,3 @@ def _too_large(payload: bytes) -> bool:
         size += len(name.encode()) + len(attribute.get("DataType", "").encode())
         size += len(attribute.get("StringValue", "").encode())
     return size > 256 * 1024
-
-
-def _reset(request: web.Request) -> web.Response:
-    if request.transport is not None:  # None: the client has gone already
-        request.transport.close()
-    return web.Response(status=500)  # never reaches the client: its connection is gone
