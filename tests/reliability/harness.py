@@ -149,6 +149,15 @@ async def dlq_bodies(queue: SqsQueue) -> list[str]:
         bodies += [m["Body"] for m in messages]
 
 
+def record_outbound(scenario: str, passed: bool, counts: dict[str, int]) -> None:
+    """The way out's figures of one run (tests/support/downstream.check_downstream's counts:
+    orders, distinct rows received, extra copies), beside the inbound ones."""
+    row = {"outbound": True, "scenario": scenario, "passed": passed, **counts, "full": FULL}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a") as out:
+        out.write(json.dumps(row) + "\n")
+
+
 def assert_invariants(figures: Figures) -> None:
     assert figures.ok, figures
 

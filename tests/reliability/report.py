@@ -51,8 +51,39 @@ def _passed(r: dict) -> bool:
     )
 
 
+OUTBOUND_COLUMNS = (
+    "| scenario | runs | passed | orders | status events | extra copies (same id and body) |\n"
+    "|---|---:|---:|---:|---:|---:|\n"
+)
+
+
+def outbound_table(rows: list[dict]) -> str:
+    """The way out (issue 14): what reached the downstream queue, per scenario. A run passes
+    when every order's sequences arrived as exactly 1..n with the database's payloads."""
+    by_scenario: dict[str, list[dict]] = {}
+    for row in rows:
+        by_scenario.setdefault(row["scenario"], []).append(row)
+    text = (
+        "\nStatus events downstream (the outbox relay, SNS to a subscribed queue): every run "
+        "checks that for every order the sequences received are exactly 1..n (n its applied "
+        "events), each payload the order's state at that step, the last one the stored order, "
+        "and that copies carry the same id and body.\n\n" + OUTBOUND_COLUMNS
+    )
+    for scenario, group in by_scenario.items():
+        ok = [r for r in group if r["passed"]]
+        text += (
+            f"| {scenario} | {len(group)} | {len(ok)} | {sum(r.get('orders', 0) for r in ok)} "
+            f"| {sum(r.get('rows', 0) for r in ok)} | {sum(r.get('duplicates', 0) for r in ok)} |\n"
+        )
+    failed = len(rows) - sum(r["passed"] for r in rows)
+    return text + f"\nRuns whose status events broke the invariant: {failed}.\n"
+
+
 def table(rows: list[dict]) -> str:
-    """The figures of `rows`, one line per scenario, and the runs that failed an invariant."""
+    """The figures of `rows`, one line per scenario, and the runs that failed an invariant;
+    then the way out's, where runs recorded them."""
+    outbound = [r for r in rows if r.get("outbound")]
+    rows = [r for r in rows if not r.get("outbound")]
     by_scenario: dict[str, list[dict]] = {}
     for row in rows:
         by_scenario.setdefault(row["scenario"], []).append(row)
@@ -77,7 +108,7 @@ def table(rows: list[dict]) -> str:
             f"missing or not invalid {r['dlq_mismatch']}, left in queue {r['queue_left']}, "
             f"drained {'yes' if r['drained'] else 'no (timed out)'}\n"
         )
-    return text
+    return text + (outbound_table(outbound) if outbound else "")
 
 
 def write_section(name: str, source: Path, output: Path) -> None:

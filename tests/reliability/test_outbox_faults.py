@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -21,6 +21,7 @@ from tests.reliability.harness import (
     FULL,
     assert_invariants,
     measure,
+    record_outbound,
     runs,
     send,
     wait_backends,
@@ -79,9 +80,21 @@ async def kill(worker) -> None:
     assert await asyncio.to_thread(worker.wait, 10) == -signal.SIGKILL
 
 
-async def downstream(sqs, dsn: str, topic) -> dict[str, int]:
-    bodies = await receive_all(sqs, topic.downstream_url, expect=await applied(dsn), timeout=90)
-    return await check_downstream(dsn, bodies, validate_status_event)
+async def downstream(
+    scenario: str, sqs, dsn: str, topic, first: Sequence[dict] = ()
+) -> dict[str, int]:
+    """Receives the rest of the status events (after `first`), checks the way out's
+    invariant and records the run's figures (docs/reliability.md, "Outbox faults")."""
+    bodies = list(first) + await receive_all(
+        sqs, topic.downstream_url, expect=await applied(dsn), timeout=90
+    )
+    try:
+        counts = await check_downstream(dsn, bodies, validate_status_event)
+    except AssertionError:
+        record_outbound(scenario, False, {})
+        raise
+    record_outbound(scenario, True, counts)
+    return counts
 
 
 @pytest.mark.parametrize("run", runs(1, 5))
@@ -112,7 +125,9 @@ async def test_sigkill_after_the_commit_before_the_publish(
             fault_at=fault_at,
         )
     )
-    counts = await downstream(sqs, database, status_topic)
+    counts = await downstream(
+        "outbox: SIGKILL after commit, before publish", sqs, database, status_topic
+    )
     assert counts["duplicates"] == 0  # nothing had been published before the kill
 
 
@@ -142,10 +157,9 @@ async def test_sigkill_after_the_publish_before_the_mark_republishes_with_the_sa
             fault_at=fault_at,
         )
     )
-    rest = await receive_all(
-        sqs, status_topic.downstream_url, expect=await applied(database), timeout=90
+    counts = await downstream(
+        "outbox: SIGKILL after publish, before mark", sqs, database, status_topic, first
     )
-    counts = await check_downstream(database, first + rest, validate_status_event)
     assert counts["duplicates"] >= len(first)  # republished, with the same id and body
 
 
@@ -167,7 +181,7 @@ async def test_sns_errors_and_throttling_back_off_and_lose_nothing(
             "outbox: SNS 500s and throttling", "-", database, queue, bodies, fault_at=fault_at
         )
     )
-    counts = await downstream(sqs, database, status_topic)
+    counts = await downstream("outbox: SNS 500s and throttling", sqs, database, status_topic)
     assert sns_proxy.counts.get("fault:500", 0) and sns_proxy.counts.get("fault:throttle", 0)
     assert counts["duplicates"] == 0  # a refused call published nothing
     assert_in_sequence(sns_proxy.accepted)
@@ -198,7 +212,7 @@ async def test_four_workers_with_their_relays_publish_each_order_in_sequence_onc
             fault_at=fault_at,
         )
     )
-    counts = await downstream(sqs, database, status_topic)
+    counts = await downstream("outbox: four workers with their relays", sqs, database, status_topic)
     assert counts["duplicates"] == 0  # no row published by two relays
     assert_in_sequence(sns_proxy.accepted)
 
