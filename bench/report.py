@@ -9,6 +9,9 @@ BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 
 # List prices, us-east-1, on-demand (checked 2025; see docs/performance.md).
 SQS_USD_PER_MILLION_REQUESTS = 0.40  # standard queue, beyond the free tier, payloads <= 64 KB
+# Standard topic, each 64 KB chunk of a request's payload one request (a PublishBatch of ten
+# status events is one); deliveries to SQS subscriptions are not charged.
+SNS_USD_PER_MILLION_REQUESTS = 0.50
 FARGATE_USD_PER_VCPU_HOUR = 0.04048  # Linux/x86
 FARGATE_USD_PER_GB_HOUR = 0.004445
 FARGATE_GB_PER_VCPU = 2.0  # the task shape assumed: 1 vCPU with 2 GB
@@ -29,13 +32,18 @@ TARGETS: list[tuple[str, str, float]] = [
 ]
 
 
-def costs(cpu_ms_per_order: float, requests_per_order: float) -> dict[str, float]:
-    """USD per million orders: the worker's SQS requests, and the Fargate vCPU-hours its CPU
-    time takes at the assumed utilisation (memory billed with the vCPU)."""
+def costs(
+    cpu_ms_per_order: float, requests_per_order: float, sns_requests_per_order: float
+) -> dict[str, float]:
+    """USD per million orders: the worker's SQS requests, its relay's SNS requests, and the
+    Fargate vCPU-hours its CPU time takes at the assumed utilisation (memory billed with the
+    vCPU). The CPU is the worker's with its relay publishing: what a deployed task runs (the
+    stack always configures the status topic)."""
     vcpu_hours = cpu_ms_per_order * 1e6 / 1000 / 3600 / FARGATE_UTILISATION
     per_vcpu_hour = FARGATE_USD_PER_VCPU_HOUR + FARGATE_GB_PER_VCPU * FARGATE_USD_PER_GB_HOUR
     return {
         "sqs_usd_per_million_orders": requests_per_order * SQS_USD_PER_MILLION_REQUESTS,
+        "sns_usd_per_million_orders": sns_requests_per_order * SNS_USD_PER_MILLION_REQUESTS,
         "fargate_usd_per_million_orders": vcpu_hours * per_vcpu_hour,
     }
 
@@ -99,7 +107,8 @@ def table(r: dict[str, Any]) -> str:
          f"SNS requests per order {r['sns_requests_per_order']:.3f}", "", "p99 <= 1000",
          mark("outbox_commit_to_publish_p99_ms")),
         ("Cost per million orders (USD)",
-         f"SQS {r['sqs_usd_per_million_orders']:.3f} + Fargate "
+         f"SQS {r['sqs_usd_per_million_orders']:.3f} + SNS "
+         f"{r['sns_usd_per_million_orders']:.3f} + Fargate "
          f"{r['fargate_usd_per_million_orders']:.3f} + logs "
          f"{r['log_usd_per_million_orders']:.3f}", "naive SQS >= 0.44", "",
          "logs < SQS", "met" if r["log_usd_per_million_orders"] < r[

@@ -328,7 +328,11 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     results.update(ops)
     results.update(outbox.results(outbox_runs, drained, outbox_latency, sns_client_us))
     results.update(
-        report.costs(results["worker_cpu_ms_per_order"], results["sqs_requests_per_order"])
+        report.costs(
+            results["outbox_worker_cpu_ms_per_order"],
+            results["sqs_requests_per_order"],
+            results["sns_requests_per_order"],
+        )
     )
     results["targets_met"] = report.verdicts(results)
     return results

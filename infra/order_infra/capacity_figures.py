@@ -18,11 +18,17 @@ PARTITION_ROWS = 200_000_000  # order_events rows past which time partitions pay
 AVERAGE_RATES = (10, 100, 1000)  # orders/s averaged over a day, for the growth figures
 
 
+def worker_ms_per_order(results: dict[str, Any]) -> float:
+    """The worker's CPU per order as deployed: with its outbox relay publishing (the stack
+    always configures the status topic), where the bench has measured it."""
+    return float(results.get("outbox_worker_cpu_ms_per_order", results["worker_cpu_ms_per_order"]))
+
+
 def task_ceiling(results: dict[str, Any], vcpus: float) -> float:
     """Orders/s one task of `vcpus` can carry: its vCPUs over the bench's worker CPU per
     order. Not the end-to-end rate: that one is bounded by the local SQS endpoint and by the
     other jobs on the bench's host, neither of which a Fargate task shares."""
-    return vcpus * 1000 / results["worker_cpu_ms_per_order"]
+    return vcpus * 1000 / worker_ms_per_order(results)
 
 
 def database_ms_per_order(results: dict[str, Any]) -> float:
@@ -59,7 +65,7 @@ def bench_section(results: dict[str, Any]) -> str:
         "|---|---|",
         f"| End to end, one worker process (orders/s, {results['endpoint']}) "
         f"| {_f(results['e2e_orders_per_s'])} |",
-        f"| Worker CPU (ms/order) | {results['worker_cpu_ms_per_order']:.3f} |",
+        f"| Worker CPU (ms/order), with its relay | {worker_ms_per_order(results):.3f} |",
         f"| PostgreSQL CPU, end-to-end drain (ms/order) "
         f"| {results['postgres_cpu_ms_per_order']:.3f} |",
     ]

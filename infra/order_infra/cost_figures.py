@@ -144,7 +144,10 @@ def per_order_section(results: dict[str, Any]) -> str:
     sqs = results["sqs_usd_per_million_orders"]
     logs = results.get("log_usd_per_million_orders")
     fargate = results["fargate_usd_per_million_orders"]
-    parts = [f"SQS requests ${sqs:.3f}", f"Fargate CPU ${fargate:.3f}"]
+    parts = [f"SQS requests ${sqs:.3f}"]
+    if "sns_usd_per_million_orders" in results:
+        parts.append(f"SNS status events ${results['sns_usd_per_million_orders']:.3f}")
+    parts.append(f"Fargate CPU ${fargate:.3f} (the worker with its relay)")
     if logs is not None:
         parts.append(
             f"CloudWatch Logs ${logs:.4f} ({results['log_bytes_per_order']:.1f} bytes/order at "
