@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
 import asyncpg
@@ -122,6 +122,16 @@ class PostgresStore:
         quarantine row, in a transaction that is rolled back. Raises StoreUnavailable naming
         the fault and what fixes it."""
         await self.connect()
+        with self._probe_span():
+            await self._probe()
+
+    def _probe_span(self) -> contextlib.AbstractContextManager[Span | None]:
+        # One trace per probe (start-up, a paused worker's checks), its statements inside.
+        if self._tracer is None:
+            return _UNTRACED
+        return self._tracer.start_as_current_span("probe", attributes=self._db_attributes)
+
+    async def _probe(self) -> None:
         try:
             async with self._require_pool().acquire(timeout=10) as conn:
                 await self._check_revision(conn)
@@ -350,17 +360,21 @@ def _outbox_columns(rows: Sequence[OutboxRow], traceparent: str | None) -> dict[
 def database_attributes(dsn: str) -> dict[str, str | int]:
     """The database conventions' connection attributes, read from the DSN once (no query)."""
     attributes: dict[str, str | int] = {"db.system.name": "postgresql", "db.system": "postgresql"}
-    try:
-        parts = urlsplit(dsn)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return attributes
+    parts = urlsplit(dsn)
     name = unquote(parts.path.lstrip("/"))
     if name:
         attributes["db.namespace"] = name
-    if host and "," not in parts.netloc:
+    if "," in parts.netloc:  # several hosts: which one answers is not known here
+        return attributes
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return attributes
+    if host:
         attributes["server.address"] = host
         attributes["server.port"] = port or 5432
+    elif socket_dir := parse_qs(parts.query).get("host", [""])[-1]:
+        attributes["server.address"] = socket_dir  # a Unix socket's directory
     return attributes
 
 
