@@ -115,9 +115,14 @@ async def consume_with_relay(
 
 
 async def run_worker(
-    settings: Settings, stop: asyncio.Event, metrics: Metrics | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    metrics: Metrics | None = None,
+    telemetry: Tracing | None = None,
 ) -> None:
-    """Serves HTTP at once; consumes unless in dummy mode; returns after a clean stop."""
+    """Serves HTTP at once; consumes unless in dummy mode; returns after a clean stop.
+    `telemetry`: a caller's running SDK (`order-service dev` shares its one with its demo
+    producer); without one the worker starts its own when tracing is configured."""
     metrics = metrics or Metrics()
     if settings.worker_mode == "dummy":
         runner = await start_http(build_app(metrics, {}), settings.health_port)
@@ -127,12 +132,12 @@ async def run_worker(
         return
 
     queue_url, dlq_url = settings.queue_urls()
-    telemetry = start_tracing(os.environ, settings.traces_file)
+    own = start_tracing(os.environ, settings.traces_file) if telemetry is None else None
     try:
-        await _run_worker(settings, stop, metrics, queue_url, dlq_url, telemetry)
+        await _run_worker(settings, stop, metrics, queue_url, dlq_url, telemetry or own)
     finally:
-        if telemetry is not None:
-            await stop_tracing(telemetry)
+        if own is not None:
+            await stop_tracing(own)
 
 
 async def stop_tracing(telemetry: Tracing, within: float = 5.0) -> None:
