@@ -161,7 +161,7 @@ class BatchSpans:
         for r in results:
             attributes: dict[str, str | int] = {
                 "messaging.message.id": r.message.message_id,
-                "messaging.message.delivery_attempt": r.message.receive_count,
+                "order_service.receive_count": r.message.receive_count,
                 "order_service.outcome": r.outcome.value,
             }
             if r.event is not None:

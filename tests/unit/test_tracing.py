@@ -203,7 +203,7 @@ def test_the_process_span_links_each_producer_and_records_each_outcome(exporter)
     assert links == [(0xB7AD6B7169203331, "m-0"), (0x53995C3F42CD8AD8, "m-1")]
     events = [dict(e.attributes) for e in finished.events]
     assert [e["order_service.outcome"] for e in events] == ["applied", "deferred", "invalid"]
-    assert [e["messaging.message.delivery_attempt"] for e in events] == [1, 2, 3]
+    assert [e["order_service.receive_count"] for e in events] == [1, 2, 3]
     assert events[1]["order_service.reason"] == "paid before placed"
 
 
