@@ -29,6 +29,9 @@ TARGETS: list[tuple[str, str, float]] = [
     # The outbox (issue 14): on costs at most a tenth of the throughput; publication within 1 s.
     ("e2e_outbox_vs_off", ">=", 0.9),
     ("outbox_commit_to_publish_p99_ms", "<=", 1000),
+    # Tracing (issue 15): worker CPU per order at most +15% at 100% sampling, +3% at 1%.
+    ("tracing_100_cpu_vs_off", "<=", 1.15),
+    ("tracing_1_cpu_vs_off", "<=", 1.03),
 ]
 
 
@@ -139,6 +142,27 @@ def operations_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
          f"{cpu['default'] / cpu['off']:.2f} x", "", ""),
         ("PostgreSQL CPU (ms/order)", _f(db["worker_path"]), f"COPY {_f(db['copy_ceiling'])}",
          f"{db['worker_path'] / db['copy_ceiling']:.2f} x", "", ""),
+        *tracing_rows(r),
+    ]  # fmt: skip
+
+
+def tracing_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Worker CPU per order with tracing on (100% and 1% sampled) against off (bench/tracing.py);
+    the OTLP sink's CPU is its own process's, shown beside."""
+    cpu = r["worker_cpu_ms_per_order_by_tracing"]
+    sink = r["otlp_sink_cpu_ms_per_order"]
+    met = r["targets_met"]
+
+    def mark(key: str) -> str:
+        return "met" if met[key] else "**missed**"
+
+    return [
+        ("Worker CPU, tracing 100% sampled (ms/order)", _f(cpu["sampled_100"]),
+         f"off {_f(cpu['off'])}; OTLP sink {_f(sink['sampled_100'])}",
+         f"{r['tracing_100_cpu_vs_off']:.2f} x", "<= 1.15 x", mark("tracing_100_cpu_vs_off")),
+        ("Worker CPU, tracing 1% sampled (ms/order)", _f(cpu["sampled_1"]),
+         f"off {_f(cpu['off'])}; OTLP sink {_f(sink['sampled_1'])}",
+         f"{r['tracing_1_cpu_vs_off']:.2f} x", "<= 1.03 x", mark("tracing_1_cpu_vs_off")),
     ]  # fmt: skip
 
 

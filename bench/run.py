@@ -23,7 +23,7 @@ from tests.support.database import PostgresServer, execute, query
 from tests.support.queues import sqs_env
 from tests.support.worker import WorkerProcess, worker_environment
 
-from bench import e2e, operations, outbox, persistence, report
+from bench import e2e, operations, outbox, persistence, report, tracing
 from bench.procstat import PostgresCpu
 from order_service.adapters.local import LocalPostgres, LocalSqs
 from order_service.adapters.sqs import sqs_client
@@ -223,6 +223,15 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     dsn, url, dlq, sqs_vars, POLLERS=str(args.pollers),
                     BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
                 ), postgres_cpu, persistence.placed_bodies(e2e_n, args.seed + 20), work,
+                args.e2e_rounds,
+            )  # fmt: skip
+
+            _say(f"tracing: off, 100% and 1% sampled, {e2e_n} orders per drain")
+            ops |= await tracing.tracing_profiles(
+                client, pg.fresh, lambda dsn, url, dlq: worker_environment(
+                    dsn, url, dlq, sqs_vars, POLLERS=str(args.pollers),
+                    BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
+                ), postgres_cpu, persistence.placed_bodies(e2e_n, args.seed + 30), work,
                 args.e2e_rounds,
             )  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
@@ -17,12 +18,14 @@ from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic, sns_client
 from order_service.adapters.sqs import SqsQueue, sqs_client
+from order_service.adapters.telemetry import Tracing, start_tracing
 from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.errors import QueueUnavailable, StoreUnavailable
 from order_service.metrics import Metrics
 from order_service.service.consumer import Consumer, ConsumerConfig, ConsumerCrashed
 from order_service.service.relay import Relay, RelayConfig
 from order_service.settings import Settings
+from order_service.tracing import BatchSpans, destination_name
 
 log = structlog.get_logger("order_service.worker")
 
@@ -112,9 +115,14 @@ async def consume_with_relay(
 
 
 async def run_worker(
-    settings: Settings, stop: asyncio.Event, metrics: Metrics | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    metrics: Metrics | None = None,
+    telemetry: Tracing | None = None,
 ) -> None:
-    """Serves HTTP at once; consumes unless in dummy mode; returns after a clean stop."""
+    """Serves HTTP at once; consumes unless in dummy mode; returns after a clean stop.
+    `telemetry`: a caller's running SDK (`order-service dev` shares its one with its demo
+    producer); without one the worker starts its own when tracing is configured."""
     metrics = metrics or Metrics()
     if settings.worker_mode == "dummy":
         runner = await start_http(build_app(metrics, {}), settings.health_port)
@@ -124,9 +132,38 @@ async def run_worker(
         return
 
     queue_url, dlq_url = settings.queue_urls()
+    own = start_tracing(os.environ, settings.traces_file) if telemetry is None else None
+    try:
+        await _run_worker(settings, stop, metrics, queue_url, dlq_url, telemetry or own)
+    finally:
+        if own is not None:
+            await stop_tracing(own)
+
+
+async def stop_tracing(telemetry: Tracing, within: float = 5.0) -> None:
+    """Exports what is buffered, in a thread (the exporter blocks), for `within` seconds at
+    most: an unreachable collector never holds the worker past its shutdown grace."""
+    shutdown = asyncio.create_task(asyncio.to_thread(telemetry.shutdown))
+    done, _ = await asyncio.wait({shutdown}, timeout=within)
+    if not done:
+        log.warning("tracing: spans still unexported at shutdown", within=within)
+
+
+async def _run_worker(
+    settings: Settings,
+    stop: asyncio.Event,
+    metrics: Metrics,
+    queue_url: str,
+    dlq_url: str,
+    telemetry: Tracing | None,
+) -> None:
+    tracer = telemetry.tracer if telemetry is not None else None
     relay_wanted = bool(settings.order_events_topic_arn) and settings.outbox_relay_in_worker
     store = PostgresStore(
-        settings.database_dsn(), pool_size=settings.db_pool_size, outbox=settings.outbox_enabled()
+        settings.database_dsn(),
+        pool_size=settings.db_pool_size,
+        outbox=settings.outbox_enabled(),
+        tracer=tracer,
     )
     async with (
         sqs_client(
@@ -136,7 +173,7 @@ async def run_worker(
         ) as client,
         contextlib.AsyncExitStack() as side,
     ):
-        queue = SqsQueue(client, queue_url, dlq_url, metrics)
+        queue = SqsQueue(client, queue_url, dlq_url, metrics, tracer)
         relay = (
             await side.enter_async_context(outbox_relay(settings, metrics))
             if relay_wanted
@@ -145,8 +182,9 @@ async def run_worker(
         if relay is not None:
             store.on_outbox_written = relay.wake.set
 
+        spans = BatchSpans(tracer, destination_name(queue_url)) if tracer is not None else None
         consumer = Consumer(
-            queue, store, consumer_config(settings), metrics, store_ready=store.probe
+            queue, store, consumer_config(settings), metrics, store_ready=store.probe, spans=spans
         )
 
         async def database_ready() -> None:
@@ -162,7 +200,11 @@ async def run_worker(
         )
         runner = await start_http(app, settings.health_port)
         log.info(
-            "worker started", port=settings.health_port, queue=queue_url, relay=relay is not None
+            "worker started",
+            port=settings.health_port,
+            queue=queue_url,
+            relay=relay is not None,
+            tracing=tracer is not None,
         )
         emf = start_emf(metrics.registry, queue_url, settings.emf_interval_seconds)
         try:

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     log_messages: MessageLogs = "not-applied"
     # CloudWatch embedded metric format on stdout every this many seconds; 0: off (local).
     emf_interval_seconds: float = Field(default=0, ge=0, le=3600)
+    # Spans as JSON lines in this file (a local run: `TRACES_FILE=.local/traces.jsonl make run`).
+    # The OTLP exporter is configured by the SDK's own OTEL_* variables, read by the SDK and not
+    # repeated here (order_service.tracing decides on or off from them).
+    traces_file: str | None = None
 
     @field_validator("database_url")
     @classmethod

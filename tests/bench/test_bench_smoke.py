@@ -19,6 +19,7 @@ REQUIRED = (
     "e2e_outbox_orders_per_s", "e2e_outbox_vs_off", "outbox_commit_to_publish_p50_ms",
     "outbox_commit_to_publish_p99_ms", "sns_requests_per_order",
     "outbox_worker_cpu_ms_per_order", "sns_client_cpu_us_per_row",
+    "tracing_100_cpu_vs_off", "tracing_1_cpu_vs_off",
 )  # fmt: skip
 
 
@@ -68,8 +69,23 @@ def test_values_are_in_plausible_ranges(results: dict) -> None:
     assert r["machine"]["cpus"] >= 1
 
 
+def test_the_tracing_rows_have_every_profile(results: dict) -> None:
+    r = results
+    for key in ("worker_cpu_ms_per_order_by_tracing", "e2e_orders_per_s_by_tracing"):
+        assert set(r[key]) == {"off", "sampled_100", "sampled_1"}, key
+        assert all(math.isfinite(v) and v > 0 for v in r[key].values()), key
+    cpu = r["worker_cpu_ms_per_order_by_tracing"]
+    assert r["tracing_100_cpu_vs_off"] == pytest.approx(cpu["sampled_100"] / cpu["off"])
+    assert r["tracing_1_cpu_vs_off"] == pytest.approx(cpu["sampled_1"] / cpu["off"])
+    sink = r["otlp_sink_cpu_ms_per_order"]
+    assert sink["sampled_100"] > 0  # the sink decoded what the worker exported
+    assert {"tracing_100_cpu_vs_off", "tracing_1_cpu_vs_off"} <= set(r["targets_met"])
+
+
 def test_the_table_shows_every_measurement(results: dict) -> None:
     table = run.report.table(results)
-    for label in ("Persistence path", "COPY", "naive", "bare drain", "Latency", "RSS", "outbox"):
+    for label in (
+        "Persistence path", "COPY", "naive", "bare drain", "Latency", "RSS", "outbox", "tracing",
+    ):  # fmt: skip
         assert label in table
     assert table.count("\n") >= 9

@@ -101,7 +101,7 @@ async def test_two_migration_processes_at_once_both_succeed(empty_database):
     assert await asyncio.gather(*(migrate_process(empty_database) for _ in range(3))) == [0] * 3
     conn = await asyncpg.connect(empty_database)
     try:
-        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0003"
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0004"
     finally:
         await conn.close()
 

@@ -161,3 +161,34 @@ async def test_a_relay_woken_by_its_worker_publishes_without_waiting_for_the_pol
         stop.set()
         await task
         await outbox.close()
+
+
+async def test_a_traced_batch_s_rows_carry_its_traceparent_to_the_published_messages(
+    database, sns, sqs
+):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("test")
+    traced = PostgresStore(database, outbox=True, tracer=tracer)
+    await traced.connect()
+    order = str(uuid.uuid4())
+    try:
+        with tracer.start_as_current_span("process orders") as batch:
+            await BatchProcessor(traced).process(messages(placed(order)))
+        await BatchProcessor(traced).process(messages(paid(order)))  # outside any span
+    finally:
+        await traced.close()
+    topic_arn, downstream = await create_topic_with_queue(
+        sns, sqs, f"status-{uuid.uuid4().hex[:8]}"
+    )
+    outbox = PostgresOutbox(database)
+    try:
+        await Relay(outbox, SnsTopic(sns, topic_arn)).publish_once()
+    finally:
+        await outbox.close()
+    bodies = await receive_all(sqs, downstream, 2)
+    context = batch.get_span_context()
+    expected = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    by_sequence = {b["sequence"]: b["_attributes"] for b in bodies}
+    assert by_sequence[1]["traceparent"] == expected
+    assert "traceparent" not in by_sequence[2]  # written untraced: NULL, no attribute

@@ -39,7 +39,7 @@ def test_the_adapter_gives_write_batch_exactly_the_columns_it_reads():
         new_items=postgres._line_columns([]),
         changed_orders=postgres._changed_order_columns([], {}),
         events=postgres._event_columns([]),
-        outbox=postgres._outbox_columns([]),
+        outbox=postgres._outbox_columns([], None),
     )
     assert len(arguments) == len(postgres.WRITE_BATCH.parameters)
     code = "\n".join(line.partition("--")[0] for line in postgres.WRITE_BATCH.sql.splitlines())

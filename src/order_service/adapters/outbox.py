@@ -146,4 +146,5 @@ def _pending(row: asyncpg.Record) -> PendingRow:
         sequence=row["sequence"],
         payload=row["payload"],
         created_at=row["created_at"],
+        traceparent=row["traceparent"],
     )

@@ -10,11 +10,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
 import asyncpg
 import structlog
+from opentelemetry.trace import Span, SpanKind, Tracer
 
+from order_service import tracing
 from order_service.adapters.migrations import shipped_revisions
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import NamedQuery, load
@@ -36,6 +39,16 @@ Q = load("queries.sql")
 WRITE_BATCH = NamedQuery.parse(Q["write_batch"])
 log = structlog.get_logger("order_service.postgres")
 __all__ = ["PostgresStore", "translate"]
+_UNTRACED = contextlib.nullcontext(None)
+# Each statement's span: (db.query.summary, which is also the span's name; db.operation.name).
+STATEMENT_SPANS = {
+    "lock_keys": ("SELECT pg_advisory_xact_lock", "SELECT"),
+    "recorded_event_ids": ("SELECT order_events", "SELECT"),
+    "load_orders": ("SELECT orders", "SELECT"),
+    "write_batch": ("INSERT orders order_items order_events order_outbox", "INSERT"),
+    "commit": ("COMMIT", "COMMIT"),
+    "quarantine": ("INSERT quarantined_messages", "INSERT"),
+}
 
 
 class _RollBack(Exception):
@@ -50,11 +63,16 @@ class PostgresStore:
         pool_size: int = 4,
         command_timeout: float = 30.0,
         outbox: bool = False,
+        tracer: Tracer | None = None,
     ) -> None:
         """`outbox`: write one order_outbox row per applied event (a relay or a CDC reader
-        consumes them); without one nothing is written, so the table never grows unread."""
+        consumes them); without one nothing is written, so the table never grows unread.
+        `tracer`: a batch's statements and its commit are spans, and its outbox rows keep
+        the batch's traceparent; None: neither."""
         self._dsn = dsn
         self._outbox = outbox
+        self._tracer = tracer
+        self._db_attributes = database_attributes(dsn) if tracer is not None else {}
         # Called after a commit that wrote outbox rows: wakes this process's relay.
         self.on_outbox_written: Callable[[], None] | None = None
         self._pool_size = pool_size
@@ -104,6 +122,16 @@ class PostgresStore:
         quarantine row, in a transaction that is rolled back. Raises StoreUnavailable naming
         the fault and what fixes it."""
         await self.connect()
+        with self._probe_span():
+            await self._probe()
+
+    def _probe_span(self) -> contextlib.AbstractContextManager[Span | None]:
+        # One trace per probe (start-up, a paused worker's checks), its statements inside.
+        if self._tracer is None:
+            return _UNTRACED
+        return self._tracer.start_as_current_span("probe", attributes=self._db_attributes)
+
+    async def _probe(self) -> None:
         try:
             async with self._require_pool().acquire(timeout=10) as conn:
                 await self._check_revision(conn)
@@ -152,8 +180,16 @@ class PostgresStore:
         self, events: Sequence[OrderEvent], planner: Callable[[Snapshot], Plan]
     ) -> Plan:
         try:
-            async with self._require_pool().acquire() as conn, conn.transaction():
-                plan = await self._run(conn, events, planner)
+            async with self._require_pool().acquire() as conn:
+                transaction = conn.transaction()
+                await transaction.start()
+                try:
+                    plan = await self._run(conn, events, planner)
+                except BaseException:
+                    await transaction.rollback()
+                    raise
+                with self._statement("commit"):
+                    await transaction.commit()
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
         if self._outbox and plan.applied and self.on_outbox_written is not None:
@@ -169,9 +205,12 @@ class PostgresStore:
         order_ids = list({e.order_id for e in events})
         event_ids = list({e.event_id for e in events})
         keys = [f"o:{o}" for o in order_ids] + [f"e:{e}" for e in event_ids]
-        await conn.fetchval(Q["lock_keys"], keys)
-        recorded = await conn.fetch(Q["recorded_event_ids"], event_ids)
-        rows = await conn.fetch(Q["load_orders"], order_ids)
+        with self._statement("lock_keys"):
+            await conn.fetchval(Q["lock_keys"], keys)
+        with self._statement("recorded_event_ids"):
+            recorded = await conn.fetch(Q["recorded_event_ids"], event_ids)
+        with self._statement("load_orders"):
+            rows = await conn.fetch(Q["load_orders"], order_ids)
         plan = planner(
             Snapshot(
                 recorded_event_ids=frozenset(r["event_id"] for r in recorded),
@@ -193,9 +232,30 @@ class PostgresStore:
             new_items=_line_columns(plan.new_orders),
             changed_orders=_changed_order_columns(plan.changed_orders, sequences),
             events=_event_columns(plan.records),
-            outbox=_outbox_columns(outbox),
+            outbox=_outbox_columns(outbox, self._traceparent() if outbox else None),
         )
-        await conn.execute(WRITE_BATCH.sql, *arguments)
+        with self._statement("write_batch"):
+            await conn.execute(WRITE_BATCH.sql, *arguments)
+
+    def _traceparent(self) -> str | None:
+        """The batch's context (its `process` span), kept with the outbox rows it writes so
+        that the relay's messages carry it onward."""
+        if self._tracer is None:
+            return None
+        return tracing.inject_current().get("traceparent")
+
+    def _statement(self, name: str) -> contextlib.AbstractContextManager[Span | None]:
+        if self._tracer is None:
+            return _UNTRACED
+        summary, operation = STATEMENT_SPANS[name]
+        attributes = {
+            **self._db_attributes,
+            "db.operation.name": operation,
+            "db.query.summary": summary,
+        }
+        return self._tracer.start_as_current_span(
+            summary, kind=SpanKind.CLIENT, attributes=attributes
+        )
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """Orders by status and recorded events by outcome (for summaries)."""
@@ -211,7 +271,8 @@ class PostgresStore:
     async def quarantine(self, message_id: str, body: str, reason: str) -> None:
         try:
             async with self._require_pool().acquire() as conn:
-                await conn.execute(Q["quarantine"], message_id, body, reason)
+                with self._statement("quarantine"):
+                    await conn.execute(Q["quarantine"], message_id, body, reason)
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
@@ -285,14 +346,36 @@ def _event_columns(records: Sequence[EventRecord]) -> dict[str, list[Any]]:
     }
 
 
-def _outbox_columns(rows: Sequence[OutboxRow]) -> dict[str, list[Any]]:
+def _outbox_columns(rows: Sequence[OutboxRow], traceparent: str | None) -> dict[str, list[Any]]:
     return {
         "id": [r.id for r in rows],
         "aggregateid": [r.order_id for r in rows],
         "type": [r.type for r in rows],
         "sequence": [r.sequence for r in rows],
         "payload": [r.payload_json() for r in rows],
+        "traceparent": [traceparent] * len(rows),
     }
+
+
+def database_attributes(dsn: str) -> dict[str, str | int]:
+    """The database conventions' connection attributes, read from the DSN once (no query)."""
+    attributes: dict[str, str | int] = {"db.system.name": "postgresql", "db.system": "postgresql"}
+    parts = urlsplit(dsn)
+    name = unquote(parts.path.lstrip("/"))
+    if name:
+        attributes["db.namespace"] = name
+    if "," in parts.netloc:  # several hosts: which one answers is not known here
+        return attributes
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return attributes
+    if host:
+        attributes["server.address"] = host
+        attributes["server.port"] = port or 5432
+    elif socket_dir := parse_qs(parts.query).get("host", [""])[-1]:
+        attributes["server.address"] = socket_dir  # a Unix socket's directory
+    return attributes
 
 
 def _order_state(row: asyncpg.Record) -> OrderState:

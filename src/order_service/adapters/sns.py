@@ -58,6 +58,11 @@ class SnsTopic:
                 "outbox_id": {"DataType": "String", "StringValue": str(row.id)},
             },
         }
+        if row.traceparent:  # the context onward: 5 of SNS's 10 attributes
+            entry["MessageAttributes"]["traceparent"] = {
+                "DataType": "String",
+                "StringValue": row.traceparent,
+            }
         if self.fifo:
             entry["MessageGroupId"] = str(row.order_id)
             entry["MessageDeduplicationId"] = str(row.id)

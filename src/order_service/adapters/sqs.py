@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
+from opentelemetry.trace import Span, SpanKind, Tracer
 
+from order_service import tracing
 from order_service.errors import QueueUnavailable
 from order_service.metrics import Metrics
 from order_service.service.ports import Message
@@ -21,6 +23,7 @@ _BATCH = 10  # the most SQS takes in one batch call
 _TOO_LARGE = {"InvalidParameterValue", "MessageTooLong", "InvalidMessageContents"}
 # What SendMessage takes of an attribute that ReceiveMessage returned.
 _ATTRIBUTE_FIELDS = ("DataType", "StringValue", "BinaryValue")
+_UNTRACED = contextlib.nullcontext(None)
 
 
 class MoveTaskRefused(QueueUnavailable):
@@ -49,15 +52,46 @@ def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
 
 
 class SqsQueue:
-    """One queue and its DLQ. Every method raises QueueUnavailable on transport errors."""
+    """One queue and its DLQ. Every method raises QueueUnavailable on transport errors.
+
+    With a `tracer`, the worker's calls are spans (receive, delete, change visibility, the DLQ
+    copy, send), receive asks for the producers' trace context, and sends carry the current
+    one; without one, none of that runs."""
 
     def __init__(
-        self, client: Any, queue_url: str, dlq_url: str, metrics: Metrics | None = None
+        self,
+        client: Any,
+        queue_url: str,
+        dlq_url: str,
+        metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._client = client
         self.queue_url = queue_url
         self.dlq_url = dlq_url
         self._metrics = metrics or Metrics()
+        self._tracer = tracer
+        self._system_attributes = ["ApproximateReceiveCount"]
+        self._message_attributes: dict[str, Any] = {}
+        if tracer is not None:
+            self._system_attributes.append(tracing.AWS_TRACE_HEADER)
+            self._message_attributes = {"MessageAttributeNames": list(tracing.CONTEXT_ATTRIBUTES)}
+
+    def _span(
+        self,
+        operation: str,
+        operation_type: str,
+        queue_url: str,
+        action: str,
+        count: int | None = None,
+        kind: SpanKind = SpanKind.CLIENT,
+    ) -> contextlib.AbstractContextManager[Span | None]:
+        if self._tracer is None:
+            return _UNTRACED
+        destination = tracing.destination_name(queue_url)
+        return tracing.messaging_span(
+            self._tracer, operation, operation_type, destination, action, count, kind
+        )
 
     async def _call(self, action: str, **kwargs: Any) -> dict[str, Any]:
         self._metrics.sqs_requests.labels(action).inc()
@@ -69,25 +103,40 @@ class SqsQueue:
         return response
 
     async def receive(self, max_messages: int = 10, wait_seconds: int = 20) -> list[Message]:
-        response = await self._call(
-            "receive_message",
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=max_messages,
-            WaitTimeSeconds=wait_seconds,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
-        )
+        with self._span("receive", "receive", self.queue_url, "ReceiveMessage") as span:
+            response = await self._call(
+                "receive_message",
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=max_messages,
+                WaitTimeSeconds=wait_seconds,
+                MessageSystemAttributeNames=self._system_attributes,
+                **self._message_attributes,
+            )
+            received = response.get("Messages", [])
+            if span is not None:
+                span.set_attribute("messaging.batch.message_count", len(received))
         return [
             Message(
                 message_id=m["MessageId"],
                 receipt_handle=m["ReceiptHandle"],
                 body=m["Body"],
                 receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+                trace_carrier=_trace_carrier(m) if span is not None else (),
             )
-            for m in response.get("Messages", [])
+            for m in received
         ]
 
     async def delete(self, messages: Sequence[Message]) -> list[tuple[Message, str]]:
         """Deletes in batches of 10; returns the messages SQS did not delete, with its code."""
+        with self._span(
+            "delete", "settle", self.queue_url, "DeleteMessageBatch", len(messages)
+        ) as span:
+            failed = await self._delete(messages)
+            if span is not None and failed:
+                span.set_attribute("order_service.failed_count", len(failed))
+        return failed
+
+    async def _delete(self, messages: Sequence[Message]) -> list[tuple[Message, str]]:
         failed: list[tuple[Message, str]] = []
         for chunk in _chunks(messages):
             response = await self._call(
@@ -103,6 +152,21 @@ class SqsQueue:
         return failed
 
     async def change_visibility(
+        self, messages: Sequence[Message], timeouts: Sequence[int]
+    ) -> list[tuple[Message, str]]:
+        with self._span(
+            "change_visibility",
+            "settle",
+            self.queue_url,
+            "ChangeMessageVisibilityBatch",
+            len(messages),
+        ) as span:
+            failed = await self._change_visibility(messages, timeouts)
+            if span is not None and failed:
+                span.set_attribute("order_service.failed_count", len(failed))
+        return failed
+
+    async def _change_visibility(
         self, messages: Sequence[Message], timeouts: Sequence[int]
     ) -> list[tuple[Message, str]]:
         failed: list[tuple[Message, str]] = []
@@ -127,27 +191,42 @@ class SqsQueue:
             "invalid_reason": {"DataType": "String", "StringValue": reason[:256] or "invalid"},
             "source_message_id": {"DataType": "String", "StringValue": message.message_id},
         }
-        try:
-            await self._call(
-                "send_message",
-                QueueUrl=self.dlq_url,
-                MessageBody=message.body or " ",
-                MessageAttributes=attributes,
-            )
-        except QueueUnavailable as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ClientError) and cause.response["Error"]["Code"] in _TOO_LARGE:
-                return False
-            raise
+        with self._span("send", "send", self.dlq_url, "SendMessage", 1, SpanKind.PRODUCER) as span:
+            if span is not None:
+                span.set_attribute("messaging.message.id", message.message_id)
+                attributes |= _context_attributes()  # whoever redrives it continues this trace
+            try:
+                await self._call(
+                    "send_message",
+                    QueueUrl=self.dlq_url,
+                    MessageBody=message.body or " ",
+                    MessageAttributes=attributes,
+                )
+            except QueueUnavailable as exc:
+                cause = exc.__cause__
+                code = cause.response["Error"]["Code"] if isinstance(cause, ClientError) else None
+                if code in _TOO_LARGE:
+                    if span is not None:
+                        span.set_attribute("order_service.dlq_refused", str(code))
+                    return False
+                raise
         return True
 
     async def send(self, queue_url: str, bodies: Sequence[str]) -> None:
+        """Sends in batches of 10; traced, each batch is a `send` span whose context every
+        message of it carries (traceparent and tracestate: 2 of SQS's 10 attributes)."""
         for chunk in _chunks(bodies):
-            response = await self._call(
-                "send_message_batch",
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(chunk)],
-            )
+            with self._span(
+                "send", "send", queue_url, "SendMessageBatch", len(chunk), SpanKind.PRODUCER
+            ) as span:
+                context = {"MessageAttributes": _context_attributes()} if span is not None else {}
+                response = await self._call(
+                    "send_message_batch",
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {"Id": str(i), "MessageBody": b, **context} for i, b in enumerate(chunk)
+                    ],
+                )
             if response.get("Failed"):
                 raise QueueUnavailable(f"send_message_batch failed: {response['Failed']}")
 
@@ -254,6 +333,27 @@ class SqsQueue:
                 )
             moved += len(sent)
         return moved
+
+
+def _trace_carrier(message: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The producer's context of a received message: the W3C attributes it carries, and the
+    X-Ray header SQS sets as a system attribute."""
+    carrier = [
+        (name, value["StringValue"])
+        for name, value in message.get("MessageAttributes", {}).items()
+        if name in tracing.CONTEXT_ATTRIBUTES and "StringValue" in value
+    ]
+    header = message.get("Attributes", {}).get(tracing.AWS_TRACE_HEADER)
+    if header:
+        carrier.append((tracing.AWS_TRACE_HEADER, header))
+    return tuple(carrier)
+
+
+def _context_attributes() -> dict[str, dict[str, str]]:
+    return {
+        name: {"DataType": "String", "StringValue": value}
+        for name, value in tracing.inject_current().items()
+    }
 
 
 def _attributes_entry(letter: DeadLetter) -> dict[str, Any]:

@@ -87,9 +87,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "dev" and "LOG_LEVEL" not in os.environ:
         overrides["log_level"] = "ERROR"  # the terminal shows progress lines instead
     settings = load_settings(**overrides)
+    from order_service import tracing
     from order_service.logs import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format)
+    traced = tracing.enabled(os.environ, settings.traces_file)
+    configure_logging(settings.log_level, settings.log_format, trace_ids=traced)
 
     if args.command == "worker":
         from order_service.entrypoints.worker import run

@@ -31,7 +31,8 @@ from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import sns_client
 from order_service.adapters.sqs import SqsQueue, sqs_client
-from order_service.bootstrap import install_stop_signals, run_worker
+from order_service.adapters.telemetry import Tracing, start_tracing
+from order_service.bootstrap import install_stop_signals, run_worker, stop_tracing
 from order_service.generator import generate
 from order_service.metrics import Metrics
 from order_service.settings import Settings
@@ -124,10 +125,20 @@ async def _main(settings: Settings, updates: dict[str, object], create_local_que
     stop = asyncio.Event()
     install_stop_signals(stop)
     metrics = Metrics()
-    worker = asyncio.create_task(run_worker(settings, stop, metrics))
+    # One SDK for the worker and the demo producer: a trace runs from a send to its commit.
+    telemetry = start_tracing(os.environ, settings.traces_file)
+    worker = asyncio.create_task(run_worker(settings, stop, metrics, telemetry))
     say(f"worker: http://127.0.0.1:{settings.health_port}/health  /ready  /metrics")
+    if telemetry is not None:
+        where = [settings.traces_file] if settings.traces_file else []
+        where += [
+            v
+            for k, v in os.environ.items()
+            if k.startswith("OTEL_EXPORTER_OTLP_") and k.endswith("ENDPOINT")
+        ]
+        say(f"traces: {', '.join(where)} (README: Tracing)")
     say("producing demo events; Ctrl-C stops everything and prints a summary")
-    producer = asyncio.create_task(_produce(settings, stop))
+    producer = asyncio.create_task(_produce(settings, stop, telemetry))
     consumer = (
         asyncio.create_task(downstream.consume(settings.aws_region, stop)) if downstream else None
     )
@@ -139,13 +150,18 @@ async def _main(settings: Settings, updates: dict[str, object], create_local_que
     if consumer is not None:
         with contextlib.suppress(Exception):
             await consumer
+    if telemetry is not None:
+        await stop_tracing(telemetry)
     await _summary(settings, metrics, downstream)
+    if settings.traces_file:
+        say(f"  spans written to:   {settings.traces_file} (one JSON span per line)")
 
 
-async def _produce(settings: Settings, stop: asyncio.Event) -> None:
+async def _produce(settings: Settings, stop: asyncio.Event, telemetry: Tracing | None) -> None:
     queue_url, dlq_url = settings.queue_urls()
+    tracer = telemetry.tracer if telemetry is not None else None
     async with sqs_client(settings.aws_region) as client:
-        queue = SqsQueue(client, queue_url, dlq_url)
+        queue = SqsQueue(client, queue_url, dlq_url, tracer=tracer)
         seed = int(time.time())
         while not stop.is_set():
             stream = generate(DEMO_ORDERS_PER_SECOND, seed=seed, invalid_rate=0.02)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 from order_service.adapters.sqs import SqsQueue, sqs_client
+from order_service.adapters.telemetry import start_tracing
 from order_service.generator import generate
 from order_service.settings import Settings
 
@@ -25,7 +27,15 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
             out_of_order_rate=args.out_of_order_rate,
             invalid_rate=args.invalid_rate,
         ).bodies
-    async with sqs_client(settings.aws_region) as client:
-        await SqsQueue(client, queue_url, dlq_url).send(queue_url, bodies)
+    # Traced (OTEL_EXPORTER_OTLP_ENDPOINT ...), each batch of 10 is a `send` span and its
+    # messages carry its context: the producer end of the worker's traces.
+    telemetry = start_tracing(os.environ, settings.traces_file)
+    tracer = telemetry.tracer if telemetry is not None else None
+    try:
+        async with sqs_client(settings.aws_region) as client:
+            await SqsQueue(client, queue_url, dlq_url, tracer=tracer).send(queue_url, bodies)
+    finally:
+        if telemetry is not None:
+            await asyncio.to_thread(telemetry.shutdown)
     print(f"sent {len(bodies)} messages to {queue_url}", file=sys.stderr)
     return 0

@@ -24,9 +24,11 @@ from order_service.service.message_logs import MessageLogs, log_batch
 from order_service.service.pause import FaultGate
 from order_service.service.ports import Message, MessageQueue, OrderStore, Result
 from order_service.service.processing import BatchProcessor
+from order_service.tracing import BatchSpans
 
 log = structlog.get_logger("order_service.consumer")
 _DELETE = frozenset({Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REJECTED})
+_UNTRACED = contextlib.nullcontext(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +89,11 @@ class Consumer:
         metrics: Metrics,
         *,
         store_ready: Callable[[], Awaitable[None]],
+        spans: BatchSpans | None = None,
     ) -> None:
+        """`spans`: the batches' `process` spans when tracing is on; None: no span is built."""
         self._queue = queue
+        self._spans = spans
         self._store = store
         self._processor = BatchProcessor(store)
         self._config = config
@@ -218,29 +223,34 @@ class Consumer:
         while pending:
             if not await self.gate.wait_open():
                 return  # stopping while paused: handed back on the way out
-            started = time.perf_counter()
-            try:
-                results = await self._processor.process(pending)
-            except Exception:
-                # A bug must not kill the processor; unacknowledged messages come back later.
-                self._metrics.errors.labels("processing").inc()
-                log.exception("batch failed unexpectedly", batch=len(pending))
-                self._done(pending)
-                return
-            held = [r for r in results if r.outcome is Outcome.TRANSIENT]
-            settled = [r for r in results if r.outcome is not Outcome.TRANSIENT]
-            try:
-                await self._acknowledge(settled)
-            except OrderServiceError as exc:
-                # Nothing is lost: unacknowledged messages come back after their visibility.
-                self._metrics.errors.labels("acknowledge").inc()
-                log.error("acknowledgement failed", error=str(exc), batch=len(settled))
-            self._done([r.message for r in settled])
-            if settled:
-                elapsed = time.perf_counter() - started
-                self._metrics.batch_seconds.observe(elapsed)
-                self._metrics.batch_size.observe(len(settled))
-                self._report(settled, elapsed)
+            # One span per attempt: the statements, the acknowledgement and the log lines of
+            # the batch are its children (held messages retried later are a new batch).
+            with self._spans.process(pending) if self._spans else _UNTRACED as span:
+                started = time.perf_counter()
+                try:
+                    results = await self._processor.process(pending)
+                except Exception:
+                    # A bug must not kill the processor; unacknowledged messages come back.
+                    self._metrics.errors.labels("processing").inc()
+                    log.exception("batch failed unexpectedly", batch=len(pending))
+                    self._done(pending)
+                    return
+                held = [r for r in results if r.outcome is Outcome.TRANSIENT]
+                settled = [r for r in results if r.outcome is not Outcome.TRANSIENT]
+                if span is not None:
+                    BatchSpans.outcomes(span, results)
+                try:
+                    await self._acknowledge(settled)
+                except OrderServiceError as exc:
+                    # Nothing is lost: unacknowledged messages come back after their visibility.
+                    self._metrics.errors.labels("acknowledge").inc()
+                    log.error("acknowledgement failed", error=str(exc), batch=len(settled))
+                self._done([r.message for r in settled])
+                if settled:
+                    elapsed = time.perf_counter() - started
+                    self._metrics.batch_seconds.observe(elapsed)
+                    self._metrics.batch_size.observe(len(settled))
+                    self._report(settled, elapsed)
             if held:
                 fault = held[0].fault or StoreUnavailable(held[0].reason or "database fault")
                 self.gate.trip(fault)

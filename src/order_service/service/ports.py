@@ -20,6 +20,9 @@ class Message:
     receipt_handle: str
     body: str
     receive_count: int = 1
+    # The producer's trace context as received (traceparent, tracestate, AWSTraceHeader): only
+    # asked of SQS, and so only present, when tracing is on.
+    trace_carrier: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

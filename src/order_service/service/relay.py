@@ -46,6 +46,7 @@ class PendingRow:
     sequence: int
     payload: str  # the message body, as stored
     created_at: datetime
+    traceparent: str | None = None  # of the batch that wrote the row, when it was traced
 
 
 class Claim(Protocol):

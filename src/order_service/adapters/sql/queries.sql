@@ -59,10 +59,10 @@ WITH new_orders AS (
               tracking_number, cancel_reason, last_sequence)
     WHERE o.order_id = u.order_id
 ), outbox AS (
-    INSERT INTO order_outbox (id, aggregateid, type, sequence, payload)
+    INSERT INTO order_outbox (id, aggregateid, type, sequence, payload, traceparent)
     SELECT * FROM unnest(
         :outbox.id::uuid[], :outbox.aggregateid::uuid[], :outbox.type::text[],
-        :outbox.sequence::int[], :outbox.payload::jsonb[])
+        :outbox.sequence::int[], :outbox.payload::jsonb[], :outbox.traceparent::text[])
 )
 INSERT INTO order_events (event_id, order_id, event_type, outcome, reason, occurred_at)
 SELECT * FROM unnest(
@@ -97,7 +97,7 @@ LIMIT $1;
 -- name: outbox_rows_of
 -- Read after the locks are held (a statement of its own, so its snapshot sees what the
 -- previous holder marked).
-SELECT id, aggregateid, type, sequence, payload::text AS payload, created_at
+SELECT id, aggregateid, type, sequence, payload::text AS payload, created_at, traceparent
 FROM order_outbox
 WHERE aggregateid = ANY($1::uuid[]) AND published_at IS NULL
 ORDER BY aggregateid, sequence;
