@@ -209,9 +209,9 @@ async def _run_worker(
         emf = start_emf(metrics.registry, queue_url, settings.emf_interval_seconds)
         try:
             # After /health is served: a slow or unreachable endpoint never delays it.
-            consumer.use_redelivery(await redelivery_of(queue, settings.redelivery()))
+            redelivery = await redelivery_of(queue, settings.redelivery())
             await consume_with_relay(
-                consumer.run(stop, settings.shutdown_grace_seconds), relay, stop
+                consumer.run(stop, settings.shutdown_grace_seconds, redelivery), relay, stop
             )
         finally:
             if emf is not None:

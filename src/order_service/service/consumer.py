@@ -114,10 +114,6 @@ class Consumer:
         self._stuck_after = config.stuck_after_seconds or 3 * (config.wait_time_seconds + 20)
         self.processed = 0
 
-    def use_redelivery(self, policy: RedeliveryPolicy) -> None:
-        """The queue's own redrive policy (read at start-up) replaces the configured one."""
-        self._config = replace(self._config, redelivery=policy)
-
     def stuck(self) -> str | None:
         """Why the consuming loop is stuck, or None. Paused for a fault, waiting for the
         database, stopping, or busy with a batch are not stuck (/health stays 200 then)."""
@@ -128,9 +124,18 @@ class Consumer:
             return None
         return f"no receive attempted and no batch finished for {idle:.0f} s"
 
-    async def run(self, stop: asyncio.Event, grace_seconds: float) -> None:
+    async def run(
+        self,
+        stop: asyncio.Event,
+        grace_seconds: float,
+        redelivery: RedeliveryPolicy | None = None,
+    ) -> None:
         """Consume until `stop` is set; then let the polls under way return, process what
-        they and the buffer hold, and hand back the rest, all within `grace_seconds`."""
+        they and the buffer hold, and hand back the rest, all within `grace_seconds`.
+        `redelivery`: the queue's own policy, read at start-up (bootstrap.redelivery_of),
+        for this run in place of the configured one."""
+        if redelivery is not None:
+            self._config = replace(self._config, redelivery=redelivery)
         self.gate.start()
         self._running = True
         self._last_progress = time.monotonic()
