@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import pytest
 
 from order_service.errors import StoreUnavailable, TopicUnavailable
-from order_service.service.relay import PendingRow, Relay, RelayConfig
+from order_service.service.ports import PendingRow
+from order_service.service.relay import Relay, RelayConfig
 
 
 def rows_of(order: uuid.UUID, n: int) -> list[PendingRow]:

@@ -24,7 +24,7 @@ import asyncpg
 
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import load
-from order_service.service.relay import PendingRow
+from order_service.service.ports import PendingRow
 
 Q = load("queries.sql")
 CLAIM_IDLE_LIMIT_MS = 30_000

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from order_service.errors import TopicUnavailable
 from order_service.metrics import Metrics
-from order_service.service.relay import PUBLISH_BATCH_MAX, PendingRow
+from order_service.service.ports import PUBLISH_BATCH_MAX, PendingRow
 
 
 class SnsTopic:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+from uuid import UUID
 
 from order_service.domain.batch import Plan, Snapshot
 from order_service.domain.events import OrderEvent
@@ -64,3 +67,36 @@ class MessageQueue(Protocol):
     ) -> list[tuple[Message, str]]: ...
 
     async def send_to_dlq(self, message: Message, reason: str) -> bool: ...
+
+
+# The way out (issue 14): what the outbox relay (service/relay.py) needs.
+PUBLISH_BATCH_MAX = 10  # the most PublishBatch takes in one call
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRow:
+    id: UUID
+    order_id: UUID
+    type: str
+    sequence: int
+    payload: str  # the message body, as stored
+    created_at: datetime
+    traceparent: str | None = None  # of the batch that wrote the row, when it was traced
+
+
+class Claim(Protocol):
+    rows: Sequence[PendingRow]  # every unpublished row of the claimed orders, by order, sequence
+    full: bool  # as many orders as asked for: more may be waiting
+    oldest_age_seconds: float  # of the oldest unpublished row of the whole table (0: none)
+
+    async def mark_published(self, ids: Sequence[UUID]) -> None: ...
+
+
+class Outbox(Protocol):
+    def claim(self, max_orders: int) -> AbstractAsyncContextManager[Claim]: ...
+
+    async def delete_published(self, older_than_seconds: float) -> int: ...
+
+
+class Topic(Protocol):
+    async def publish(self, rows: Sequence[PendingRow]) -> set[UUID]: ...

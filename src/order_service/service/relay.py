@@ -23,48 +23,16 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
 from uuid import UUID
 
 import structlog
 
 from order_service.errors import StoreUnavailable, TopicUnavailable
 from order_service.metrics import Metrics
+from order_service.service.ports import PUBLISH_BATCH_MAX, Outbox, PendingRow, Topic
 
 log = structlog.get_logger("order_service.relay")
-PUBLISH_BATCH_MAX = 10  # the most PublishBatch takes in one call
-
-
-@dataclass(frozen=True, slots=True)
-class PendingRow:
-    id: UUID
-    order_id: UUID
-    type: str
-    sequence: int
-    payload: str  # the message body, as stored
-    created_at: datetime
-    traceparent: str | None = None  # of the batch that wrote the row, when it was traced
-
-
-class Claim(Protocol):
-    rows: Sequence[PendingRow]  # every unpublished row of the claimed orders, by order, sequence
-    full: bool  # as many orders as asked for: more may be waiting
-    oldest_age_seconds: float  # of the oldest unpublished row of the whole table (0: none)
-
-    async def mark_published(self, ids: Sequence[UUID]) -> None: ...
-
-
-class Outbox(Protocol):
-    def claim(self, max_orders: int) -> AbstractAsyncContextManager[Claim]: ...
-
-    async def delete_published(self, older_than_seconds: float) -> int: ...
-
-
-class Topic(Protocol):
-    async def publish(self, rows: Sequence[PendingRow]) -> set[UUID]: ...
 
 
 @dataclass(frozen=True)
