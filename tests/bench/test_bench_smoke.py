@@ -26,7 +26,12 @@ REQUIRED = (
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    printed = run.main(["--n", "300", "--latency-seconds", "2", "--out", str(out), "--no-docs"])
+    # One round of each end-to-end pair and profile: the smoke checks keys, not figures, and
+    # every round is a few worker starts.
+    printed = run.main(
+        ["--n", "300", "--e2e-rounds", "1", "--rounds", "2", "--latency-seconds", "2",
+         "--out", str(out), "--no-docs"]
+    )  # fmt: skip
     written = json.loads(out.read_text())
     assert written == json.loads(json.dumps(printed))
     return written
