@@ -25,7 +25,10 @@ REQUIRED = (
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    printed = run.main(["--n", "300", "--latency-seconds", "2", "--out", str(out), "--no-docs"])
+    printed = run.main(
+        ["--n", "300", "--latency-seconds", "2", "--trace-rounds", "1", "--out", str(out),
+         "--no-docs"]
+    )  # fmt: skip
     written = json.loads(out.read_text())
     assert written == json.loads(json.dumps(printed))
     return written
@@ -76,6 +79,11 @@ def test_the_tracing_rows_have_every_profile(results: dict) -> None:
     assert r["tracing_1_cpu_vs_off"] == pytest.approx(cpu["sampled_1"] / cpu["off"])
     sink = r["otlp_sink_cpu_ms_per_order"]
     assert sink["sampled_100"] > 0  # the sink decoded what the worker exported
+    # Tiny N stays tiny: one round of --n orders per profile, its CPU seconds reported.
+    assert r["tracing_rounds"] == 1 and r["tracing_orders_per_run"] == 300
+    for name, seconds in r["tracing_cpu_seconds"].items():
+        assert seconds == pytest.approx(cpu[name] * 300 / 1000), name
+        assert len(r["tracing_rounds_cpu_ms_per_order"][name]) == 1
     assert {"tracing_100_cpu_vs_off", "tracing_1_cpu_vs_off"} <= set(r["targets_met"])
 
 
