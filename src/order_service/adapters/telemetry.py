@@ -77,14 +77,9 @@ def start_tracing(environ: Mapping[str, str], traces_file: str | None = None) ->
     provider = TracerProvider(resource=resource)  # the sampler from OTEL_TRACES_SAMPLER
     out: IO[str] | None = None
     if endpoint:
-        from opentelemetry.exporter.otlp.proto.http import trace_exporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        from order_service.adapters import otlp_encoding
-
-        # The same request bytes at a third of the CPU (adapters/otlp_encoding.py): the exporter
-        # module's own name for its encoder, replaced once the module is imported.
-        trace_exporter.encode_spans = otlp_encoding.encode_spans  # type: ignore[attr-defined]
-        provider.add_span_processor(BatchSpanProcessor(trace_exporter.OTLPSpanExporter()))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     if traces_file:
         path = Path(traces_file)
         path.parent.mkdir(parents=True, exist_ok=True)
