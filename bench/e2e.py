@@ -110,6 +110,8 @@ class WorkerRun:
     postgres_cpu_seconds: float
     sqs_requests: dict[str, float] = field(default_factory=dict)
     mean_batch: float = 0.0
+    # The worker's CPU seconds when its first receive was seen (start-up: not per order).
+    cpu_at_start: float = 0.0
 
     @property
     def orders_per_s(self) -> float:
@@ -184,6 +186,7 @@ async def worker_drain(
         sqs_requests=dict(final.get("order_sqs_requests_total", {})),
         mean_batch=_total(final, "order_batch_size_sum")
         / max(_total(final, "order_batch_size_count"), 1),
+        cpu_at_start=cpu0,
     )
     outcomes = final.get("order_messages_total", {})
     if outcomes.get("applied", 0) != expected:

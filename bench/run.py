@@ -52,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rounds", type=int, default=5, help="persistence runs interleaved")
     parser.add_argument("--e2e-rounds", type=int, default=2, help="drain/worker pairs")
+    parser.add_argument(
+        "--trace-n",
+        type=int,
+        default=4_000,
+        help="queue depth of each tracing profile's drain (default 4,000, capped at --n)",
+    )
+    parser.add_argument(
+        "--trace-rounds",
+        type=int,
+        default=6,
+        help="tracing rounds, off / 100%% / 1%% in each (default 6: ~9 CPU seconds a profile, "
+        "~100 s in all; short drains interleaved weigh a shared host's drift on each alike)",
+    )
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--pollers", type=int, default=DEFAULTS["pollers"].default)
     parser.add_argument("--batch", type=int, default=DEFAULTS["batch_max_messages"].default)
@@ -226,13 +239,15 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 args.e2e_rounds,
             )  # fmt: skip
 
-            _say(f"tracing: off, 100% and 1% sampled, {e2e_n} orders per drain")
+            trace_n = min(args.trace_n, n)
+            _say(f"tracing: off, 100% and 1% sampled, {trace_n} orders per drain, "
+                 f"{args.trace_rounds} rounds")  # fmt: skip
             ops |= await tracing.tracing_profiles(
                 client, pg.fresh, lambda dsn, url, dlq: worker_environment(
                     dsn, url, dlq, sqs_vars, POLLERS=str(args.pollers),
                     BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
-                ), postgres_cpu, persistence.placed_bodies(e2e_n, args.seed + 30), work,
-                args.e2e_rounds,
+                ), postgres_cpu, persistence.placed_bodies(trace_n, args.seed + 30), work,
+                args.trace_rounds,
             )  # fmt: skip
 
             rate = drained.orders_per_s / 2

@@ -29,8 +29,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     # One round of each end-to-end pair and profile: the smoke checks keys, not figures, and
     # every round is a few worker starts.
     printed = run.main(
-        ["--n", "300", "--e2e-rounds", "1", "--rounds", "2", "--latency-seconds", "2",
-         "--out", str(out), "--no-docs"]
+        ["--n", "300", "--e2e-rounds", "1", "--rounds", "2", "--trace-rounds", "1",
+         "--latency-seconds", "2", "--out", str(out), "--no-docs"]
     )  # fmt: skip
     written = json.loads(out.read_text())
     assert written == json.loads(json.dumps(printed))
@@ -84,6 +84,11 @@ def test_the_tracing_rows_have_every_profile(results: dict) -> None:
     assert r["tracing_1_cpu_vs_off"] == pytest.approx(cpu["sampled_1"] / cpu["off"])
     sink = r["otlp_sink_cpu_ms_per_order"]
     assert sink["sampled_100"] > 0  # the sink decoded what the worker exported
+    # Tiny N stays tiny: one round of --n orders per profile, its CPU seconds reported.
+    assert r["tracing_rounds"] == 1 and r["tracing_orders_per_run"] == 300
+    for name, seconds in r["tracing_cpu_seconds"].items():
+        assert seconds == pytest.approx(cpu[name] * 300 / 1000), name
+        assert len(r["tracing_rounds_cpu_ms_per_order"][name]) == 1
     assert {"tracing_100_cpu_vs_off", "tracing_1_cpu_vs_off"} <= set(r["targets_met"])
 
 

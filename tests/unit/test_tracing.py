@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from opentelemetry.trace import SpanKind, TraceFlags
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
+from opentelemetry.trace import SpanKind, StatusCode, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from order_service import tracing
-from order_service.adapters.postgres import database_attributes
+from order_service.adapters.postgres import PostgresStore, database_attributes
+from order_service.adapters.sqs import SqsQueue
 from order_service.adapters.telemetry import otlp_protocol, start_tracing
 from order_service.domain.lifecycle import Outcome
 from order_service.errors import ConfigError
@@ -253,3 +256,73 @@ def test_inject_outside_a_span_gives_nothing(exporter):
     with exporter.tracer.start_as_current_span("s") as span:
         carrier = tracing.inject_current()
     assert carrier["traceparent"].split("-")[2] == format(span.get_span_context().span_id, "016x")
+
+
+@pytest.mark.parametrize(
+    ("traceparent", "tracestate"),
+    [
+        (TRACEPARENT, None),
+        (TRACEPARENT, "vendor=value,other=x"),
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", None),
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03", None),
+        ("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future", None),
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", None),
+        ("ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", None),
+        ("00-00000000000000000000000000000000-b7ad6b7169203331-01", None),
+        ("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", None),
+        ("00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01", None),
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01", None),
+        ("garbage", None),
+    ],
+)
+def test_the_traceparent_parser_agrees_with_the_sdk_propagator(traceparent, tracestate):
+    carrier = {"traceparent": traceparent} | ({"tracestate": tracestate} if tracestate else {})
+    expected = trace.get_current_span(
+        TraceContextTextMapPropagator().extract(carrier)
+    ).get_span_context()
+    parsed = tracing.parse_traceparent(traceparent, tracestate)
+    if not expected.is_valid:
+        assert parsed is None
+    else:
+        assert parsed == expected
+        assert parsed.trace_flags == expected.trace_flags and parsed.is_remote
+        assert dict(parsed.trace_state) == dict(expected.trace_state)
+
+
+def test_within_an_unsampled_batch_no_child_span_is_built(exporter):
+    ratio = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
+    ratio.add_span_processor(SimpleSpanProcessor(exporter))
+    store = PostgresStore("postgresql://app@db/orders", tracer=ratio.get_tracer("t"))
+    queue = SqsQueue(None, "http://sqs/1/orders", "http://sqs/1/dlq", tracer=exporter.tracer)
+    assert not tracing.under_unsampled_parent()  # outside any span: roots are built
+    with ratio.get_tracer("t").start_as_current_span("process") as batch:
+        assert not batch.is_recording() and tracing.under_unsampled_parent()
+        assert store._statement("commit") is store._statement("lock_keys")  # the plain path
+        with queue._span("delete", "settle", queue.queue_url, "DeleteMessageBatch", 1) as span:
+            assert span is None
+    with exporter.tracer.start_as_current_span("process"):
+        assert not tracing.under_unsampled_parent()
+        with store._statement("commit") as span:
+            assert span is not None and span.is_recording()
+    commit = next(s for s in exporter.get_finished_spans() if s.name == "COMMIT")
+    assert commit.attributes["db.system"] == "postgresql"
+    assert commit.attributes["db.operation.name"] == "COMMIT"
+
+
+def test_a_span_scope_records_the_exception_and_ends_the_span(exporter):
+    scope = tracing.messaging_span(exporter.tracer, "receive", "receive", "orders", "Receive")
+    current = []
+
+    def fail() -> None:
+        with scope as span:
+            current.append(trace.get_current_span() is span)
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        fail()
+    assert current == [True]
+    assert not trace.get_current_span().get_span_context().is_valid  # detached again
+    (finished,) = exporter.get_finished_spans()
+    assert finished.status.status_code is StatusCode.ERROR
+    assert finished.events[0].name == "exception"
+    assert finished.attributes["rpc.method"] == "Receive"

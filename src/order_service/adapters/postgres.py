@@ -129,7 +129,9 @@ class PostgresStore:
         # One trace per probe (start-up, a paused worker's checks), its statements inside.
         if self._tracer is None:
             return _UNTRACED
-        return self._tracer.start_as_current_span("probe", attributes=self._db_attributes)
+        return tracing.SpanScope(
+            self._tracer, "probe", SpanKind.INTERNAL, lambda: self._db_attributes
+        )
 
     async def _probe(self) -> None:
         try:
@@ -245,16 +247,19 @@ class PostgresStore:
         return tracing.inject_current().get("traceparent")
 
     def _statement(self, name: str) -> contextlib.AbstractContextManager[Span | None]:
-        if self._tracer is None:
+        # A batch left out by the sampler gets no statement spans: they would be dropped.
+        if self._tracer is None or tracing.under_unsampled_parent():
             return _UNTRACED
         summary, operation = STATEMENT_SPANS[name]
-        attributes = {
-            **self._db_attributes,
-            "db.operation.name": operation,
-            "db.query.summary": summary,
-        }
-        return self._tracer.start_as_current_span(
-            summary, kind=SpanKind.CLIENT, attributes=attributes
+        return tracing.SpanScope(
+            self._tracer,
+            summary,
+            SpanKind.CLIENT,
+            lambda: {
+                **self._db_attributes,
+                "db.operation.name": operation,
+                "db.query.summary": summary,
+            },
         )
 
     async def counts(self) -> dict[str, dict[str, int]]:

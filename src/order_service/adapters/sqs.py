@@ -86,7 +86,8 @@ class SqsQueue:
         count: int | None = None,
         kind: SpanKind = SpanKind.CLIENT,
     ) -> contextlib.AbstractContextManager[Span | None]:
-        if self._tracer is None:
+        # Within a batch left out by the sampler (delete, visibility, DLQ copy): no span.
+        if self._tracer is None or tracing.under_unsampled_parent():
             return _UNTRACED
         destination = tracing.destination_name(queue_url)
         return tracing.messaging_span(
@@ -121,7 +122,7 @@ class SqsQueue:
                 receipt_handle=m["ReceiptHandle"],
                 body=m["Body"],
                 receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
-                trace_carrier=_trace_carrier(m) if span is not None else (),
+                trace_carrier=_trace_carrier(m) if self._tracer is not None else (),
             )
             for m in received
         ]
@@ -194,6 +195,7 @@ class SqsQueue:
         with self._span("send", "send", self.dlq_url, "SendMessage", 1, SpanKind.PRODUCER) as span:
             if span is not None:
                 span.set_attribute("messaging.message.id", message.message_id)
+            if self._tracer is not None:
                 attributes |= _context_attributes()  # whoever redrives it continues this trace
             try:
                 await self._call(
