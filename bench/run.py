@@ -180,6 +180,14 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         sqs.start()
         sqs_vars = sqs_env(sqs.endpoint)
         os.environ.update(sqs_vars)
+
+        def worker_env(dsn: str, url: str, dlq_url: str, **extra: str) -> dict[str, str]:
+            """Every end-to-end run's worker: the bench's pollers, batch and pool."""
+            return worker_environment(
+                dsn, url, dlq_url, sqs_vars, POLLERS=str(args.pollers),
+                BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size), **extra,
+            )  # fmt: skip
+
         wait = DEFAULTS["sqs_wait_time_seconds"].default
         async with sqs_client("us-east-1", max_connections=args.pollers + 8) as client:
             # In rounds too (bare drain, then worker, each on its own queue of the same depth),
@@ -200,10 +208,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 _say(f"round {round_no + 1}: prefilling a queue with {e2e_n}, worker")
                 await e2e.prefill(client, url, part)
                 dsn = await pg.fresh(f"e2e_{round_no}")
-                env = worker_environment(
-                    dsn, url, dlq_url, sqs_vars, POLLERS=str(args.pollers),
-                    BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
-                )  # fmt: skip
+                env = worker_env(dsn, url, dlq_url)
                 worker = WorkerProcess(env, work / f"worker-e2e-{round_no}.log")
                 try:
                     runs.append(await e2e.worker_drain(worker, e2e_n, postgres_cpu, args.py_spy))
@@ -218,11 +223,9 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 _say(f"round {round_no + 1}: prefilling a queue with {e2e_n}, worker + outbox")
                 await e2e.prefill(client, url, part)
                 dsn = await pg.fresh(f"e2e_outbox_{round_no}")
-                env = worker_environment(
-                    dsn, url, dlq_url, sqs_vars, POLLERS=str(args.pollers),
-                    BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
-                    ORDER_EVENTS_TOPIC_ARN=await outbox.topic(client),
-                )  # fmt: skip
+                env = worker_env(
+                    dsn, url, dlq_url, ORDER_EVENTS_TOPIC_ARN=await outbox.topic(client)
+                )
                 worker = WorkerProcess(env, work / f"worker-e2e-outbox-{round_no}.log")
                 try:
                     outbox_runs.append(await outbox.worker_drain(worker, dsn, e2e_n, postgres_cpu))
@@ -232,22 +235,16 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             drained = e2e.WorkerRun.combined(runs)
             _say(f"logging: default, off and all, {e2e_n} orders per drain")
             ops |= await operations.logging_profiles(
-                client, pg.fresh, lambda dsn, url, dlq: worker_environment(
-                    dsn, url, dlq, sqs_vars, POLLERS=str(args.pollers),
-                    BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
-                ), postgres_cpu, persistence.placed_bodies(e2e_n, args.seed + 20), work,
-                args.e2e_rounds,
+                client, pg.fresh, worker_env, postgres_cpu,
+                persistence.placed_bodies(e2e_n, args.seed + 20), work, args.e2e_rounds,
             )  # fmt: skip
 
             trace_n = min(args.trace_n, n)
             _say(f"tracing: off, 100% and 1% sampled, {trace_n} orders per drain, "
                  f"{args.trace_rounds} rounds")  # fmt: skip
             ops |= await tracing.tracing_profiles(
-                client, pg.fresh, lambda dsn, url, dlq: worker_environment(
-                    dsn, url, dlq, sqs_vars, POLLERS=str(args.pollers),
-                    BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
-                ), postgres_cpu, persistence.placed_bodies(trace_n, args.seed + 30), work,
-                args.trace_rounds,
+                client, pg.fresh, worker_env, postgres_cpu,
+                persistence.placed_bodies(trace_n, args.seed + 30), work, args.trace_rounds,
             )  # fmt: skip
 
             rate = drained.orders_per_s / 2
@@ -255,10 +252,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             late_bodies = persistence.placed_bodies(count, args.seed + 1)
             url, dlq_url = await e2e.new_queues(client, "latency")
             dsn = await pg.fresh("latency")
-            env = worker_environment(
-                dsn, url, dlq_url, sqs_vars, POLLERS=str(args.pollers),
-                BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
-            )  # fmt: skip
+            env = worker_env(dsn, url, dlq_url)
             _say(f"endpoint latency: {count} events at {rate:.0f}/s, bare pollers")
             bare_url, _ = await e2e.new_queues(client, "bare-latency")
             endpoint_p50, endpoint_p99 = await e2e.endpoint_latency(
@@ -273,11 +267,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             _say(f"outbox latency: {count} events at {rate:.0f}/s, commit to publish")
             url, dlq_url = await e2e.new_queues(client, "outbox-latency")
             dsn = await pg.fresh("outbox_latency")
-            env = worker_environment(
-                dsn, url, dlq_url, sqs_vars, POLLERS=str(args.pollers),
-                BATCH_MAX_MESSAGES=str(args.batch), DB_POOL_SIZE=str(args.pool_size),
-                ORDER_EVENTS_TOPIC_ARN=await outbox.topic(client),
-            )  # fmt: skip
+            env = worker_env(dsn, url, dlq_url, ORDER_EVENTS_TOPIC_ARN=await outbox.topic(client))
             worker = WorkerProcess(env, work / "worker-outbox-latency.log")
             try:
                 await e2e.latency_at(client, worker, url, dsn, late_bodies, rate)
