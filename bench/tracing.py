@@ -14,6 +14,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,16 @@ class Sink:
             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
         )
         assert self.process.stdout is not None
-        self.endpoint = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
+        self.port = int(self.process.stdout.readline())
+        self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def cpu(self) -> float:
         return cpu_seconds(self.process.pid)
+
+    def spans(self) -> int:
+        """Spans the sink has decoded so far."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/count", timeout=5) as answer:
+            return int(answer.read())
 
     def stop(self) -> None:
         self.process.terminate()
@@ -122,6 +129,7 @@ async def tracing_profiles(
     names = list(PROFILES)
     runs: dict[str, list[e2e.WorkerRun]] = {name: [] for name in PROFILES}
     sink_cpu: dict[str, float] = {name: 0.0 for name in PROFILES}
+    sink_spans: dict[str, int] = {name: 0 for name in PROFILES}
     sink = Sink()
     try:
         for round_no in range(rounds):
@@ -133,7 +141,7 @@ async def tracing_profiles(
                 if name != "off":
                     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
                 worker = WorkerProcess(env, work / f"worker-trace-{name}-{round_no}.log")
-                before = sink.cpu()
+                before, spans_before = sink.cpu(), sink.spans()
                 try:
                     run = await e2e.worker_drain(worker, len(bodies), postgres)
                     run.cpu_seconds = stop_for_cpu(worker) - run.cpu_at_start
@@ -141,6 +149,7 @@ async def tracing_profiles(
                 finally:
                     worker.stop()
                 sink_cpu[name] += sink.cpu() - before
+                sink_spans[name] += sink.spans() - spans_before
     finally:
         sink.stop()
 
@@ -156,6 +165,7 @@ async def tracing_profiles(
         # figures (the spread of the ratios is the noise of the host).
         "tracing_cpu_seconds": {name: c.cpu_seconds for name, c in combined.items()},
         "tracing_rounds_cpu_ms_per_order": per_round,
+        "otlp_sink_spans": sink_spans,  # what the worker exported, decoded by the sink
         "otlp_sink_cpu_ms_per_order": {
             name: sink_cpu[name] * 1000 / combined[name].orders for name in PROFILES
         },

@@ -109,6 +109,13 @@ class OtlpReceiver:
                 self.end_headers()
                 self.wfile.write(reply)
 
+            def do_GET(self) -> None:  # /count: spans received so far (the bench's sink)
+                reply = str(receiver.count).encode()
+                self.send_response(200 if self.path == "/count" else 404)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
