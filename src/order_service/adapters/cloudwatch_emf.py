@@ -22,10 +22,12 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry
 
+from order_service.domain.lifecycle import Outcome
+
 NAMESPACE = "OrderService"
 QUEUE_DIMENSION = "QueueName"
 FAULT_KIND_DIMENSION = "FaultKind"
-OUTCOMES = ("applied", "duplicate", "rejected", "deferred", "invalid", "transient")
+OUTCOMES = tuple(outcome.value for outcome in Outcome)  # one metric each
 BATCHES = "Batches"
 BATCH_SECONDS_MEAN = "BatchDurationMeanSeconds"
 BATCH_SECONDS_P99 = "BatchDurationP99Seconds"
