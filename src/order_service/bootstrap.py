@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Coroutine
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -88,11 +89,15 @@ async def outbox_relay(settings: Settings, metrics: Metrics) -> AsyncIterator[Re
 
 
 async def consume_with_relay(
-    consume: Coroutine[Any, Any, None], relay: Relay | None, stop: asyncio.Event
+    consume: Coroutine[Any, Any, None],
+    relay: Relay | None,
+    stop: asyncio.Event,
+    left: Callable[[], float] = lambda: 3.0,
 ) -> None:
     """The relay as a supervised side task: if it ends while the worker runs, the worker stops
     (cleanly, handing its messages back) and exits non-zero, like a dead heartbeat. After the
-    consumer stops, the relay finishes its claim (a few seconds at most) and ends."""
+    consumer stops, the relay finishes its claim (a few seconds at most, and never past `left()`,
+    the seconds left of the shutdown grace) and ends."""
     if relay is None:
         await consume
         return
@@ -107,10 +112,11 @@ async def consume_with_relay(
         await consume_task
         raise ConsumerCrashed("worker task outbox-relay ended unexpectedly")
     relay_stop.set()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(relay_task), 3)
+    # Its claim finished within what is left of the grace, then cancelled; a cancel that a
+    # blackholed connection never answers is not waited for (the process is exiting).
+    await asyncio.wait({relay_task}, timeout=max(min(3.0, left() - 1.0), 0.1))
     relay_task.cancel()
-    await asyncio.gather(relay_task, return_exceptions=True)
+    await asyncio.wait({relay_task}, timeout=0.5)
     consume_task.result()
 
 
@@ -133,20 +139,57 @@ async def run_worker(
 
     queue_url, dlq_url = settings.queue_urls()
     own = start_tracing(os.environ, settings.traces_file) if telemetry is None else None
+    stopping = ShutdownClock(stop, settings.shutdown_grace_seconds)
     try:
-        await _run_worker(settings, stop, metrics, queue_url, dlq_url, telemetry or own)
+        await _run_worker(settings, stop, metrics, queue_url, dlq_url, telemetry or own, stopping)
     finally:
         if own is not None:
-            await stop_tracing(own)
+            await stop_tracing(own, within=stopping.left())
+        stopping.close()
+
+
+# What the worker keeps of its shutdown grace for what follows the consumer's own stop: the
+# relay's last claim, closing the pool, and the spans still buffered. Everything ends within
+# SHUTDOWN_GRACE_SECONDS of the stop signal, whatever the database or a collector is doing.
+SHUTDOWN_TAIL_SECONDS = 3.0
+
+
+class ShutdownClock:
+    """When the stop came, and how much of the grace is left."""
+
+    def __init__(self, stop: asyncio.Event, grace: float) -> None:
+        self.grace = grace
+        self.tail = min(SHUTDOWN_TAIL_SECONDS, grace / 4)
+        self._stopped_at: float | None = None
+        self._watch = asyncio.create_task(self._wait(stop), name="shutdown-clock")
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._stopped_at = time.monotonic()
+        log.info("stopping", grace_seconds=self.grace)
+
+    def consumer_grace(self) -> float:
+        """The consumer's share: the grace less the tail."""
+        return self.grace - self.tail
+
+    def left(self) -> float:
+        """Seconds left until the grace ends (all of the tail before a stop: a crash)."""
+        if self._stopped_at is None:
+            return self.tail
+        return max(self._stopped_at + self.grace - time.monotonic(), 0.0)
+
+    def close(self) -> None:
+        self._watch.cancel()
 
 
 async def stop_tracing(telemetry: Tracing, within: float = 5.0) -> None:
-    """Exports what is buffered, in a thread (the exporter blocks), for `within` seconds at
-    most: an unreachable collector never holds the worker past its shutdown grace."""
-    shutdown = asyncio.create_task(asyncio.to_thread(telemetry.shutdown))
-    done, _ = await asyncio.wait({shutdown}, timeout=within)
-    if not done:
-        log.warning("tracing: spans still unexported at shutdown", within=within)
+    """Exports what is buffered for `within` seconds at most; what could not be sent in time is
+    dropped and counted on the log line."""
+    done = telemetry.start_shutdown()
+    await asyncio.to_thread(done.wait, within)  # the wait itself is bounded
+    dropped = telemetry.count.dropped()
+    if dropped:
+        log.warning("tracing: spans dropped at shutdown", dropped=dropped, within=round(within, 2))
 
 
 async def _run_worker(
@@ -156,6 +199,7 @@ async def _run_worker(
     queue_url: str,
     dlq_url: str,
     telemetry: Tracing | None,
+    stopping: ShutdownClock,
 ) -> None:
     tracer = telemetry.tracer if telemetry is not None else None
     relay_wanted = bool(settings.order_events_topic_arn) and settings.outbox_relay_in_worker
@@ -211,7 +255,10 @@ async def _run_worker(
             # After /health is served: a slow or unreachable endpoint never delays it.
             redelivery = await redelivery_of(queue, settings.redelivery())
             await consume_with_relay(
-                consumer.run(stop, settings.shutdown_grace_seconds, redelivery), relay, stop
+                consumer.run(stop, stopping.consumer_grace(), redelivery),
+                relay,
+                stop,
+                stopping.left,
             )
         finally:
             if emf is not None:

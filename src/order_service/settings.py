@@ -8,6 +8,7 @@ with one line naming it, never a worker retrying for ever against something it c
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -16,9 +17,11 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from order_service.domain.redelivery import (
@@ -29,10 +32,12 @@ from order_service.domain.redelivery import (
 )
 from order_service.errors import ConfigError
 from order_service.service.message_logs import MessageLogs
+from order_service.telemetry_settings import TelemetrySettings
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+class Settings(TelemetrySettings, BaseSettings):
+    # No NaN or infinity in any number: NaN passes no bound and would read as "must be <= n".
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     # PostgreSQL: a libpq URI, or the parts as ECS injects them from an RDS secret.
     database_url: SecretStr | None = None
@@ -97,6 +102,8 @@ class Settings(BaseSettings):
     # are counted in the per-batch summary), or none. Independent of LOG_LEVEL.
     log_messages: MessageLogs = "not-applied"
     # CloudWatch embedded metric format on stdout every this many seconds; 0: off (local).
+    # At least 1 s otherwise: CloudWatch stores 1 s resolution at best, and every interval is a
+    # line per metric on stdout.
     emf_interval_seconds: float = Field(default=0, ge=0, le=3600)
     # Spans as JSON lines in this file (a local run: `TRACES_FILE=.local/traces.jsonl make run`).
     # The OTLP exporter is configured by the SDK's own OTEL_* variables, read by the SDK and not
@@ -126,10 +133,24 @@ class Settings(BaseSettings):
 
     @field_validator("aws_endpoint_url_sqs", "aws_endpoint_url", "aws_endpoint_url_sns")
     @classmethod
-    def _endpoint_url(cls, value: str | None) -> str | None:
+    def _endpoint_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value:
-            _check_endpoint_url(value)
+            _check_endpoint_url(value, _ENDPOINT_EXAMPLES[info.field_name or ""])
         return value
+
+    @field_validator("emf_interval_seconds")
+    @classmethod
+    def _emf_interval(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("must be 0 (off) or at least 1 second")
+        return value
+
+    @field_validator("traces_file")
+    @classmethod
+    def _traces_file(cls, value: str | None) -> str | None:
+        if value and Path(value).is_dir():
+            raise ValueError(f"{value[:120]!r} is a directory: give a file path in it")
+        return value or None
 
     @field_validator("aws_region")
     @classmethod
@@ -208,11 +229,16 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: "
-            + err["msg"].removeprefix("Value error, ")
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: " + _message(err)
             for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def _message(error: ErrorDetails) -> str:
+    if error["type"] == "finite_number":
+        return f"{str(error['input'])[:20]!r} is not a number (give a finite one)"
+    return error["msg"].removeprefix("Value error, ")
 
 
 # What the clients need of their URLs, checked before any connection is tried. The messages
@@ -313,8 +339,15 @@ def _check_queue_url(url: str) -> None:
         raise ValueError(f"{url[:80]!r} does not end with a queue name, like {example}")
 
 
-def _check_endpoint_url(url: str) -> None:
-    _check_http_url(url, "https://sqs.eu-west-1.amazonaws.com or http://127.0.0.1:4566")
+_ENDPOINT_EXAMPLES = {
+    "aws_endpoint_url_sqs": "https://sqs.eu-west-1.amazonaws.com or http://127.0.0.1:4566",
+    "aws_endpoint_url_sns": "https://sns.eu-west-1.amazonaws.com or http://127.0.0.1:4566",
+    "aws_endpoint_url": "http://127.0.0.1:4566 (one endpoint for every AWS service)",
+}
+
+
+def _check_endpoint_url(url: str, example: str) -> None:
+    _check_http_url(url, example)
 
 
 def _check_topic_arn(arn: str) -> None:

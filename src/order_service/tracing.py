@@ -38,6 +38,7 @@ CONTEXT_ATTRIBUTES = ("traceparent", "tracestate")
 AWS_TRACE_HEADER = "AWSTraceHeader"
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+MAX_TRACESTATE_CHARS = 512  # W3C Trace Context: what a vendor should propagate at least
 _TRUE = ("true", "1", "yes", "on")
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
@@ -91,6 +92,10 @@ def parse_traceparent(value: str, tracestate: str | None = None) -> SpanContext 
     trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
     if trace_id == 0 or span_id == 0:
         return None
+    # A longer tracestate than W3C asks vendors to carry is dropped, not parsed: its members
+    # would each be parsed (and each malformed one logged) for every sampled batch.
+    if tracestate and len(tracestate) > MAX_TRACESTATE_CHARS:
+        tracestate = None
     state = TraceState.from_header([tracestate]) if tracestate else None
     return SpanContext(
         trace_id,

@@ -70,7 +70,7 @@ def test_an_empty_topic_is_no_topic(monkeypatch):
         ("OUTBOX_POLL_INTERVAL_SECONDS", "0", "greater than or equal to 0.05"),
         ("OUTBOX_POLL_INTERVAL_SECONDS", "60", "less than or equal to 10"),
         ("OUTBOX_RETENTION_HOURS", "-1", "greater than or equal to 0"),
-        ("OUTBOX_RETENTION_HOURS", "nan", "less than or equal to 2160"),
+        ("OUTBOX_RETENTION_HOURS", "nan", "not a number"),
     ],
 )
 def test_every_outbox_setting_is_bounded_in_one_line(monkeypatch, name, value, says):

@@ -12,14 +12,20 @@ TRACES_FILE for a local run.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
-from dataclasses import dataclass
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.trace import Tracer
 
 from order_service import tracing
@@ -29,6 +35,42 @@ DEFAULT_SERVICE_NAME = "order-service"
 _PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 
 
+class SpanCount(SpanProcessor):
+    """Counts the spans handed to the exporters (the sampled ones, as the batch processor takes
+    them) and those the exporters accepted: the difference is what was dropped."""
+
+    def __init__(self) -> None:
+        self.ended = 0
+        self.exported = 0
+        self.sinks = 0  # exporters: each gets every sampled span
+
+    def dropped(self) -> int:
+        return max(self.ended * self.sinks - self.exported, 0)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context.trace_flags.sampled:
+            self.ended += 1
+
+
+class CountingExporter(SpanExporter):
+    """An exporter that counts what its inner exporter accepted."""
+
+    def __init__(self, inner: SpanExporter, count: SpanCount) -> None:
+        self._inner, self._count = inner, count
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self._inner.export(spans)
+        if result is SpanExportResult.SUCCESS:
+            self._count.exported += len(spans)
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
 @dataclass
 class Tracing:
     """A running SDK: its tracer, and `shutdown` to export what is buffered on the way out."""
@@ -36,12 +78,28 @@ class Tracing:
     provider: TracerProvider
     tracer: Tracer
     _file: IO[str] | None = None
+    count: SpanCount = field(default_factory=SpanCount)
 
     def shutdown(self) -> None:
         self.provider.shutdown()
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
+
+    def start_shutdown(self) -> threading.Event:
+        """Starts exporting what is buffered and returns the event set when done. The export
+        runs in a daemon thread of its own, not the event loop's executor: `asyncio.run` joins
+        that one without a bound, the interpreter waits for no daemon thread at exit, and a
+        collector refusing, unreachable or slow holds nothing but this thread."""
+        done = threading.Event()
+
+        def shut() -> None:
+            with contextlib.suppress(Exception):
+                self.shutdown()
+            done.set()
+
+        threading.Thread(target=shut, name="tracing-shutdown", daemon=True).start()
+        return done
 
 
 def otlp_protocol(environ: Mapping[str, str]) -> str:
@@ -74,16 +132,28 @@ def start_tracing(environ: Mapping[str, str], traces_file: str | None = None) ->
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
-    provider = TracerProvider(resource=resource)  # the sampler from OTEL_TRACES_SAMPLER
     out: IO[str] | None = None
+    if traces_file:
+        try:
+            path = Path(traces_file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            out = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"TRACES_FILE: cannot append to {traces_file[:120]!r} ({exc.strerror or exc}); "
+                "give a file path in a writable directory"
+            ) from None
+    # No exit handler of the SDK's own: it would flush again at interpreter exit, without the
+    # bound of Tracing.shutdown_within.
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)  # OTEL_TRACES_SAMPLER
+    count = SpanCount()
+    count.sinks = int(bool(endpoint)) + int(out is not None)
+    provider.add_span_processor(count)
     if endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    if traces_file:
-        path = Path(traces_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        out = path.open("a", encoding="utf-8")
+        provider.add_span_processor(BatchSpanProcessor(CountingExporter(OTLPSpanExporter(), count)))
+    if out is not None:
         exporter = ConsoleSpanExporter(out=out, formatter=_json_line)
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-    return Tracing(provider, provider.get_tracer(tracing.TRACER_NAME), out)
+        provider.add_span_processor(BatchSpanProcessor(CountingExporter(exporter, count)))
+    return Tracing(provider, provider.get_tracer(tracing.TRACER_NAME), out, count)

@@ -2,32 +2,80 @@
 
 A session-level advisory lock makes a second migration task wait for the first and then find
 nothing left to do, so two one-off tasks started at once are safe.
+
+Every statement waits at most LOCK_TIMEOUT for a table lock. A migration's `ALTER TABLE` queued
+behind a long reader (a `pg_dump`, a BI query) would otherwise hold every worker's statements
+behind its own queued `ACCESS EXCLUSIVE` request, for as long as the reader runs. Refused, the
+migration's transaction rolls back (workers go on), and it is tried again after a backoff, a
+bounded number of times; then the deploy fails with one line naming the sessions in the way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import asyncpg
 from alembic import context
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from order_service.adapters.migrations import MIGRATION_LOCK_ID
+from order_service.adapters.migrations import (
+    LOCK_RETRY_DELAYS,
+    LOCK_TIMEOUT,
+    MIGRATION_LOCK_ID,
+    MigrationBlocked,
+    blockers_query,
+    describe_blockers,
+)
 from order_service.migrations.app_role import set_app_role_password
 
 config = context.config
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _lock_refused(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE
+
+
+def _migrate(connection: Connection) -> None:
+    """Every pending migration, each in its own transaction; retried where a lock was refused
+    (Alembic records each one done, so a retry starts at the one refused)."""
+    delays = config.attributes.get("lock_retry_delays", LOCK_RETRY_DELAYS)
+    for attempt in range(len(delays) + 1):
+        try:
+            context.configure(connection=connection, transaction_per_migration=True)
+            with context.begin_transaction():
+                context.run_migrations()
+            connection.commit()
+            return
+        except DBAPIError as exc:
+            if not _lock_refused(exc):
+                raise
+            connection.rollback()
+            blockers = describe_blockers(connection.execute(text(blockers_query())).all())
+            if attempt == len(delays):
+                raise MigrationBlocked(
+                    f"migration gave up after {attempt + 1} tries of {LOCK_TIMEOUT} each "
+                    f"waiting for a table lock; in the way: {blockers}"
+                ) from None
+            print(
+                f"migration: a table lock was not granted within {LOCK_TIMEOUT} "
+                f"(try {attempt + 1} of {len(delays) + 1}); retrying in {delays[attempt]} s; "
+                f"in the way: {blockers}",
+                flush=True,
+            )
+            time.sleep(delays[attempt])
 
 
 def _run(connection: Connection) -> None:
     connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+    connection.execute(text(f"SET lock_timeout = '{LOCK_TIMEOUT}'"))
     connection.commit()
     try:
-        context.configure(connection=connection, transaction_per_migration=True)
-        with context.begin_transaction():
-            context.run_migrations()
-        connection.commit()
+        _migrate(connection)
         password = config.attributes.get("app_role_password")
         if password:
             set_app_role_password(connection, password)
