@@ -191,12 +191,11 @@ class OrderServiceStack(Stack):
         )
         self._wire_health_checks()
         self._grant_queue_access()
-        # The worker and the migration task share the task security group.
+        # The worker and the migration task share the task security group. One call makes
+        # both halves of the rule (the database's ingress, the tasks' egress); a second egress
+        # rule of its own would be the same rule twice, which EC2 refuses on create.
         self.database.connections.allow_default_port_from(
             self.tasks.task_security_group, "order-service tasks"
-        )
-        self.tasks.task_security_group.add_egress_rule(
-            self.database.security_group, ec2.Port.tcp(DATABASE_PORT), "PostgreSQL"
         )
 
         config.check_alarm_routing()
