@@ -83,6 +83,7 @@ class OrderServiceStack(Stack):
             self,
             "Messaging",
             visibility_timeout=Duration.seconds(SQS_VISIBILITY_TIMEOUT_SECONDS),
+            removal_policy=removal_policy,
         )
         self.status_events = StatusEvents(
             self,
