@@ -264,6 +264,8 @@ class OrderServiceStack(Stack):
             "TaskSecurityGroupId": self.tasks.task_security_group.security_group_id,
             "QueueUrl": self.messaging.queue.queue_url,
             "DeadLetterQueueUrl": self.messaging.dead_letter_queue.queue_url,
+            # The runbook's subscription check (the stack has a second topic, the status one).
+            "AlarmTopicArn": self.monitoring.topic.topic_arn,
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

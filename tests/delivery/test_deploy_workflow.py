@@ -13,7 +13,16 @@ REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 sys.path.insert(0, str(REPO / "infra"))
 
-from order_infra.config import DEPLOY_ENVIRONMENTS, RDS_CA_BUNDLE_PATH  # noqa: E402
+from order_infra.alarm_routing import (  # noqa: E402
+    SUBSCRIBER_CONTEXT,
+    SUBSCRIBER_VARIABLE,
+)
+from order_infra.config import (  # noqa: E402
+    DEPLOY_ENVIRONMENTS,
+    DEPLOYED_TAG_PREFIX,
+    ENVIRONMENTS,
+    RDS_CA_BUNDLE_PATH,
+)
 
 REUSABLE = "./.github/workflows/deploy-environment.yml"
 
@@ -93,3 +102,23 @@ def test_the_image_ships_the_rds_ca_bundle_it_verifies() -> None:
     assert "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem" in dockerfile
     assert "hashlib.sha256(bundle).hexdigest()" in dockerfile
     assert f"COPY --from=rds-ca {RDS_CA_BUNDLE_PATH} {RDS_CA_BUNDLE_PATH}" in dockerfile
+
+
+def _deploy_steps() -> list[dict[str, Any]]:
+    (job,) = workflow("deploy-environment.yml")["jobs"].values()
+    return list(job["steps"])
+
+
+def test_the_deploy_passes_the_environments_alarm_subscriber() -> None:
+    # Issue 19: staging's and prod's alarm routing comes from the GitHub environment, never
+    # from the repository; the app refuses a deploy of theirs without it.
+    (job,) = workflow("deploy-environment.yml")["jobs"].values()
+    assert job["env"][SUBSCRIBER_VARIABLE] == f"${{{{ vars.{SUBSCRIBER_VARIABLE} }}}}"
+    (deploy,) = [s for s in _deploy_steps() if "cdk deploy" in s.get("run", "")]
+    assert f'-c "{SUBSCRIBER_CONTEXT}=${SUBSCRIBER_VARIABLE}"' in deploy["run"]
+    assert "sample" not in deploy["run"].lower()
+    cicd = (REPO / "CICD.md").read_text()
+    assert f"`{SUBSCRIBER_VARIABLE}`" in cicd
+    for env, config in ENVIRONMENTS.items():
+        assert config.alarms.from_deploy is (env != "dev"), env
+

@@ -26,6 +26,7 @@ EXPECTED_OUTPUTS = {
     "TaskSecurityGroupId",
     "QueueUrl",
     "DeadLetterQueueUrl",
+    "AlarmTopicArn",
 }
 # Every acknowledged AwsSolutions rule; a new one must be added here on purpose.
 ALLOWED_ACKNOWLEDGEMENTS = {
