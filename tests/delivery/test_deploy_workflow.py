@@ -122,3 +122,20 @@ def test_the_deploy_passes_the_environments_alarm_subscriber() -> None:
     for env, config in ENVIRONMENTS.items():
         assert config.alarms.from_deploy is (env != "dev"), env
 
+
+def test_the_deployed_image_is_tagged_idempotently_before_the_deploy() -> None:
+    # Issue 19: the ECR lifecycle keeps deployed-<env>-* images (test_infra_bootstrap.py).
+    steps = _deploy_steps()
+    names = [s.get("name", "") for s in steps]
+    tag_index = next(i for i, s in enumerate(steps) if "put-image" in s.get("run", ""))
+    deploy_index = next(i for i, s in enumerate(steps) if "cdk deploy" in s.get("run", ""))
+    assert tag_index < deploy_index, names  # nothing runs untagged
+    run = steps[tag_index]["run"]
+    assert DEPLOYED_TAG_PREFIX.format(env="$DEPLOY_ENV") + "$IMAGE_TAG" in run
+    # Tags are immutable: a re-run must find the tag and stop before put-image.
+    check = run.index('describe-images --repository-name "$ECR_REPOSITORY"')
+    assert run.index('--image-ids "imageTag=$DEPLOYED_TAG"') > check
+    assert check < run.index("exit 0") < run.index("put-image")
+    # The same manifest, in its own media type: the tag names the same digest.
+    assert '--image-ids "imageTag=$IMAGE_TAG"' in run
+    assert "--image-manifest-media-type" in run
