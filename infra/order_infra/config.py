@@ -82,6 +82,9 @@ class EnvironmentConfig:
     db_multi_az: bool
     db_deletion_protection: bool
     db_backup_retention_days: int
+    # The database's audit trail (pgaudit, connections, CloudWatch Logs exports; database.py):
+    # how many days its logs are kept, or None for none. Required, so every environment decides.
+    db_audit_log_retention_days: int | None
     # Compute
     task_cpu: int
     task_memory_mib: int
@@ -171,6 +174,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         db_multi_az=False,
         db_deletion_protection=False,
         db_backup_retention_days=1,
+        db_audit_log_retention_days=None,  # disposable data, nobody audits dev
         task_cpu=256,
         task_memory_mib=512,
         min_tasks=1,
@@ -204,6 +208,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         db_multi_az=False,
         db_deletion_protection=True,
         db_backup_retention_days=7,
+        db_audit_log_retention_days=90,
         task_cpu=512,
         task_memory_mib=1024,
         min_tasks=1,
@@ -233,6 +238,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         db_multi_az=True,
         db_deletion_protection=True,
         db_backup_retention_days=14,
+        db_audit_log_retention_days=365,
         task_cpu=512,
         task_memory_mib=1024,
         min_tasks=2,

@@ -108,6 +108,12 @@ class OrderServiceStack(Stack):
             removal_policy=(
                 RemovalPolicy.SNAPSHOT if config.retain_data else RemovalPolicy.DESTROY
             ),
+            instance_identifier=f"order-service-{config.name}",
+            audit_log_retention=(
+                log_retention(config.db_audit_log_retention_days)
+                if config.db_audit_log_retention_days
+                else None
+            ),
         )
 
         # Imported in dummy mode too: the first CI migration runs the real image with these

@@ -63,6 +63,7 @@ ADDED_ON_PURPOSE: dict[str, str] = {
     "AWS::SNS::Subscription": "the environment's alarm subscriber from the config",
     "AWS::Events::Rule": "failed ECS deployments, published to the alarm topic",
     "AWS::SNS::TopicPolicy": "lets EventBridge publish to the alarm topic",
+    "AWS::Logs::LogGroup": "the database's audit logs, staging and prod (issue 19)",
 }
 # The way out (StatusEvents): its topic, key, example subscriber queues and the lag alarm.
 ADDED_ON_PURPOSE.update(
