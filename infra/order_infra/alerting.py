@@ -1,5 +1,9 @@
-"""Where alarms go: the encrypted alarm topic, its subscriber from the config, and the ECS
-deployment failures that CloudWatch alarms cannot see (they arrive as EventBridge events)."""
+"""Where alarms go: the encrypted alarm topic, its subscriber (alarm_routing.py), and the ECS
+deployment failures that CloudWatch alarms cannot see (they arrive as EventBridge events).
+
+Its topic policy replaces SNS's default one, and its key is a customer-managed key: each
+publisher (CloudWatch alarms, the EventBridge rule) is allowed in both, for this account's
+sources only (tests/infra/test_infra_monitoring.py evaluates both policies)."""
 
 from __future__ import annotations
 
