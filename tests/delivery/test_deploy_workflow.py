@@ -136,6 +136,10 @@ def test_the_deployed_image_is_tagged_idempotently_before_the_deploy() -> None:
     check = run.index('describe-images --repository-name "$ECR_REPOSITORY"')
     assert run.index('--image-ids "imageTag=$DEPLOYED_TAG"') > check
     assert check < run.index("exit 0") < run.index("put-image")
-    # The same manifest, in its own media type: the tag names the same digest.
+    # The same manifest, in its own media type and with its digest: the tag names the image
+    # that runs, and a manifest converted to schema 1 (another digest) is never asked for.
     assert '--image-ids "imageTag=$IMAGE_TAG"' in run
     assert "--image-manifest-media-type" in run
+    assert '--image-digest "$DIGEST"' in run
+    assert "--accepted-media-types application/vnd.docker.distribution.manifest.v2+json" in run
+    assert "docker.distribution.manifest.v1+json" not in run
