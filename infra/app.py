@@ -3,6 +3,7 @@
 
     npx cdk deploy -c env=<dev|staging|prod> -c imageTag=<git sha>
     npx cdk deploy -c env=<dev|staging|prod> -c dummy=true   # first creation of a stack
+    ... -c alarmSubscriber=<email or SNS topic ARN>          # staging and prod: where alarms go
 
 The image tag is required: a deploy that forgot it must fail, not replace the worker with
 the placeholder. Dummy mode (a public placeholder that answers /health, before CI has pushed
@@ -11,11 +12,13 @@ an image) only when asked for by its own flag. This module is the only reader of
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from aws_cdk import App, DefaultStackSynthesizer, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from order_infra.alarm_routing import SUBSCRIBER_CONTEXT, deployed_routing
 from order_infra.config import get_environment
 from order_infra.entry import synthesize
 from order_infra.stack import OrderServiceStack
@@ -26,6 +29,10 @@ IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # ECR's tag gramma
 def build(app: App) -> OrderServiceStack:
     """Add the stack selected by `-c env=` (and `-c imageTag=`) and the cdk-nag checks."""
     config = get_environment(app.node.try_get_context("env"))
+    subscriber = str(app.node.try_get_context(SUBSCRIBER_CONTEXT) or "").strip() or None
+    config = dataclasses.replace(
+        config, alarms=deployed_routing(config.name, config.alarms, subscriber)
+    )
     image_tag = app.node.try_get_context("imageTag") or None
     dummy = str(app.node.try_get_context("dummy") or "false").lower()
     if dummy not in ("true", "false"):

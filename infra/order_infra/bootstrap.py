@@ -17,11 +17,15 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from .config import ECR_REPOSITORY_NAME, EnvironmentConfig
+from .config import DEPLOYED_TAG_PREFIX, ECR_REPOSITORY_NAME, EnvironmentConfig
 from .deploy_role import EnvironmentDeployRole
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
-KEEP_IMAGES = 100  # enough to roll back weeks of deploys; older images expire
+KEEP_IMAGES = 100  # of any tag: enough to roll back weeks of deploys; older images expire
+# Per environment, the images it deployed: its running one and a rollback this many releases
+# deep. ECR counts by push time, and a deploy always runs the newest push of the environment's
+# history unless it is a rollback, so the running image is always among them.
+KEEP_DEPLOYED_IMAGES = 20
 UNTAGGED_IMAGE_DAYS = 7
 
 
@@ -52,20 +56,7 @@ class DeliveryBootstrapStack(Stack):
             image_scan_on_push=True,
             encryption=ecr.RepositoryEncryption.AES_256,
             removal_policy=RemovalPolicy.RETAIN,
-            lifecycle_rules=[
-                ecr.LifecycleRule(
-                    rule_priority=1,
-                    description=f"Expire untagged images after {UNTAGGED_IMAGE_DAYS} days",
-                    tag_status=ecr.TagStatus.UNTAGGED,
-                    max_image_age=Duration.days(UNTAGGED_IMAGE_DAYS),
-                ),
-                ecr.LifecycleRule(
-                    rule_priority=2,
-                    description=f"Keep the {KEEP_IMAGES} most recent images",
-                    tag_status=ecr.TagStatus.ANY,
-                    max_image_count=KEEP_IMAGES,
-                ),
-            ],
+            lifecycle_rules=lifecycle_rules([config.name for config in environments]),
         )
 
         if existing_oidc_provider_arn:  # only one provider per URL may exist in an account
@@ -101,3 +92,35 @@ class DeliveryBootstrapStack(Stack):
                 value=deploy.execution_policy.managed_policy_arn,
             )
         CfnOutput(self, "RepositoryUri", value=self.repository.repository_uri)
+
+
+def lifecycle_rules(environments: Sequence[str]) -> list[ecr.LifecycleRule]:
+    """Untagged images expire; each environment's deployed images are kept by a rule of their
+    own, evaluated before the rule that expires any image (an image a rule matches cannot be
+    expired by a later one). The last environment of the promotion order comes first: an image
+    deployed to prod and to dev is then counted among prod's, never expired by dev's churn."""
+    deployed = [
+        ecr.LifecycleRule(
+            rule_priority=priority,
+            description=f"Keep the {KEEP_DEPLOYED_IMAGES} images {name} deployed last",
+            tag_status=ecr.TagStatus.TAGGED,
+            tag_prefix_list=[DEPLOYED_TAG_PREFIX.format(env=name)],
+            max_image_count=KEEP_DEPLOYED_IMAGES,
+        )
+        for priority, name in enumerate(reversed(environments), start=2)
+    ]
+    return [
+        ecr.LifecycleRule(
+            rule_priority=1,
+            description=f"Expire untagged images after {UNTAGGED_IMAGE_DAYS} days",
+            tag_status=ecr.TagStatus.UNTAGGED,
+            max_image_age=Duration.days(UNTAGGED_IMAGE_DAYS),
+        ),
+        *deployed,
+        ecr.LifecycleRule(
+            rule_priority=len(deployed) + 2,
+            description=f"Keep the {KEEP_IMAGES} most recent images",
+            tag_status=ecr.TagStatus.ANY,
+            max_image_count=KEEP_IMAGES,
+        ),
+    ]

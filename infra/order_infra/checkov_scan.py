@@ -1,8 +1,9 @@
 """checkov on the synthesized templates, with the one list of acknowledged findings.
 
-`make synth` and tests/infra run it on cdk.out/<label>/. A finding is acknowledged by check id,
-resource type and (optionally) the synthesis labels it applies to, with the reason; anything
-else fails, and so does an acknowledgement that matches nothing (it has gone stale).
+`make synth` and tests/infra run it on cdk.out/<label>/. A finding is acknowledged by check id
+and the logical ids of the resources it is about (optionally only in some synthesis labels),
+with the reason: a new resource, even of an acknowledged type, is judged anew. Anything else
+fails, and so does an acknowledged logical id that no finding names (it has gone stale).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from .checks import INFRA_DIR
 
 CHECKOV = INFRA_DIR.parent / ".venv-checkov" / "bin" / "checkov"  # requirements/checkov.lock
 NOT_MULTI_AZ = frozenset({"dev", "dev-dummy", "staging"})
+AUDITED = frozenset({"staging", "prod"})
+BOOTSTRAP = frozenset({"bootstrap"})
 
 
 @dataclass(frozen=True)
 class CheckovAck:
     check_id: str
     resource_type: str
+    logical_ids: tuple[str, ...]
     reason: str
     labels: frozenset[str] | None = None  # None: every synthesized app
 
@@ -29,6 +33,7 @@ class CheckovAck:
         return (
             finding.check_id == self.check_id
             and finding.resource_type == self.resource_type
+            and finding.logical_id in self.logical_ids
             and (self.labels is None or finding.label in self.labels)
         )
 
@@ -44,74 +49,108 @@ class CheckovFinding:
         return f"checkov {self.check_id} at {self.label}/{self.resource_type}.{self.logical_id}"
 
 
+_QUEUES = (
+    "MessagingQueue30DCE738",
+    "MessagingDeadLetterQueue3CB71CAD",
+    "StatusEventsSubscriberQueue3EB73A0E",
+    "StatusEventsSubscriberDeadLetterQueueE2236F6A",
+)
+_LISTENER = ("ComputeLoadBalancerHttp95D16466",)
+_DATABASE = ("DatabaseInstanceAA8A5FDE",)
+_EXECUTION_POLICIES = (
+    "DeploydevCloudFormationExecution8C9CAA45",
+    "DeploystagingCloudFormationExecution69F23EFD",
+    "DeployprodCloudFormationExecution3C4C1777",
+)
+
 ACKNOWLEDGED = (
     CheckovAck(
         "CKV_AWS_27",
         "AWS::SQS::Queue",
-        "Both queues use SSE-SQS (SqsManagedSseEnabled); the rule only recognises a KMS key.",
+        _QUEUES,
+        "The queues use SSE-SQS (SqsManagedSseEnabled); the rule only recognises a KMS key.",
     ),
     CheckovAck(
         "CKV_AWS_2",
         "AWS::ElasticLoadBalancingV2::Listener",
+        _LISTENER,
         "The listener forwards only GET/HEAD /health (no data) and has no public ingress; "
         "HTTPS would need a certificate and a domain for a health check nobody outside calls.",
     ),
     CheckovAck(
         "CKV_AWS_103",
         "AWS::ElasticLoadBalancingV2::Listener",
+        _LISTENER,
         "Same HTTP-only /health listener as CKV_AWS_2: there is no TLS policy to set.",
     ),
     CheckovAck(
         "CKV_AWS_158",
         "AWS::Logs::LogGroup",
+        ("ComputeLogsE27FA7AF", "NetworkFlowLogs2BEC3212"),
         "CloudWatch Logs encrypts at rest with AWS-owned keys; the logs hold no secrets "
         "(settings print SecretStr masked) and a CMK per log group adds cost and key policies.",
     ),
     CheckovAck(
+        "CKV_AWS_158",
+        "AWS::Logs::LogGroup",
+        ("DatabasePostgresqlLogs0EEFD61B", "DatabaseUpgradeLogsA548C373"),
+        "The database's audit logs (AWS-owned keys at rest) hold statements of DDL and role "
+        "changes, connections and errors; passwords are redacted by pgaudit and never bound "
+        "into logged statements, so a CMK would guard no secret.",
+        AUDITED,
+    ),
+    CheckovAck(
         "CKV_AWS_149",
         "AWS::SecretsManager::Secret",
+        ("DatabaseAppSecret2E50FD00",),
         "The app secret uses the account's aws/secretsmanager key, usable only through "
         "Secrets Manager in this account; a CMK would add a key policy for no new reader.",
     ),
     CheckovAck(
         "CKV_AWS_161",
         "AWS::RDS::DBInstance",
+        _DATABASE,
         "The worker authenticates with the app role's password over verify-full TLS; IAM "
         "tokens expire every 15 minutes and would need a token refresh in the pool.",
     ),
     CheckovAck(
         "CKV_AWS_118",
         "AWS::RDS::DBInstance",
+        _DATABASE,
         "Enhanced monitoring (an extra role and per-second OS metrics at a cost) is an "
         "operations decision; the CloudWatch RDS alarms cover CPU and storage.",
     ),
     CheckovAck(
         "CKV_AWS_157",
         "AWS::RDS::DBInstance",
+        _DATABASE,
         "Single-AZ by design outside prod (cost); prod sets db_multi_az=True.",
         NOT_MULTI_AZ,
     ),
     CheckovAck(
         "CKV_AWS_18",
         "AWS::S3::Bucket",
+        ("ComputeAccessLogs35899BA2",),
         "This bucket receives the ALB access logs; logging its own access would need another "
         "bucket that records reads of logs nobody reads but operators (cdk-nag S1 too).",
     ),
     CheckovAck(
         "CKV_AWS_136",
         "AWS::ECR::Repository",
+        ("Repository22E53BBD",),
         "Images are encrypted with AES-256 (ECR's own keys); they hold no secrets, so a CMK "
         "would add a key policy for the pulling execution roles and nothing else.",
-        frozenset({"bootstrap"}),
+        BOOTSTRAP,
     ),
     *(
         CheckovAck(
             check_id,
             "AWS::IAM::ManagedPolicy",
+            _EXECUTION_POLICIES,
             "CloudFormation's execution policy of one environment (cdk bootstrap "
             "--cloudformation-execution-policies): it must create the stack's resources, so it "
             "writes to the stack's services; IAM is limited to the stack's own roles.",
-            frozenset({"bootstrap"}),
+            BOOTSTRAP,
         )
         for check_id in ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_111")
     ),
@@ -122,16 +161,40 @@ ACKNOWLEDGED = (
 class CheckovReport:
     unacknowledged: list[CheckovFinding]
     acknowledged: list[tuple[CheckovFinding, CheckovAck]]
-    stale: list[CheckovAck]
+    stale: list[tuple[CheckovAck, str]]  # an acknowledgement and a logical id nothing named
     error: str | None = None
 
     def problems(self) -> list[str]:
         out = [f"{finding} (not acknowledged)" for finding in self.unacknowledged]
         out += [
-            f"checkov acknowledgement matches nothing: {a.check_id} {a.resource_type}"
-            for a in self.stale
+            f"checkov acknowledgement matches nothing: {ack.check_id} {ack.resource_type}."
+            f"{logical_id}"
+            for ack, logical_id in self.stale
         ]
         return out + ([self.error] if self.error else [])
+
+
+def judge(
+    findings: list[CheckovFinding], acknowledged: tuple[CheckovAck, ...] = ACKNOWLEDGED
+) -> CheckovReport:
+    """Each finding against the acknowledgements; those that name a logical id no finding has
+    are stale."""
+    unacknowledged: list[CheckovFinding] = []
+    matched: list[tuple[CheckovFinding, CheckovAck]] = []
+    for finding in findings:
+        ack = next((a for a in acknowledged if a.matches(finding)), None)
+        if ack is None:
+            unacknowledged.append(finding)
+        else:
+            matched.append((finding, ack))
+    used = {(ack, finding.logical_id) for finding, ack in matched}
+    stale = [
+        (ack, logical_id)
+        for ack in acknowledged
+        for logical_id in ack.logical_ids
+        if (ack, logical_id) not in used
+    ]
+    return CheckovReport(unacknowledged, matched, stale)
 
 
 def scan(outdir: Path) -> CheckovReport:
@@ -159,14 +222,4 @@ def scan(outdir: Path) -> CheckovReport:
         for report in reports
         for failed in report.get("results", {}).get("failed_checks", [])
     ]
-    unacknowledged: list[CheckovFinding] = []
-    acknowledged: list[tuple[CheckovFinding, CheckovAck]] = []
-    for finding in findings:
-        ack = next((a for a in ACKNOWLEDGED if a.matches(finding)), None)
-        if ack is None:
-            unacknowledged.append(finding)
-        else:
-            acknowledged.append((finding, ack))
-    used = {ack for _, ack in acknowledged}
-    stale = [ack for ack in ACKNOWLEDGED if ack not in used]
-    return CheckovReport(unacknowledged, acknowledged, stale)
+    return judge(findings)

@@ -42,10 +42,16 @@ class SynthRun:
 
 def synth_runs(image_tag: str) -> list[SynthRun]:
     """Every environment in normal mode, dev in dummy mode (first deploy), the bootstrap."""
+    from .alarm_routing import SAMPLE_SUBSCRIBER, SUBSCRIBER_CONTEXT
     from .config import ENVIRONMENTS
 
+    def context(name: str) -> dict[str, str]:
+        # Where the deploy routes alarms, the sample stands in (its template refuses to deploy).
+        routed = ENVIRONMENTS[name].alarms.from_deploy
+        return {"env": name, **({SUBSCRIBER_CONTEXT: SAMPLE_SUBSCRIBER} if routed else {})}
+
     runs = [
-        SynthRun(name, "app", {"env": name, "imageTag": image_tag}, config.region)
+        SynthRun(name, "app", {**context(name), "imageTag": image_tag}, config.region)
         for name, config in ENVIRONMENTS.items()
     ]
     region = ENVIRONMENTS["dev"].region

@@ -5,11 +5,15 @@ Everything here is a literal so that synthesis never asks AWS anything (AZ names
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from .alarm_routing import AlarmRouting
 
 # Names shared by the bootstrap stack (which creates them) and the main stack (which imports them).
 ECR_REPOSITORY_NAME = "order-service"
+# The image an environment deploys gets this tag prefix + the commit SHA as a second tag
+# (deploy-environment.yml); the ECR lifecycle keeps these images (bootstrap.py).
+DEPLOYED_TAG_PREFIX = "deployed-{env}-"
 STACK_NAME_PREFIX = "OrderService"
 
 # Contract with the container image (see the Dockerfile and src/order_service).
@@ -38,40 +42,9 @@ CDK_QUALIFIERS = {"dev": "ordsvcdev", "staging": "ordsvcstg", "prod": "ordsvcprd
 SCALE_OUT_COOLDOWN_SECONDS = 60
 SCALE_IN_COOLDOWN_SECONDS = 300
 
-# --- Alarm routing -------------------------------------------------------------------------
+# --- Alarm routing (alarm_routing.py) ----------------------------------------------------
 # Environments whose alarms must reach a person: their synth fails without a subscriber.
 PAGED_ENVIRONMENTS = frozenset({"prod"})
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class AlarmRouting:
-    """Where an environment's alarms go: `subscriber` is an email address (an SNS email
-    subscription, which its owner must confirm: docs/runbook.md) or the ARN of an existing SNS
-    topic that on-call tooling already reads (alarms then publish to it directly). Without a
-    subscriber, `unrouted_reason` says where alarms can be seen instead."""
-
-    subscriber: str | None
-    unrouted_reason: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.subscriber is None:
-            if not self.unrouted_reason:
-                raise ValueError("alarms: set a subscriber or say where alarms go instead")
-        elif not (self.is_email or self.is_topic_arn):
-            raise ValueError(
-                f"alarms: subscriber {self.subscriber!r} is neither an email address nor an "
-                "SNS topic ARN"
-            )
-
-    @property
-    def is_email(self) -> bool:
-        return self.subscriber is not None and bool(_EMAIL.fullmatch(self.subscriber))
-
-    @property
-    def is_topic_arn(self) -> bool:
-        return self.subscriber is not None and bool(_TOPIC_ARN.fullmatch(self.subscriber))
 
 
 # --- Tracing ---------------------------------------------------------------------------------
@@ -109,6 +82,9 @@ class EnvironmentConfig:
     db_multi_az: bool
     db_deletion_protection: bool
     db_backup_retention_days: int
+    # The database's audit trail (pgaudit, connections, CloudWatch Logs exports; database.py):
+    # how many days its logs are kept, or None for none. Required, so every environment decides.
+    db_audit_log_retention_days: int | None
     # Compute
     task_cpu: int
     task_memory_mib: int
@@ -154,7 +130,10 @@ class EnvironmentConfig:
             raise ValueError("the worker's shutdown grace must be below the ECS stop timeout")
 
     def check_alarm_routing(self) -> None:
-        """Called by the stack: an environment that pages must name its subscriber."""
+        """Called by the stack: the deploy's subscriber is in (app.py), and an environment that
+        pages names one."""
+        if self.alarms.from_deploy:
+            raise ValueError(f"{self.name}: alarms come from the deploy; app.py sets them")
         if self.name in PAGED_ENVIRONMENTS and self.alarms.subscriber is None:
             raise ValueError(
                 f"{self.name}: alarms reach nobody; set alarms=AlarmRouting(subscriber=<email "
@@ -195,6 +174,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         db_multi_az=False,
         db_deletion_protection=False,
         db_backup_retention_days=1,
+        db_audit_log_retention_days=None,  # disposable data, nobody audits dev
         task_cpu=256,
         task_memory_mib=512,
         min_tasks=1,
@@ -228,6 +208,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         db_multi_az=False,
         db_deletion_protection=True,
         db_backup_retention_days=7,
+        db_audit_log_retention_days=90,
         task_cpu=512,
         task_memory_mib=1024,
         min_tasks=1,
@@ -241,8 +222,8 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         task_orders_per_second=300,  # 0.5 vCPU
         acceptable_latency_seconds=30,
         oldest_message_alarm_seconds=300,
-        # The team's list: staging alarms are read in working hours, nobody is paged.
-        alarms=AlarmRouting(subscriber="order-service-team@example.com"),
+        # The team's list (read in working hours, nobody is paged), set by the deploy.
+        alarms=AlarmRouting.passed_by_the_deploy(),
     ),
     "prod": EnvironmentConfig(
         name="prod",
@@ -257,6 +238,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         db_multi_az=True,
         db_deletion_protection=True,
         db_backup_retention_days=14,
+        db_audit_log_retention_days=365,
         task_cpu=512,
         task_memory_mib=1024,
         min_tasks=2,
@@ -270,9 +252,9 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         task_orders_per_second=300,  # 0.5 vCPU
         acceptable_latency_seconds=30,
         oldest_message_alarm_seconds=300,
-        # On-call. Replace with the real address (or the ARN of the paging tool's SNS topic)
-        # before the first prod deploy; the subscription must then be confirmed (runbook).
-        alarms=AlarmRouting(subscriber="order-service-oncall@example.com"),
+        # On-call, set by the deploy: preferably the ARN of the paging tool's SNS topic (an
+        # email subscription must be confirmed first: docs/runbook.md).
+        alarms=AlarmRouting.passed_by_the_deploy(),
     ),
 }
 

@@ -11,6 +11,7 @@ import json
 
 from aws_cdk import Duration, RemovalPolicy, SecretValue
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -22,6 +23,22 @@ from .nag import acknowledge
 ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16_13)
 MASTER_USERNAME = "orders_admin"
 APP_USERNAME = DB_APP_USERNAME
+TLS_PARAMETERS = {"rds.force_ssl": "1"}
+# The audit trail (issue 19): who connected, and every DDL and role change (the migrations run
+# as the master user), through pgaudit. Statement logging and pgaudit's parameter logging stay
+# off, so the application role's password, which the migration passes as a bind parameter,
+# never reaches a log (pgaudit redacts the password of ALTER ROLE itself).
+# shared_preload_libraries replaces RDS's default for the family, pg_stat_statements: kept.
+RDS_DEFAULT_PRELOAD_LIBRARIES = ("pg_stat_statements",)
+AUDIT_PARAMETERS = {
+    "shared_preload_libraries": ",".join((*RDS_DEFAULT_PRELOAD_LIBRARIES, "pgaudit")),
+    "pgaudit.log": "ddl,role",
+    "pgaudit.log_parameter": "0",
+    "log_statement": "none",
+    "log_connections": "1",
+    "log_disconnections": "1",
+}
+AUDIT_LOG_EXPORTS = ("postgresql", "upgrade")
 
 
 class Database(Construct):
@@ -43,7 +60,10 @@ class Database(Construct):
         deletion_protection: bool,
         backup_retention_days: int,
         removal_policy: RemovalPolicy,
+        instance_identifier: str,
+        audit_log_retention: logs.RetentionDays | None,
     ) -> None:
+        """`audit_log_retention`: None for no audit trail, else how long its logs are kept."""
         super().__init__(scope, construct_id)
 
         self.security_group = ec2.SecurityGroup(
@@ -57,9 +77,23 @@ class Database(Construct):
             self,
             "Parameters",
             engine=ENGINE,
-            description="order-service: TLS required for every connection",
-            parameters={"rds.force_ssl": "1"},
+            description="order-service: TLS required for every connection"
+            + ("; audit trail (pgaudit)" if audit_log_retention else ""),
+            parameters={**TLS_PARAMETERS, **(AUDIT_PARAMETERS if audit_log_retention else {})},
         )
+        # RDS writes exported logs to /aws/rds/instance/<id>/<log>, creating the group without
+        # a retention if it is missing: the groups exist first, with their retention. Hence a
+        # fixed identifier (which also makes CloudFormation refuse to replace the database).
+        self.audit_log_groups = [
+            logs.LogGroup(
+                self,
+                f"{log.title()}Logs",
+                log_group_name=f"/aws/rds/instance/{instance_identifier}/{log}",
+                retention=audit_log_retention,
+                removal_policy=RemovalPolicy.RETAIN,  # the trail outlives the database
+            )
+            for log in (AUDIT_LOG_EXPORTS if audit_log_retention else ())
+        ]
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
@@ -67,6 +101,8 @@ class Database(Construct):
             instance_type=ec2.InstanceType(instance_type),
             vpc=vpc,
             vpc_subnets=subnets,
+            instance_identifier=instance_identifier,
+            cloudwatch_logs_exports=list(AUDIT_LOG_EXPORTS) if audit_log_retention else None,
             security_groups=[self.security_group],
             port=port,
             database_name=database_name,
@@ -89,6 +125,8 @@ class Database(Construct):
             ca_certificate=rds.CaCertificate.RDS_CA_RSA2048_G1,
             removal_policy=removal_policy,
         )
+        for log_group in self.audit_log_groups:
+            self.instance.node.add_dependency(log_group)
         cfn_instance = self.instance.node.default_child
         assert isinstance(cfn_instance, rds.CfnDBInstance)
         cfn_instance.add_property_deletion_override("MasterUserPassword")

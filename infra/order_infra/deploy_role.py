@@ -155,6 +155,15 @@ class EnvironmentDeployRole(Construct):
         if may_push:  # the first environment builds the image; later ones promote its tag
             repository.grant_push(role)
             repository.grant_read(role)
+        # Every environment tags the image it deploys (deployed-<env>-<sha>, which the ECR
+        # lifecycle keeps): a known manifest under a new immutable tag, no layer upload.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TagDeployedImage",
+                actions=["ecr:BatchGetImage", "ecr:PutImage"],
+                resources=[repository.repository_arn],
+            )
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="DescribeImageScan",

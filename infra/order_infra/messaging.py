@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -16,7 +16,9 @@ DLQ_RETENTION = Duration.days(14)  # SQS's maximum, and longer than the main que
 
 
 class Messaging(Construct):
-    """Main queue with redrive to a DLQ; both SSE-SQS encrypted and TLS-only."""
+    """Main queue with redrive to a DLQ; both SSE-SQS encrypted and TLS-only. The stack keeps
+    them (`removal_policy`) wherever it keeps the database: the orders waiting in them and the
+    dead letters are data like the rows."""
 
     def __init__(
         self,
@@ -24,6 +26,7 @@ class Messaging(Construct):
         construct_id: str,
         *,
         visibility_timeout: Duration,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -34,6 +37,7 @@ class Messaging(Construct):
             enforce_ssl=True,
             retention_period=DLQ_RETENTION,
             max_message_size_bytes=DLQ_MAX_MESSAGE_BYTES,
+            removal_policy=removal_policy,
         )
         self.queue = sqs.Queue(
             self,
@@ -49,4 +53,5 @@ class Messaging(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT
             ),
+            removal_policy=removal_policy,
         )

@@ -17,9 +17,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from . import worker_metrics as wm
+from .alarm_routing import AlarmRouting
 from .alerting import AlarmTopic
 from .catalog import GIB, database_class
-from .config import AlarmRouting
 from .dashboard import add_dashboard
 
 ONE_MINUTE = Duration.minutes(1)

@@ -83,6 +83,7 @@ class OrderServiceStack(Stack):
             self,
             "Messaging",
             visibility_timeout=Duration.seconds(SQS_VISIBILITY_TIMEOUT_SECONDS),
+            removal_policy=removal_policy,
         )
         self.status_events = StatusEvents(
             self,
@@ -106,6 +107,12 @@ class OrderServiceStack(Stack):
             backup_retention_days=config.db_backup_retention_days,
             removal_policy=(
                 RemovalPolicy.SNAPSHOT if config.retain_data else RemovalPolicy.DESTROY
+            ),
+            instance_identifier=f"order-service-{config.name}",
+            audit_log_retention=(
+                log_retention(config.db_audit_log_retention_days)
+                if config.db_audit_log_retention_days
+                else None
             ),
         )
 
@@ -191,12 +198,11 @@ class OrderServiceStack(Stack):
         )
         self._wire_health_checks()
         self._grant_queue_access()
-        # The worker and the migration task share the task security group.
+        # The worker and the migration task share the task security group. One call makes
+        # both halves of the rule (the database's ingress, the tasks' egress); a second egress
+        # rule of its own would be the same rule twice, which EC2 refuses on create.
         self.database.connections.allow_default_port_from(
             self.tasks.task_security_group, "order-service tasks"
-        )
-        self.tasks.task_security_group.add_egress_rule(
-            self.database.security_group, ec2.Port.tcp(DATABASE_PORT), "PostgreSQL"
         )
 
         config.check_alarm_routing()
@@ -264,6 +270,8 @@ class OrderServiceStack(Stack):
             "TaskSecurityGroupId": self.tasks.task_security_group.security_group_id,
             "QueueUrl": self.messaging.queue.queue_url,
             "DeadLetterQueueUrl": self.messaging.dead_letter_queue.queue_url,
+            # The runbook's subscription check (the stack has a second topic, the status one).
+            "AlarmTopicArn": self.monitoring.topic.topic_arn,
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

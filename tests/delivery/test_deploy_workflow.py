@@ -13,7 +13,16 @@ REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 sys.path.insert(0, str(REPO / "infra"))
 
-from order_infra.config import DEPLOY_ENVIRONMENTS, RDS_CA_BUNDLE_PATH  # noqa: E402
+from order_infra.alarm_routing import (  # noqa: E402
+    SUBSCRIBER_CONTEXT,
+    SUBSCRIBER_VARIABLE,
+)
+from order_infra.config import (  # noqa: E402
+    DEPLOY_ENVIRONMENTS,
+    DEPLOYED_TAG_PREFIX,
+    ENVIRONMENTS,
+    RDS_CA_BUNDLE_PATH,
+)
 
 REUSABLE = "./.github/workflows/deploy-environment.yml"
 
@@ -93,3 +102,44 @@ def test_the_image_ships_the_rds_ca_bundle_it_verifies() -> None:
     assert "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem" in dockerfile
     assert "hashlib.sha256(bundle).hexdigest()" in dockerfile
     assert f"COPY --from=rds-ca {RDS_CA_BUNDLE_PATH} {RDS_CA_BUNDLE_PATH}" in dockerfile
+
+
+def _deploy_steps() -> list[dict[str, Any]]:
+    (job,) = workflow("deploy-environment.yml")["jobs"].values()
+    return list(job["steps"])
+
+
+def test_the_deploy_passes_the_environments_alarm_subscriber() -> None:
+    # Issue 19: staging's and prod's alarm routing comes from the GitHub environment, never
+    # from the repository; the app refuses a deploy of theirs without it.
+    (job,) = workflow("deploy-environment.yml")["jobs"].values()
+    assert job["env"][SUBSCRIBER_VARIABLE] == f"${{{{ vars.{SUBSCRIBER_VARIABLE} }}}}"
+    (deploy,) = [s for s in _deploy_steps() if "cdk deploy" in s.get("run", "")]
+    assert f'-c "{SUBSCRIBER_CONTEXT}=${SUBSCRIBER_VARIABLE}"' in deploy["run"]
+    assert "sample" not in deploy["run"].lower()
+    cicd = (REPO / "CICD.md").read_text()
+    assert f"`{SUBSCRIBER_VARIABLE}`" in cicd
+    for env, config in ENVIRONMENTS.items():
+        assert config.alarms.from_deploy is (env != "dev"), env
+
+
+def test_the_deployed_image_is_tagged_idempotently_before_the_deploy() -> None:
+    # Issue 19: the ECR lifecycle keeps deployed-<env>-* images (test_infra_bootstrap.py).
+    steps = _deploy_steps()
+    names = [s.get("name", "") for s in steps]
+    tag_index = next(i for i, s in enumerate(steps) if "put-image" in s.get("run", ""))
+    deploy_index = next(i for i, s in enumerate(steps) if "cdk deploy" in s.get("run", ""))
+    assert tag_index < deploy_index, names  # nothing runs untagged
+    run = steps[tag_index]["run"]
+    assert DEPLOYED_TAG_PREFIX.format(env="$DEPLOY_ENV") + "$IMAGE_TAG" in run
+    # Tags are immutable: a re-run must find the tag and stop before put-image.
+    check = run.index('describe-images --repository-name "$ECR_REPOSITORY"')
+    assert run.index('--image-ids "imageTag=$DEPLOYED_TAG"') > check
+    assert check < run.index("exit 0") < run.index("put-image")
+    # The same manifest, in its own media type and with its digest: the tag names the image
+    # that runs, and a manifest converted to schema 1 (another digest) is never asked for.
+    assert '--image-ids "imageTag=$IMAGE_TAG"' in run
+    assert "--image-manifest-media-type" in run
+    assert '--image-digest "$DIGEST"' in run
+    assert "--accepted-media-types application/vnd.docker.distribution.manifest.v2+json" in run
+    assert "docker.distribution.manifest.v1+json" not in run

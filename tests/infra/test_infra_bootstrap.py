@@ -9,8 +9,9 @@ import pytest
 from aws_cdk import App, assertions
 
 import bootstrap_app
+from order_infra.bootstrap import KEEP_DEPLOYED_IMAGES, KEEP_IMAGES
 from order_infra.checks import SynthReport
-from order_infra.config import DEPLOY_ENVIRONMENTS, ENVIRONMENTS
+from order_infra.config import DEPLOY_ENVIRONMENTS, DEPLOYED_TAG_PREFIX, ENVIRONMENTS
 from order_infra.deploy_role import STACK_SERVICES
 from tests.infra.infra_support import template_json
 
@@ -33,6 +34,39 @@ def test_repository_is_immutable_scanned_and_expiring(template: assertions.Templ
         },
     )
     template.has_resource("AWS::ECR::Repository", {"DeletionPolicy": "Retain"})
+
+
+def _lifecycle_rules(template: assertions.Template) -> list[dict[str, Any]]:
+    (repository,) = template.find_resources("AWS::ECR::Repository").values()
+    text = repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"]
+    return sorted(json.loads(text)["rules"], key=lambda rule: rule["rulePriority"])
+
+
+def test_the_images_environments_run_are_kept_before_any_image_expires(
+    template: assertions.Template,
+) -> None:
+    # Issue 19: "keep the newest 100 of any tag" expired the image an environment ran once 100
+    # newer ones were pushed; a task replacement then failed with CannotPullContainerError.
+    rules = _lifecycle_rules(template)
+    assert [r["selection"]["tagStatus"] for r in rules][-1] == "any"  # evaluated last
+    assert rules[-1]["selection"]["countNumber"] == KEEP_IMAGES
+    kept = {
+        rule["selection"]["tagPrefixList"][0]: rule
+        for rule in rules
+        if rule["selection"]["tagStatus"] == "tagged"
+    }
+    prefixes = [DEPLOYED_TAG_PREFIX.format(env=env) for env in DEPLOY_ENVIRONMENTS]
+    assert sorted(kept) == sorted(prefixes)
+    for rule in kept.values():
+        assert rule["selection"]["tagPrefixList"] == [rule["selection"]["tagPrefixList"][0]]
+        assert rule["selection"]["countType"] == "imageCountMoreThan"
+        assert rule["selection"]["countNumber"] == KEEP_DEPLOYED_IMAGES >= 10  # a rollback
+        assert rule["action"] == {"type": "expire"}
+    # An image deployed to several environments counts among the later one's (prod's): dev's
+    # many deploys never expire the image prod runs.
+    assert [r["selection"]["tagPrefixList"][0] for r in rules if r in kept.values()] == list(
+        reversed(prefixes)
+    )
 
 
 def test_github_oidc_provider(template: assertions.Template) -> None:
@@ -133,13 +167,26 @@ def test_star_resources_only_where_aws_allows_nothing_else(
     assert star == expected
 
 
+LAYER_UPLOAD = {"ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"}
+
+
 def test_only_the_first_environment_pushes_images(template: assertions.Template) -> None:
     pushers = {
         env
         for env in ENVS
-        if any("ecr:PutImage" in _actions(s) for s in _statements(template, env))
+        if any(LAYER_UPLOAD & set(_actions(s)) for s in _statements(template, env))
     }
     assert pushers == {DEPLOY_ENVIRONMENTS[0]}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_environment_may_tag_the_image_it_deploys(
+    template: assertions.Template, env: str
+) -> None:
+    # A known manifest under a new tag (tags are immutable): deploy-environment.yml.
+    (statement,) = [s for s in _statements(template, env) if s.get("Sid") == "TagDeployedImage"]
+    assert set(_actions(statement)) == {"ecr:BatchGetImage", "ecr:PutImage"}
+    assert "Repository" in json.dumps(statement["Resource"])
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -4,7 +4,10 @@ import pytest
 from aws_cdk import App, Environment, RemovalPolicy, Stack, assertions
 from aws_cdk import aws_ec2 as ec2
 
+from order_infra.checks import SynthReport
+from order_infra.config import ENVIRONMENTS
 from order_infra.database import Database
+from tests.infra.infra_support import template_json
 
 
 def _database(*, multi_az: bool, deletion_protection: bool) -> assertions.Template:
@@ -32,6 +35,8 @@ def _database(*, multi_az: bool, deletion_protection: bool) -> assertions.Templa
         deletion_protection=deletion_protection,
         backup_retention_days=7,
         removal_policy=RemovalPolicy.SNAPSHOT,
+        instance_identifier="order-service-test",
+        audit_log_retention=None,
     )
     return assertions.Template.from_stack(stack)
 
@@ -90,3 +95,69 @@ def test_security_group_starts_closed(dev: assertions.Template) -> None:
             "GroupDescription": assertions.Match.string_like_regexp("PostgreSQL"),
         },
     )
+
+
+# Issue 19: the audit trail of staging and prod, pinned value by value. pgaudit joins the
+# family's default preload (pg_stat_statements); statement and parameter logging stay off so
+# that the application role's password (a bind parameter of the migration) never reaches a log.
+AUDIT_PARAMETERS = {
+    "rds.force_ssl": "1",
+    "shared_preload_libraries": "pg_stat_statements,pgaudit",
+    "pgaudit.log": "ddl,role",
+    "pgaudit.log_parameter": "0",
+    "log_statement": "none",
+    "log_connections": "1",
+    "log_disconnections": "1",
+}
+
+
+def _database_resources(report: SynthReport) -> dict[str, dict]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template_json(report)["Resources"].items()
+        if logical_id.startswith("Database")
+    }
+
+
+@pytest.mark.parametrize("env", list(ENVIRONMENTS))
+def test_staging_and_prod_keep_an_audit_trail(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    config = ENVIRONMENTS[env]
+    resources = _database_resources(synthesized[env])
+    (parameters,) = [
+        r["Properties"]["Parameters"]
+        for r in resources.values()
+        if r["Type"] == "AWS::RDS::DBParameterGroup"
+    ]
+    (instance,) = [r for r in resources.values() if r["Type"] == "AWS::RDS::DBInstance"]
+    identifier = instance["Properties"]["DBInstanceIdentifier"]
+    assert identifier == f"order-service-{env}"
+    log_groups = {
+        r["Properties"]["LogGroupName"]: (k, r)
+        for k, r in resources.items()
+        if r["Type"] == "AWS::Logs::LogGroup"
+    }
+    if config.db_audit_log_retention_days is None:
+        assert env == "dev"
+        assert parameters == {"rds.force_ssl": "1"}
+        assert "EnableCloudwatchLogsExports" not in instance["Properties"]
+        assert log_groups == {}
+        return
+    assert env in ("staging", "prod")
+    assert parameters == AUDIT_PARAMETERS
+    assert instance["Properties"]["EnableCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    # RDS creates a missing export group without a retention: these exist first, with one.
+    assert sorted(log_groups) == [
+        f"/aws/rds/instance/{identifier}/postgresql",
+        f"/aws/rds/instance/{identifier}/upgrade",
+    ]
+    for logical_id, group in log_groups.values():
+        assert group["Properties"]["RetentionInDays"] == config.db_audit_log_retention_days
+        assert group["DeletionPolicy"] == "Retain"  # the trail outlives the stack
+        assert logical_id in instance["DependsOn"]
+
+
+def test_prod_keeps_its_audit_trail_a_year() -> None:
+    assert ENVIRONMENTS["prod"].db_audit_log_retention_days == 365
+    assert ENVIRONMENTS["staging"].db_audit_log_retention_days is not None

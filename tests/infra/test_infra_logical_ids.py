@@ -6,6 +6,7 @@ main's synthesized templates: {label: {logical id: resource type}}), except thos
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,17 @@ for _label in ("staging", "prod"):
             "Sqs5F6BD5C0",
         )
     } | {"NetworkEndpointSecurityGroup6DEF6240": _NAT_ONLY}
+# The tasks' second egress rule to the database (tcp 5432, the rule the IndirectPort one
+# already is): EC2 refuses the duplicate on create (issue 19, test_infra_security_group_rules).
+_DUPLICATE_RULE = "the same rule twice: EC2 refuses the duplicate (issue 19)"
+for _label in APP_LABELS:
+    REMOVED_ON_PURPOSE[_label] |= {
+        logical_id: _DUPLICATE_RULE
+        for logical_id in BEFORE[_label]
+        if re.fullmatch(
+            r"ComputeTaskSecurityGroupto\w+DatabaseSecurityGroup[0-9A-F]{8}5432\w+", logical_id
+        )
+    }
 # Resource types added on purpose (a new resource is no replacement), with the reason.
 ADDED_ON_PURPOSE: dict[str, str] = {
     "AWS::SecretsManager::Secret": "the application role's secret (the worker's credentials)",
@@ -51,6 +63,7 @@ ADDED_ON_PURPOSE: dict[str, str] = {
     "AWS::SNS::Subscription": "the environment's alarm subscriber from the config",
     "AWS::Events::Rule": "failed ECS deployments, published to the alarm topic",
     "AWS::SNS::TopicPolicy": "lets EventBridge publish to the alarm topic",
+    "AWS::Logs::LogGroup": "the database's audit logs, staging and prod (issue 19)",
 }
 # The way out (StatusEvents): its topic, key, example subscriber queues and the lag alarm.
 ADDED_ON_PURPOSE.update(

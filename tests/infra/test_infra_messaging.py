@@ -1,15 +1,23 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk import App, Duration, Stack, assertions
+from aws_cdk import App, Duration, RemovalPolicy, Stack, assertions
 
+from order_infra.checks import SynthReport
+from order_infra.config import ENVIRONMENTS
 from order_infra.messaging import Messaging
+from tests.infra.infra_support import template_json
 
 
 @pytest.fixture(scope="module")
 def template() -> assertions.Template:
     stack = Stack(App(), "Test")
-    Messaging(stack, "Messaging", visibility_timeout=Duration.seconds(60))
+    Messaging(
+        stack,
+        "Messaging",
+        visibility_timeout=Duration.seconds(60),
+        removal_policy=RemovalPolicy.DESTROY,
+    )
     return assertions.Template.from_stack(stack)
 
 
@@ -61,3 +69,24 @@ def test_both_queues_deny_plain_http(template: assertions.Template) -> None:
             }
         },
     )
+
+
+@pytest.mark.parametrize("env", list(ENVIRONMENTS))
+def test_the_queues_outlive_the_stack_wherever_the_database_does(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    # Issue 19: a database kept as a snapshot while the orders waiting in the queue, and the
+    # dead letters, were deleted with the stack.
+    resources = template_json(synthesized[env])["Resources"]
+    (database,) = [r for r in resources.values() if r["Type"] == "AWS::RDS::DBInstance"]
+    database_kept = database["DeletionPolicy"] in ("Snapshot", "Retain")
+    assert database_kept is ENVIRONMENTS[env].retain_data
+    queues = {
+        logical_id: resource
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::SQS::Queue" and logical_id.startswith("Messaging")
+    }
+    assert len(queues) == 2  # the queue and its DLQ
+    for logical_id, queue in queues.items():
+        kept = (queue.get("DeletionPolicy"), queue.get("UpdateReplacePolicy")) == ("Retain",) * 2
+        assert kept is database_kept, logical_id

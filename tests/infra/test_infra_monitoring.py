@@ -11,12 +11,14 @@ from aws_cdk import App, Environment, assertions
 
 import app as app_module
 from order_infra import config as config_module
+from order_infra.alarm_routing import SAMPLE_SUBSCRIBER
 from order_infra.catalog import database_class
 from order_infra.checks import SynthReport
 from order_infra.config import ENVIRONMENTS, AlarmRouting
 from order_infra.monitoring import RDS_CONNECTIONS_SHARE
 from order_infra.stack import OrderServiceStack
 from tests.infra.infra_support import template_json
+from tests.infra.policy_evaluation import ACCOUNT, REGION, allows
 
 ENVS = list(ENVIRONMENTS)
 ALWAYS = {
@@ -32,7 +34,7 @@ ALWAYS = {
     "Paused",
     "ProcessingLag",
 }
-TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:pager"
+TOPIC_ARN = "arn:aws:sns:eu-west-1:210987654321:pager"
 
 
 def _resources(report: SynthReport, kind: str) -> dict[str, dict[str, Any]]:
@@ -73,21 +75,82 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_ok(
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_subscriber_comes_from_the_config(synthesized: dict[str, SynthReport], env: str) -> None:
+def test_subscriber_comes_from_the_config_or_the_deploy(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
     routing = ENVIRONMENTS[env].alarms
+    template = template_json(synthesized[env])
     subscriptions = list(_resources(synthesized[env], "AWS::SNS::Subscription").values())
-    if routing.subscriber is None:
-        assert subscriptions == []
-        assert routing.unrouted_reason
-    else:
+    if routing.from_deploy:  # make synth passes the sample, whose template refuses to deploy
         (subscription,) = subscriptions
         assert subscription["Protocol"] == "email"
-        assert subscription["Endpoint"] == routing.subscriber
+        assert subscription["Endpoint"] == SAMPLE_SUBSCRIBER
+        assert "RefuseSampleDeploy" in template["Rules"]
+    else:
+        assert routing.subscriber is None and routing.unrouted_reason
+        assert subscriptions == []
+        assert "RefuseSampleDeploy" not in template.get("Rules", {})
 
 
-def test_prod_and_staging_alarms_reach_an_address() -> None:
-    assert ENVIRONMENTS["prod"].alarms.is_email or ENVIRONMENTS["prod"].alarms.is_topic_arn
-    assert ENVIRONMENTS["staging"].alarms.subscriber is not None
+def test_staging_and_prod_route_alarms_from_the_deploy_not_the_config() -> None:
+    for env in ("staging", "prod"):
+        assert ENVIRONMENTS[env].alarms.from_deploy
+        assert ENVIRONMENTS[env].alarms.subscriber is None
+
+
+def _build(context: dict[str, str]) -> OrderServiceStack:
+    return app_module.build(App(context={"imageTag": "abc", **context}))
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+@pytest.mark.parametrize("passed", [None, "", "  "])
+def test_a_deploy_without_a_subscriber_is_refused(env: str, passed: str | None) -> None:
+    context = {"env": env} | ({} if passed is None else {"alarmSubscriber": passed})
+    with pytest.raises(ValueError, match=f"{env}: alarms reach nobody; pass -c alarmSubscriber="):
+        _build(context)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "order-service-oncall@example.com",
+        "team@EXAMPLE.NET",
+        "team@lists.example.org",
+        "team@Mail.Example.Com",
+        "team@ci.test",
+        "team@nowhere.invalid",
+        "team@corp.example",
+        "team@localhost.localhost",
+        "team@box.localhost",
+        "arn:aws:sns:eu-west-1:123456789012:pager",
+        "arn:aws:sns:eu-west-1:111122223333:pager",
+    ],
+)
+def test_a_deploy_refuses_reserved_or_placeholder_subscribers(address: str) -> None:
+    with pytest.raises(ValueError, match="reserved or placeholder address"):
+        _build({"env": "prod", "alarmSubscriber": address})
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["oncall@company.io", "oncall@notexample.com", "oncall@example.com.company.io"],
+)
+def test_a_real_domain_that_only_resembles_a_reserved_one_is_taken(address: str) -> None:
+    routing = AlarmRouting(subscriber=address)
+    assert routing.is_email and not routing.is_placeholder
+
+
+def test_the_sample_is_the_only_placeholder_accepted_and_it_is_marked() -> None:
+    assert AlarmRouting(subscriber=SAMPLE_SUBSCRIBER).is_sample
+    assert ".invalid" in SAMPLE_SUBSCRIBER and "never" in SAMPLE_SUBSCRIBER
+    with pytest.raises(ValueError, match="reserved or placeholder"):
+        AlarmRouting(subscriber=SAMPLE_SUBSCRIBER.replace("sample", "other"))
+
+
+def test_dev_routes_its_alarms_in_the_config_only() -> None:
+    with pytest.raises(ValueError, match=r"dev: alarms are routed in infra/order_infra/config\.py"):
+        _build({"env": "dev", "alarmSubscriber": "oncall@company.io"})
+    _build({"env": "dev", "alarmSubscriber": ""})  # what the workflow passes where it has none
 
 
 def test_prod_synth_fails_without_a_subscriber(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,6 +185,12 @@ def paged_by_topic() -> assertions.Template:
     return assertions.Template.from_stack(stack)
 
 
+def test_a_real_subscriber_leaves_the_template_deployable(
+    paged_by_topic: assertions.Template,
+) -> None:
+    assert "RefuseSampleDeploy" not in paged_by_topic.to_json().get("Rules", {})
+
+
 def test_a_topic_arn_subscriber_gets_every_alarm_and_deployment_failure(
     paged_by_topic: assertions.Template,
 ) -> None:
@@ -147,10 +216,80 @@ def test_failed_deployments_are_published(synthesized: dict[str, SynthReport], e
     (topic_id,) = _resources(synthesized[env], "AWS::SNS::Topic")
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Ref": topic_id}
-    # EventBridge must be able to use the topic's key, or the publish fails silently.
-    (key,) = _resources(synthesized[env], "AWS::KMS::Key").values()
-    principals = json.dumps(key["KeyPolicy"])
-    assert "events.amazonaws.com" in principals and "cloudwatch.amazonaws.com" in principals
+
+
+def _alarm_topic_policies(report: SynthReport) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The alarm topic's policy and its key's policy."""
+    (topic_id,) = _resources(report, "AWS::SNS::Topic")
+    (topic_policy,) = [
+        p["PolicyDocument"]
+        for p in _resources(report, "AWS::SNS::TopicPolicy").values()
+        if p["Topics"] == [{"Ref": topic_id}]
+    ]
+    (key,) = _resources(report, "AWS::KMS::Key").values()
+    return topic_policy, key["KeyPolicy"]
+
+
+def _publishes(
+    topic_policy: dict[str, Any], key_policy: dict[str, Any], service: str, **source: str
+) -> dict[str, bool]:
+    """What SNS checks when `service` publishes: the topic policy with the request's source,
+    and the key policy with what the service sends to KMS (EventBridge: no source keys)."""
+    tls = {"aws:SecureTransport": "true"}
+    topic_request = {**tls, **source}
+    key_request = tls if service == "events.amazonaws.com" else topic_request
+    return {
+        "sns:Publish": allows(
+            topic_policy, service=service, action="sns:Publish", context=topic_request
+        ),
+        **{
+            action: allows(key_policy, service=service, action=action, context=key_request)
+            for action in ("kms:GenerateDataKey", "kms:Decrypt")
+        },
+    }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_alarms_and_the_deployment_rule_may_publish_to_the_encrypted_topic(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    # Issue 19: the topic policy replaced SNS's default and allowed only EventBridge, so every
+    # alarm action failed. Both publishers must pass both policies, for this account's sources.
+    topic_policy, key_policy = _alarm_topic_policies(synthesized[env])
+    alarm_arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:OrderService-{env}-DeadLetters-X1"
+    alarm = {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": alarm_arn}
+    assert set(
+        _publishes(topic_policy, key_policy, "cloudwatch.amazonaws.com", **alarm).values()
+    ) == {True}
+    (rule_id,) = _resources(synthesized[env], "AWS::Events::Rule")
+    rule = {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": f"<{rule_id}.Arn>"}
+    assert set(_publishes(topic_policy, key_policy, "events.amazonaws.com", **rule).values()) == {
+        True
+    }
+
+
+@pytest.mark.parametrize(
+    ("service", "source"),
+    [
+        (
+            "cloudwatch.amazonaws.com",
+            {
+                "aws:SourceAccount": "999999999999",
+                "aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:999999999999:alarm:theirs",
+            },
+        ),
+        ("cloudwatch.amazonaws.com", {}),
+        ("events.amazonaws.com", {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": "<Other.Arn>"}),
+        ("events.amazonaws.com", {"aws:SourceAccount": "999999999999"}),
+        ("sns.amazonaws.com", {"aws:SourceAccount": ACCOUNT}),
+    ],
+)
+def test_no_other_source_may_publish_to_the_alarm_topic(
+    synthesized: dict[str, SynthReport], service: str, source: dict[str, str]
+) -> None:
+    topic_policy, _ = _alarm_topic_policies(synthesized["prod"])
+    tls = {"aws:SecureTransport": "true"}
+    assert not allows(topic_policy, service=service, action="sns:Publish", context=tls | source)
 
 
 @pytest.mark.parametrize("env", ENVS)

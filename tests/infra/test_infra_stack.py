@@ -26,6 +26,7 @@ EXPECTED_OUTPUTS = {
     "TaskSecurityGroupId",
     "QueueUrl",
     "DeadLetterQueueUrl",
+    "AlarmTopicArn",
 }
 # Every acknowledged AwsSolutions rule; a new one must be added here on purpose.
 ALLOWED_ACKNOWLEDGEMENTS = {
@@ -316,3 +317,21 @@ def test_each_environment_uses_its_own_cdk_bootstrap(
         f"/cdk-bootstrap/{qualifier}/version"
     )
     assert len({c.cdk_qualifier for c in ENVIRONMENTS.values()}) == len(ENVIRONMENTS)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_runbook_finds_the_alarm_topic_by_its_output(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    # Issue 19: the runbook's subscription check listed both topics (alarms and status events)
+    # and errored; it reads this output, which names the alarm topic and no other.
+    template = template_json(synthesized[env])
+    (alarm_topic,) = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::SNS::Topic" and logical_id.startswith("Monitoring")
+    ]
+    assert template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": alarm_topic}
+    runbook = (INFRA_DIR.parent / "docs" / "runbook.md").read_text()
+    assert "Outputs[?OutputKey=='AlarmTopicArn'].OutputValue" in runbook
+    assert "ResourceType=='AWS::SNS::Topic'" not in runbook
