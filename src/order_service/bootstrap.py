@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from order_service.adapters.cloudwatch_emf import start_emf
+from order_service.adapters.db_credentials import SecretCredentials
 from order_service.adapters.http import build_app, start_http
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
@@ -67,6 +68,13 @@ async def redelivery_of(queue: SqsQueue, policy: RedeliveryPolicy) -> Redelivery
             expected=policy.max_receive_count,
         )
     return replace(policy, max_receive_count=count)
+
+
+def database_credentials(settings: Settings) -> SecretCredentials | None:
+    """The secret the application's connections log in with, when one is configured."""
+    if not settings.db_secret_arn:
+        return None
+    return SecretCredentials(settings.db_secret_arn, settings.aws_region)
 
 
 def relay_config(settings: Settings) -> RelayConfig:
@@ -208,6 +216,7 @@ async def _run_worker(
         pool_size=settings.db_pool_size,
         outbox=settings.outbox_enabled(),
         tracer=tracer,
+        credentials=database_credentials(settings),
     )
     async with (
         sqs_client(

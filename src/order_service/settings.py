@@ -51,6 +51,11 @@ class Settings(TelemetrySettings, BaseSettings):
     # default (local and test servers without TLS); ECS sets verify-full with the RDS CA bundle.
     db_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] | None = None
     db_sslrootcert: str | None = None
+    # The Secrets Manager secret (RDS's JSON) the worker reads its database user and password
+    # from at each new connection, in place of DB_USER/DB_PASSWORD: a rotation (alternating
+    # users) reaches a running worker without a restart (adapters/db_credentials.py).
+    db_secret_arn: str | None = None
+    aws_endpoint_url_secrets_manager: str | None = None  # read by the SDK; checked here
     # The application role's password, given to `migrate` only: the migrations create the
     # DML-only role the worker connects as and set its password from this.
     app_db_password: SecretStr | None = None
@@ -131,7 +136,22 @@ class Settings(TelemetrySettings, BaseSettings):
             _check_topic_arn(value)
         return value or None
 
-    @field_validator("aws_endpoint_url_sqs", "aws_endpoint_url", "aws_endpoint_url_sns")
+    @field_validator("db_secret_arn")
+    @classmethod
+    def _secret_arn(cls, value: str | None) -> str | None:
+        if value and not _SECRET_ARN.fullmatch(value):
+            raise ValueError(
+                f"{value[:100]!r} is not a Secrets Manager secret ARN, like "
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-app-AbCdEf"
+            )
+        return value or None
+
+    @field_validator(
+        "aws_endpoint_url_sqs",
+        "aws_endpoint_url",
+        "aws_endpoint_url_sns",
+        "aws_endpoint_url_secrets_manager",
+    )
     @classmethod
     def _endpoint_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value:
@@ -270,6 +290,9 @@ _LIBPQ_ONLY = (
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 # arn:partition:sns:region:account:name; a FIFO topic's name ends with .fifo.
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
+_SECRET_ARN = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}"
+)
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 
 
@@ -342,6 +365,7 @@ def _check_queue_url(url: str) -> None:
 _ENDPOINT_EXAMPLES = {
     "aws_endpoint_url_sqs": "https://sqs.eu-west-1.amazonaws.com or http://127.0.0.1:4566",
     "aws_endpoint_url_sns": "https://sns.eu-west-1.amazonaws.com or http://127.0.0.1:4566",
+    "aws_endpoint_url_secrets_manager": "https://secretsmanager.eu-west-1.amazonaws.com",
     "aws_endpoint_url": "http://127.0.0.1:4566 (one endpoint for every AWS service)",
 }
 

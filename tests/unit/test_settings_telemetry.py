@@ -122,3 +122,20 @@ def test_the_stacks_tracing_variables_pass_the_workers_own_checks(monkeypatch):
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-app-AbCdEf", True),
+        ("orders-app", False),
+        ("arn:aws:sns:eu-west-1:123456789012:orders", False),
+    ],
+)
+def test_the_database_secret_is_an_arn(monkeypatch, value, accepted):
+    monkeypatch.setenv("DB_SECRET_ARN", value)
+    if accepted:
+        assert load_settings().db_secret_arn == value
+    else:
+        with pytest.raises(ConfigError, match="DB_SECRET_ARN"):
+            load_settings()

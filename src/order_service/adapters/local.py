@@ -44,7 +44,7 @@ def ministack_binary() -> Path:
 
 
 class LocalSqs:
-    """A ministack process serving SQS and SNS on 127.0.0.1:<port>."""
+    """A ministack process serving SQS, SNS and Secrets Manager on 127.0.0.1:<port>."""
 
     def __init__(self, state_dir: Path, port: int | None = None) -> None:
         self.state_dir = state_dir
@@ -58,7 +58,9 @@ class LocalSqs:
             **os.environ,
             "BIND_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.port),
-            "SERVICES": "sqs,sns",  # SNS: the outbox relay publishes to a topic
+            # SNS: the outbox relay publishes to a topic; Secrets Manager: the database
+            # credentials a worker may read at each connection (DB_SECRET_ARN).
+            "SERVICES": "sqs,sns,secretsmanager",
             "TMPDIR": str(self.state_dir),
         }
         log = (self.state_dir / "ministack.log").open("ab")

@@ -18,6 +18,7 @@ import structlog
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from order_service import tracing
+from order_service.adapters.db_credentials import SecretCredentials, connect_with
 from order_service.adapters.migrations import shipped_revisions
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import NamedQuery, load
@@ -64,12 +65,15 @@ class PostgresStore:
         command_timeout: float = 30.0,
         outbox: bool = False,
         tracer: Tracer | None = None,
+        credentials: SecretCredentials | None = None,
     ) -> None:
         """`outbox`: write one order_outbox row per applied event (a relay or a CDC reader
         consumes them); without one nothing is written, so the table never grows unread.
         `tracer`: a batch's statements and its commit are spans, and its outbox rows keep
-        the batch's traceparent; None: neither."""
+        the batch's traceparent; None: neither. `credentials`: the user and password of each
+        new connection come from this secret (rotated without a restart), not the DSN."""
         self._dsn = dsn
+        self._connect = connect_with(credentials)
         self._outbox = outbox
         self._tracer = tracer
         self._db_attributes = database_attributes(dsn) if tracer is not None else {}
@@ -90,6 +94,7 @@ class PostgresStore:
                 max_size=self._pool_size,
                 command_timeout=self._command_timeout,
                 timeout=10,
+                connect=self._connect,
             )
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
