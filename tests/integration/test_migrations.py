@@ -8,7 +8,7 @@ import sys
 
 import asyncpg
 
-from order_service.adapters.migrations import MIGRATION_LOCK_ID, upgrade
+from order_service.adapters.migrations import MIGRATION_LOCK_ID, shipped_revisions, upgrade
 
 READ_CONTRACT = {
     "orders": {
@@ -101,7 +101,9 @@ async def test_two_migration_processes_at_once_both_succeed(empty_database):
     assert await asyncio.gather(*(migrate_process(empty_database) for _ in range(3))) == [0] * 3
     conn = await asyncpg.connect(empty_database)
     try:
-        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0004"
+        assert (
+            await conn.fetchval("SELECT version_num FROM alembic_version") == shipped_revisions()[0]
+        )
     finally:
         await conn.close()
 
