@@ -166,13 +166,21 @@ async def applied(dsn: str) -> int:
 
 
 async def downstream(
-    scenario: str, sqs: Any, dsn: str, topic: Any, first: Sequence[dict] = ()
+    scenario: str,
+    sqs: Any,
+    dsn: str,
+    topic: Any,
+    first: Sequence[dict] = (),
+    received: list[dict] | None = None,
 ) -> dict[str, int]:
-    """Receives the rest of the status events (after `first`), checks the way out's
-    invariant and records the run's figures (docs/reliability.md, "Outbox faults")."""
+    """Receives the rest of the status events (after `first`; all of them also into
+    `received`), checks the way out's invariant and records the run's figures
+    (docs/reliability.md, "Outbox faults")."""
     bodies = list(first) + await receive_all(
         sqs, topic.downstream_url, expect=await applied(dsn), timeout=90
     )
+    if received is not None:
+        received.extend(bodies)
     try:
         counts = await check_downstream(dsn, bodies, validate_status_event)
     except AssertionError:

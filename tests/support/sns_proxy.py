@@ -41,7 +41,8 @@ class SnsFaultProxy(FaultProxy):
         self.faults: SnsFaults
         self.accepted: list[tuple[str, int]] = []  # (order id, sequence) as SNS accepted them
         self.bodies: list[str] = []  # each accepted entry's Message, as the relay sent it
-        self.late_rows = 0  # rows SNS accepted in answers that were held back slow_seconds
+        # Per row id: how many of the answers that accepted it were held back slow_seconds.
+        self.late: dict[str, int] = {}
 
     def release(self, *, drop: bool = False) -> None:
         self.faults.hold = False
@@ -79,7 +80,8 @@ class SnsFaultProxy(FaultProxy):
             accepted = self._record(form, content.decode())
             if self._rng.random() < self.faults.slow_rate:
                 self._count("fault:slow")
-                self.late_rows += accepted
+                for row_id in accepted:
+                    self.late[row_id] = self.late.get(row_id, 0) + 1
                 await asyncio.sleep(self.faults.slow_seconds)
         return web.Response(status=status, body=content, headers={"Content-Type": content_type})
 
@@ -92,10 +94,11 @@ class SnsFaultProxy(FaultProxy):
                 ids.append(form[f"{_MEMBER}{number}.Id"])
         return ids
 
-    def _record(self, form: dict[str, str], answer: str) -> int:
-        # Entries are member.N; the answer names the successful ones by their Id.
+    def _record(self, form: dict[str, str], answer: str) -> list[str]:
+        """Records the rows SNS accepted; their ids. Entries are member.N; the answer names
+        the successful ones by their Id."""
         successful = answer.split("<Failed>")[0]
-        accepted = 0
+        accepted = []
         for number in _entries(form):
             entry_id = form[f"{_MEMBER}{number}.Id"]
             if f"<Id>{entry_id}</Id>" in successful:
@@ -103,7 +106,7 @@ class SnsFaultProxy(FaultProxy):
                 body = json.loads(message)
                 self.accepted.append((body["order_id"], body["sequence"]))
                 self.bodies.append(message)
-                accepted += 1
+                accepted.append(body["id"])
         return accepted
 
 

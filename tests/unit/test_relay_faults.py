@@ -224,3 +224,22 @@ async def test_a_lag_not_measured_is_not_reported_as_zero():
     metrics.outbox_oldest_unpublished.set(0)
     await run_until(relay, lambda: outbox.gauge_reads >= 2)
     assert math.isnan(metrics.outbox_oldest_unpublished._value.get())
+
+
+async def test_a_claim_that_published_despite_a_fault_does_not_escalate_the_back_off():
+    """SNS fails one order's call every claim (a slow SNS) while the others pass: the relay
+    pauses briefly after each claim instead of doubling its back-off up to 30 s."""
+    stuck = rows_of(uuid.uuid4(), 1)
+    outbox = FakeOutbox(list(stuck))
+    relay = Relay(outbox, FakeTopic(refuse={stuck[0].id}), RelayConfig(poll_interval=0.01))
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        task = asyncio.create_task(relay.run(stop))
+        for n in range(1, 4):  # each claim, another order's row passes
+            outbox.rows += rows_of(uuid.uuid4(), 1)
+            while relay.published < n:
+                await asyncio.sleep(0.005)
+        stop.set()
+        await task
+    backoffs = [e["retry_in"] for e in logs if "retry_in" in e]
+    assert backoffs[:3] == [0.5, 0.5, 0.5]

@@ -59,9 +59,17 @@ _PERMANENT: tuple[tuple[frozenset[str], str, str], ...] = (
 )
 # Refusals of what one entry holds: that row will never pass, the others may.
 _ROW_REFUSALS = frozenset(
-    {"InvalidParameter", "InvalidParameterValue", "ValidationError", "ValidationException"}
+    {
+        "InvalidParameter",
+        "InvalidParameterException",
+        "InvalidParameterValue",
+        "ValidationError",
+        "ValidationException",
+    }
 )
-_UNAVAILABLE_ACTION = "SNS fails or times out: it usually passes by itself; see the AWS Health"
+_UNAVAILABLE_ACTION = (
+    "SNS fails or times out: it usually passes by itself; see the AWS Health Dashboard"
+)
 
 
 def topic_fault(code: str, message: str) -> TopicUnavailable:
