@@ -102,7 +102,7 @@ async def sns_client_cpu_us_per_row(rounds: int = 60) -> float:
         cpu0, published = cpu_seconds(os.getpid()), 0
         for _ in range(rounds):
             accepted = await asyncio.gather(*(topic.publish(rows) for _ in range(4)))
-            published += sum(len(a) for a in accepted)
+            published += sum(len(a.accepted) for a in accepted)
         cpu = cpu_seconds(os.getpid()) - cpu0
     if published != rounds * 4 * len(rows):
         raise RuntimeError(f"sns client bench: {published} rows accepted")

@@ -17,7 +17,7 @@ NAT_GIB_PER_MONTH = {"dev": 10, "staging": 20, "prod": 100}  # mostly image pull
 LOG_GIB_PER_MONTH = {"dev": 2, "staging": 3, "prod": 10}  # worker, flow logs, CI migrations
 # Alarm metrics a month (a metric-math alarm pays for each metric it reads), EMF metrics and
 # Container Insights' service-level metrics (about 20 for one service with its tasks).
-EMF_METRICS = 11
+EMF_METRICS = 13  # with the outbox's parked rows and relay faults (issue 21)
 CONTAINER_INSIGHTS_METRICS = 20
 
 
@@ -33,8 +33,9 @@ def alarm_metrics(config: EnvironmentConfig) -> int:
     """Metrics read by the alarms (pinned to the synthesized template by a test)."""
     burstable = c.database_class(config.db_instance_type).burstable
     single = 9 + (1 if burstable else 0)  # DLQ, oldest, unhealthy, healthy, 5-6 RDS, paused
-    # invalid rate: 6 outcomes; lag: 6 outcomes + visible + held; the outbox relay's lag: 1
-    return single + 6 + 8 + 1
+    # invalid rate: 6 outcomes; lag: 6 outcomes + visible + held; the outbox relay's lag and
+    # its parked rows: 1 each
+    return single + 6 + 8 + 2
 
 
 def items(config: EnvironmentConfig) -> list[Item]:

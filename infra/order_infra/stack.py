@@ -256,6 +256,7 @@ class OrderServiceStack(Stack):
         notifies like the others, and its widgets join the dashboard."""
         self.status_events.grant_publish(self.worker.task_role)
         self.monitoring.alarm_topic.notify(self.status_events.lag_alarm)
+        self.monitoring.alarm_topic.notify(self.status_events.parked_alarm)
         self.monitoring.dashboard.add_widgets(*self.status_events.widgets)
 
     def _add_outputs(self) -> None:

@@ -20,6 +20,7 @@ from constructs import Construct
 
 METRIC_NAMESPACE = "OrderService"
 LAG_METRIC = "OutboxOldestUnpublishedSeconds"
+PARKED_METRIC = "OutboxParkedRows"  # rows SNS refused for good, waiting for an operator
 QUEUE_DIMENSION = "QueueName"
 SUBSCRIBER_MAX_RECEIVE_COUNT = 5
 SUBSCRIBER_DLQ_RETENTION = Duration.days(14)
@@ -27,8 +28,9 @@ SUBSCRIBER_DLQ_RETENTION = Duration.days(14)
 
 class StatusEvents(Construct):
     """Exposes `topic`, `topic_key`, `subscriber_queue`, `subscriber_dead_letter_queue`,
-    `lag_alarm` and `widgets` (for the stack's dashboard); `grant_publish(role)` allows
-    sns:Publish (PublishBatch's action) on this topic only, and the key's use for it."""
+    `lag_alarm`, `parked_alarm` and `widgets` (for the stack's dashboard);
+    `grant_publish(role)` allows sns:Publish (PublishBatch's action) on this topic only, and
+    the key's use for it."""
 
     def __init__(
         self,
@@ -103,6 +105,27 @@ class StatusEvents(Construct):
             datapoints_to_alarm=3,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             # No data: no worker publishes metrics (it is down, which other alarms catch).
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        # A parked row is never published until someone retries it (its order's later rows
+        # wait behind it): one is enough to page.
+        self.parked_alarm = cloudwatch.Alarm(
+            self,
+            "OutboxParkedAlarm",
+            alarm_description=(
+                "SNS refused an outbox row for good; it is parked and its order's later status "
+                "events wait. See order-service outbox status, then order-service outbox retry."
+            ),
+            metric=cloudwatch.Metric(
+                namespace=METRIC_NAMESPACE,
+                metric_name=PARKED_METRIC,
+                dimensions_map={QUEUE_DIMENSION: queue_name},
+                statistic="Maximum",
+                period=Duration.minutes(1),
+            ),
+            threshold=0,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.widgets: list[cloudwatch.IWidget] = [

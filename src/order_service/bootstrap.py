@@ -7,7 +7,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -97,35 +97,47 @@ async def outbox_relay(settings: Settings, metrics: Metrics) -> AsyncIterator[Re
 
 
 async def consume_with_relay(
-    consume: Coroutine[Any, Any, None],
-    relay: Relay | None,
-    stop: asyncio.Event,
-    left: Callable[[], float] = lambda: 3.0,
+    consume: Coroutine[Any, Any, None], relay: Relay | None, stop: asyncio.Event, grace: float
 ) -> None:
-    """The relay as a supervised side task: if it ends while the worker runs, the worker stops
-    (cleanly, handing its messages back) and exits non-zero, like a dead heartbeat. After the
-    consumer stops, the relay finishes its claim (a few seconds at most, and never past `left()`,
-    the seconds left of the shutdown grace) and ends."""
+    """The relay as a supervised side task. It never ends by itself (it backs off from any
+    fault): if it does, the worker stops (cleanly, handing its messages back) and exits
+    non-zero. On `stop` the relay finishes the round under way and ends; what it still waits
+    for when the grace is nearly over is cancelled (its claim ends with its connection)."""
     if relay is None:
         await consume
         return
-    relay_stop = asyncio.Event()
-    relay_task = asyncio.create_task(relay.run(relay_stop), name="outbox-relay")
+    relay_task = asyncio.create_task(relay.run(stop), name="outbox-relay")
+    relay_bound = asyncio.create_task(_end_within(relay_task, stop, grace), name="relay-grace")
     consume_task = asyncio.create_task(consume, name="consumer")
-    await asyncio.wait({relay_task, consume_task}, return_when=asyncio.FIRST_COMPLETED)
-    if relay_task.done() and not consume_task.done():
-        error = None if relay_task.cancelled() else relay_task.exception()
-        log.error("worker task ended unexpectedly; stopping", task="outbox-relay", error=error)
-        stop.set()
+    try:
+        await asyncio.wait({relay_task, consume_task}, return_when=asyncio.FIRST_COMPLETED)
+        if relay_task.done() and not consume_task.done() and not stop.is_set():
+            error = None if relay_task.cancelled() else relay_task.exception()
+            log.error("worker task ended unexpectedly; stopping", task="outbox-relay", error=error)
+            stop.set()
+            await consume_task
+            raise ConsumerCrashed("worker task outbox-relay ended unexpectedly")
         await consume_task
-        raise ConsumerCrashed("worker task outbox-relay ended unexpectedly")
-    relay_stop.set()
-    # Its claim finished within what is left of the grace, then cancelled; a cancel that a
-    # blackholed connection never answers is not waited for (the process is exiting).
-    await asyncio.wait({relay_task}, timeout=max(min(3.0, left() - 1.0), 0.1))
-    relay_task.cancel()
-    await asyncio.wait({relay_task}, timeout=0.5)
-    consume_task.result()
+        stop.set()  # the consumer ended by itself: so does the relay
+        await relay_bound
+    finally:
+        for task in (relay_task, relay_bound, consume_task):
+            task.cancel()
+        # Bounded: a cancel that a blackholed connection never answers is not waited for.
+        await asyncio.wait({relay_task, relay_bound, consume_task}, timeout=0.5)
+
+
+RELAY_STOP_RESERVE_SECONDS = 1.0  # of the grace, for the relay's cancel and the exit after it
+
+
+async def _end_within(relay: asyncio.Task[None], stop: asyncio.Event, grace: float) -> None:
+    await stop.wait()
+    within = max(grace - RELAY_STOP_RESERVE_SECONDS, 0.1)
+    done, _ = await asyncio.wait({relay}, timeout=within)
+    if not done:
+        log.warning("outbox relay still busy at the end of the grace; cancelled", within=within)
+        relay.cancel()
+        await asyncio.wait({relay}, timeout=0.5)
 
 
 async def run_worker(
@@ -267,7 +279,7 @@ async def _run_worker(
                 consumer.run(stop, stopping.consumer_grace(), redelivery),
                 relay,
                 stop,
-                stopping.left,
+                stopping.consumer_grace(),
             )
         finally:
             if emf is not None:

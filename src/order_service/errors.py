@@ -48,5 +48,20 @@ class MigrationTaskError(OrderServiceError):
 
 
 class TopicUnavailable(OrderServiceError):
-    """The SNS topic is unreachable, throttling, or refused entries: the relay backs off and
-    publishes the same rows again (never a fault of the rows)."""
+    """The SNS topic is unreachable, throttling, refusing the publisher or refused entries:
+    the relay backs off and publishes the same rows again (never a fault of the rows). `kind`
+    names the cause for logs and metrics (adapters/sns.py), `action` says what fixes it;
+    `transient`: it passes by itself (throttling, a 5xx, a timeout), else an operator must act."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "sns_unavailable",
+        action: str = "",
+        transient: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.action = action
+        self.transient = transient

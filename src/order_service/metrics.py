@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -47,10 +49,24 @@ class Metrics:
             "1 while consuming is paused for a fault of the system (or before the first probe)",
             registry=self.registry,
         )
-        # The outbox relay.
+        # The outbox relay. Its gauges are measured from the table by whoever relays; NaN
+        # (left out of EMF) in a process that does not, or while the database does not answer.
         self.outbox_oldest_unpublished = Gauge(
             "order_service_outbox_oldest_unpublished_seconds",
-            "Age of the oldest outbox row not yet published (0 when none): the relay's lag",
+            "Age of the oldest outbox row the relay can publish (0 when none): the relay's lag",
+            registry=self.registry,
+        )
+        self.outbox_oldest_unpublished.set(math.nan)
+        self.outbox_parked = Gauge(
+            "order_service_outbox_parked_rows",
+            "Outbox rows SNS refused for good, parked until an operator retries them",
+            registry=self.registry,
+        )
+        self.outbox_parked.set(math.nan)
+        self.relay_faults = Counter(
+            "order_service_relay_faults",
+            "Faults the outbox relay met and backed off from (or rows it parked), by kind",
+            ["kind"],
             registry=self.registry,
         )
         self.outbox_published = Counter(

@@ -5,10 +5,13 @@ each payload the database's state at that step."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
+from order_service.adapters.cloudwatch_emf import OUTBOX_LAG
 from order_service.adapters.local import free_port
 from order_service.adapters.sqs import SqsQueue
 from order_service.generator import generate
@@ -16,6 +19,7 @@ from tests.support.database import query
 from tests.support.downstream import check_downstream, receive_all
 from tests.support.status_contract import validate_status_event
 from tests.support.waiting import wait_for
+from tests.support.worker import cli
 
 
 async def applied_events(database: str) -> int:
@@ -25,16 +29,6 @@ async def applied_events(database: str) -> int:
 
 async def drained(queue: SqsQueue, url: str) -> bool:
     return await queue.depth(url) == (0, 0)
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "order_service.entrypoints.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 async def test_a_workers_relay_publishes_every_status_change_once_in_sequence(
@@ -62,7 +56,11 @@ async def test_without_the_relay_in_the_worker_rows_wait_for_the_relay_command(
     queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
     await queue.send(e2e_queues.url, stream.bodies)
     env = {**worker_env, "ORDER_EVENTS_TOPIC_ARN": status_topic.arn}
-    start_worker(ORDER_EVENTS_TOPIC_ARN=status_topic.arn, OUTBOX_RELAY_IN_WORKER="false")
+    worker = start_worker(
+        ORDER_EVENTS_TOPIC_ARN=status_topic.arn,
+        OUTBOX_RELAY_IN_WORKER="false",
+        EMF_INTERVAL_SECONDS="1",
+    )
     await wait_for(lambda: drained(queue, e2e_queues.url), 120, "the queue to drain")
     expected = await applied_events(database)
     status = cli("outbox", "status", env=env)
@@ -72,7 +70,7 @@ async def test_without_the_relay_in_the_worker_rows_wait_for_the_relay_command(
     log = (tmp_path / "relay.log").open("w")
     relay = subprocess.Popen(
         [sys.executable, "-m", "order_service.entrypoints.cli", "relay"],
-        env={**env, "HEALTH_PORT": str(free_port())},
+        env={**env, "HEALTH_PORT": str(free_port()), "EMF_INTERVAL_SECONDS": "1"},
         stdout=log,
         stderr=log,
     )
@@ -87,6 +85,20 @@ async def test_without_the_relay_in_the_worker_rows_wait_for_the_relay_command(
         log.close()
     after = cli("outbox", "status", env=env)
     assert "unpublished rows:         0\n" in after.stdout, after.stdout
+    # Whoever relays reports the lag, in EMF too (the stack's alarm reads it); a worker that
+    # does not relay reports none, never a 0 it did not measure.
+    relay_lag = emf_values(tmp_path / "relay.log", OUTBOX_LAG)
+    assert relay_lag and all(v >= 0 for v in relay_lag)
+    assert emf_lines(worker.log_path) and not emf_values(worker.log_path, OUTBOX_LAG)
+
+
+def emf_lines(log: Path) -> list[dict]:
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if "_aws" in line]
+
+
+def emf_values(log: Path, metric: str) -> list[float]:
+    return [line[metric] for line in emf_lines(log) if metric in line]
 
 
 def test_the_relay_command_without_a_topic_is_one_line_and_exit_2(worker_env):

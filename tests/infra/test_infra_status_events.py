@@ -108,3 +108,20 @@ def test_the_lag_alarm_reads_the_metric_the_worker_publishes() -> None:
     from order_service.adapters import cloudwatch_emf
 
     assert cloudwatch_emf.OUTBOX_LAG == LAG_METRIC
+
+
+def test_one_parked_row_raises_the_parked_alarm(template) -> None:
+    from order_infra.status_events import PARKED_METRIC
+    from order_service.adapters import cloudwatch_emf
+
+    assert cloudwatch_emf.OUTBOX_PARKED == PARKED_METRIC
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": METRIC_NAMESPACE,
+            "MetricName": PARKED_METRIC,
+            "Dimensions": [{"Name": "QueueName", "Value": "orders"}],
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+    )

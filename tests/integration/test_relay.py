@@ -80,7 +80,7 @@ async def test_a_claimed_order_is_skipped_by_another_relay_not_waited_for(store,
             async with second.claim(10) as other:
                 rest = {r.order_id for r in other.rows}
             assert rest == {uuid.UUID(o) for o in orders} - claimed
-            assert not other.full and held.oldest_age_seconds > 0
+            assert not other.full
     finally:
         await first.close()
         await second.close()

@@ -5,13 +5,15 @@ return fast."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from order_service.adapters.local import create_queues
+from order_service.adapters.local import LocalSqs, create_queues
 from tests.reliability.harness import VISIBILITY
 from tests.support.queues import Queues
+from tests.support.sns_proxy import SnsFaultProxy
 
 
 @pytest.fixture
@@ -29,3 +31,11 @@ def fast_env() -> dict[str, str]:
         "RETRY_BASE_SECONDS": "0.5",
         "RETRY_MAX_SECONDS": "4",
     }
+
+
+@pytest.fixture
+async def sns_proxy(sqs_server: LocalSqs) -> AsyncIterator[SnsFaultProxy]:
+    """A fault-injecting proxy in front of the session's SNS endpoint."""
+    started = await SnsFaultProxy(sqs_server.endpoint).start()
+    yield started
+    await started.stop()

@@ -16,6 +16,8 @@ import asyncpg
 from order_service.adapters.sqs import SqsQueue
 from tests.reliability.model import expected_state
 from tests.support.database import execute, query
+from tests.support.downstream import check_downstream, receive_all
+from tests.support.status_contract import validate_status_event
 from tests.support.waiting import wait_for
 
 FULL = os.environ.get("RELIABILITY_FULL") == "1"
@@ -156,6 +158,36 @@ def record_outbound(scenario: str, passed: bool, counts: dict[str, int]) -> None
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as out:
         out.write(json.dumps(row) + "\n")
+
+
+async def applied(dsn: str) -> int:
+    rows = await query(dsn, "SELECT count(*) n FROM order_events WHERE outcome = 'applied'")
+    return int(rows[0]["n"])
+
+
+async def downstream(
+    scenario: str,
+    sqs: Any,
+    dsn: str,
+    topic: Any,
+    first: Sequence[dict] = (),
+    received: list[dict] | None = None,
+) -> dict[str, int]:
+    """Receives the rest of the status events (after `first`; all of them also into
+    `received`), checks the way out's invariant and records the run's figures
+    (docs/reliability.md, "Outbox faults")."""
+    bodies = list(first) + await receive_all(
+        sqs, topic.downstream_url, expect=await applied(dsn), timeout=90
+    )
+    if received is not None:
+        received.extend(bodies)
+    try:
+        counts = await check_downstream(dsn, bodies, validate_status_event)
+    except AssertionError:
+        record_outbound(scenario, False, {})
+        raise
+    record_outbound(scenario, True, counts)
+    return counts
 
 
 def assert_invariants(figures: Figures) -> None:

@@ -11,25 +11,22 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from order_service.adapters.local import LocalSqs
 from order_service.generator import generate
 from tests.reliability.harness import (
     FULL,
     assert_invariants,
+    downstream,
     measure,
-    record_outbound,
     runs,
     send,
     wait_backends,
 )
 from tests.support.database import execute, query
-from tests.support.downstream import check_downstream, receive_all
-from tests.support.sns_proxy import SnsFaultProxy, SnsFaults
-from tests.support.status_contract import validate_status_event
+from tests.support.downstream import receive_all
+from tests.support.sns_proxy import SnsFaults
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -53,22 +50,10 @@ CREATE TRIGGER outbox_hold BEFORE UPDATE ON order_outbox
 """
 
 
-@pytest.fixture
-async def sns_proxy(sqs_server: LocalSqs) -> AsyncIterator[SnsFaultProxy]:
-    started = await SnsFaultProxy(sqs_server.endpoint).start()
-    yield started
-    await started.stop()
-
-
 def stream(seed: int) -> list[str]:
     return generate(
         ORDERS, seed=seed, duplicate_rate=0.05, out_of_order_rate=0.2, invalid_rate=0.01
     ).bodies
-
-
-async def applied(dsn: str) -> int:
-    rows = await query(dsn, "SELECT count(*) n FROM order_events WHERE outcome = 'applied'")
-    return int(rows[0]["n"])
 
 
 async def outbox_rows(dsn: str) -> int:
@@ -78,23 +63,6 @@ async def outbox_rows(dsn: str) -> int:
 async def kill(worker) -> None:
     worker.signal(signal.SIGKILL)
     assert await asyncio.to_thread(worker.wait, 10) == -signal.SIGKILL
-
-
-async def downstream(
-    scenario: str, sqs, dsn: str, topic, first: Sequence[dict] = ()
-) -> dict[str, int]:
-    """Receives the rest of the status events (after `first`), checks the way out's
-    invariant and records the run's figures (docs/reliability.md, "Outbox faults")."""
-    bodies = list(first) + await receive_all(
-        sqs, topic.downstream_url, expect=await applied(dsn), timeout=90
-    )
-    try:
-        counts = await check_downstream(dsn, bodies, validate_status_event)
-    except AssertionError:
-        record_outbound(scenario, False, {})
-        raise
-    record_outbound(scenario, True, counts)
-    return counts
 
 
 @pytest.mark.parametrize("run", runs(1, 5))

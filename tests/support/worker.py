@@ -37,6 +37,17 @@ def worker_environment(
     }
 
 
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`order-service ARGS...` run to its end with `env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "order_service.entrypoints.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def parse_metrics(text: str) -> dict[str, dict[str, float]]:
     """{metric: {label value: sample}} for the samples of /metrics with at most one label
     (an unlabelled sample under "")."""

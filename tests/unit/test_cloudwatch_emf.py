@@ -128,3 +128,16 @@ def test_the_outbox_lag_is_published() -> None:
     (document, *_) = emf.EmfSnapshots(metrics.registry, "orders-prod").take()
     assert document[emf.OUTBOX_LAG] == 42
     assert _declared(document)[emf.OUTBOX_LAG] == "Seconds"
+
+
+def test_a_process_that_does_not_relay_reports_no_lag_rather_than_zero() -> None:
+    (document, *_) = emf.EmfSnapshots(Metrics().registry, "orders-prod").take()
+    assert emf.OUTBOX_LAG not in document and emf.OUTBOX_PARKED not in document
+
+
+def test_the_parked_rows_and_the_relay_faults_are_published() -> None:
+    metrics = Metrics()
+    metrics.outbox_parked.set(2)
+    metrics.relay_faults.labels("sns_denied").inc(3)
+    (document, *_) = emf.EmfSnapshots(metrics.registry, "orders-prod").take()
+    assert (document[emf.OUTBOX_PARKED], document[emf.RELAY_FAULTS]) == (2, 3)

@@ -34,6 +34,8 @@ BATCH_SECONDS_P99 = "BatchDurationP99Seconds"
 SYSTEM_FAULTS = "SystemFaults"
 PAUSED = "Paused"
 OUTBOX_LAG = "OutboxOldestUnpublishedSeconds"  # infra/order_infra/status_events.py LAG_METRIC
+OUTBOX_PARKED = "OutboxParkedRows"  # infra/order_infra/status_events.py PARKED_METRIC
+RELAY_FAULTS = "OutboxRelayFaults"
 
 # Prometheus sample names read from the registry.
 OUTCOME_SAMPLE = "order_messages_total"
@@ -41,6 +43,8 @@ BATCH_SAMPLE = "order_batch_duration_seconds"
 FAULT_SAMPLE = "order_service_system_faults_total"
 PAUSED_SAMPLE = "order_service_paused"
 OUTBOX_LAG_SAMPLE = "order_service_outbox_oldest_unpublished_seconds"
+OUTBOX_PARKED_SAMPLE = "order_service_outbox_parked_rows"
+RELAY_FAULT_SAMPLE = "order_service_relay_faults_total"
 
 Labels = tuple[tuple[str, str], ...]
 log = structlog.get_logger("order_service.metrics")
@@ -113,9 +117,18 @@ class EmfSnapshots:
         paused = current.get(PAUSED_SAMPLE)
         if paused is not None:
             values[PAUSED], units[PAUSED] = max(paused.values(), default=0.0), "None"
-        lag = current.get(OUTBOX_LAG_SAMPLE)
-        if lag is not None:
-            values[OUTBOX_LAG], units[OUTBOX_LAG] = max(lag.values(), default=0.0), "Seconds"
+        # Only what was measured: a process that does not relay (or whose database does not
+        # answer) holds NaN and reports nothing, never a lag of 0.
+        for sample, name, unit in (
+            (OUTBOX_LAG_SAMPLE, OUTBOX_LAG, "Seconds"),
+            (OUTBOX_PARKED_SAMPLE, OUTBOX_PARKED, "Count"),
+        ):
+            measured = [v for v in current.get(sample, {}).values() if math.isfinite(v)]
+            if measured:
+                values[name], units[name] = max(measured), unit
+        relay_faults = delta.get(RELAY_FAULT_SAMPLE)
+        if relay_faults is not None:
+            values[RELAY_FAULTS], units[RELAY_FAULTS] = sum(relay_faults.values()), "Count"
 
         documents = [self._document(timestamp, [QUEUE_DIMENSION], {}, values, units)]
         for labels, value in sorted((faults or {}).items()):

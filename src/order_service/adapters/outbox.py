@@ -1,4 +1,5 @@
-"""The relay's side of PostgreSQL: claims of whole orders, marks, retention, status.
+"""The relay's side of PostgreSQL: claims of whole orders, marks, parking, retention, gauges,
+status.
 
 How a claim ends: it is a transaction holding one advisory lock per claimed order
 (`pg_try_advisory_xact_lock`), so it ends with the transaction: at commit after the mark, at
@@ -8,14 +9,21 @@ a close, is ended by the server: the connection sets `idle_in_transaction_sessio
 30 s, so a claim never outlives 30 s of silence. Transaction locks were chosen over session
 locks (which a code path could forget to release on a pooled connection) and over a lease
 column (a write per claim, and a lease that expires under a slow but live relay would let a
-second relay publish the same order at the same time, out of order). The relay's SNS calls are
-bounded well below 30 s (adapters/sns.py), so a live relay's claim is never ended under it.
+second relay publish the same order at the same time, out of order). The relay marks after
+each round and waits for no round longer than its `round_seconds` (20 s, service/relay.py), so
+a live relay's claim is never ended under it.
+
+A claim that fails or is cancelled is never rolled back over the wire: its connection is
+terminated, which ends the transaction on the server as surely and at once, where a ROLLBACK
+to a server that does not answer would wait for the command timeout (and hold a stopping
+worker past its grace). The gauges have a connection of their own, so that they are read on
+their own clock, whatever a claim is waiting for.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -24,91 +32,117 @@ import asyncpg
 
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import load
-from order_service.service.ports import PendingRow
+from order_service.service.ports import OutboxGauges, PendingRow
 
 Q = load("queries.sql")
 CLAIM_IDLE_LIMIT_MS = 30_000
 _SCAN_PER_ORDER = 4  # rows scanned per order asked for: orders have a handful of rows waiting
 _DELETE_BATCH = 500
 _DELETE_BATCHES_PER_PASS = 20
+PARKED_LISTED = 100  # parked rows `outbox status` lists
 
 
 @dataclass
 class PostgresClaim:
     rows: Sequence[PendingRow]
     full: bool
-    oldest_age_seconds: float
     _conn: asyncpg.Connection
 
     async def mark_published(self, ids: Sequence[UUID]) -> None:
         await self._conn.execute(Q["outbox_mark_published"], list(ids))
 
+    async def park(self, refused: Mapping[UUID, str]) -> None:
+        await self._conn.execute(Q["outbox_park"], list(refused), list(refused.values()))
+
+
+@dataclass(frozen=True)
+class ParkedRow:
+    id: UUID
+    order_id: UUID
+    sequence: int
+    type: str
+    parked_at: datetime
+    reason: str | None
+
 
 @dataclass(frozen=True)
 class OutboxStatus:
-    unpublished: int
+    unpublished: int  # rows the relay can publish
     oldest_unpublished_seconds: float  # the relay's lag (0: nothing waiting)
+    parked: int  # refused by SNS for good, waiting for `outbox retry`
+    waiting_behind_parked: int  # later rows of the parked rows' orders
     published_retained: int
     last_published_at: datetime | None
+    parked_rows: Sequence[ParkedRow] = ()
 
 
-class PostgresOutbox:
-    """One connection of its own (never one of the worker's batch connections), reconnected
-    after a fault. Every method raises StoreUnavailable (or StoreError) on driver errors."""
+class _Session:
+    """One connection of the relay's own (never one of the worker's batch connections),
+    opened when needed and terminated after any fault."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, name: str) -> None:
         self._dsn = dsn
+        self._name = name
         self._conn: asyncpg.Connection | None = None
 
-    async def _connection(self) -> asyncpg.Connection:
+    async def get(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
             self._conn = await asyncpg.connect(
                 self._dsn,
                 timeout=10,
                 command_timeout=10,
                 server_settings={
-                    "application_name": "order-service-relay",
+                    "application_name": self._name,
                     "idle_in_transaction_session_timeout": str(CLAIM_IDLE_LIMIT_MS),
                     "statement_timeout": "10000",
                 },
             )
         return self._conn
 
+    def drop(self) -> None:
+        """Closes the socket without a word: the server ends the session (and any claim in
+        it) at once, and nothing here waits for a server that may not answer."""
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+
+
+class PostgresOutbox:
+    """Every method raises StoreUnavailable (or StoreError) on driver errors."""
+
+    def __init__(self, dsn: str) -> None:
+        self._claims = _Session(dsn, "order-service-relay")
+        self._gauges = _Session(dsn, "order-service-relay-gauges")
+
     async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=2)
-            if not conn.is_closed():
-                conn.terminate()
+        self._claims.drop()
+        self._gauges.drop()
 
     @contextlib.asynccontextmanager
     async def claim(self, max_orders: int) -> AsyncIterator[PostgresClaim]:
         try:
-            conn = await self._connection()
-            async with conn.transaction():
-                claimed = [
-                    r["aggregateid"]
-                    for r in await conn.fetch(
-                        Q["outbox_claim"], max_orders, max_orders * _SCAN_PER_ORDER
-                    )
-                ]
-                rows = await conn.fetch(Q["outbox_rows_of"], claimed) if claimed else []
-                oldest = await conn.fetchval(Q["outbox_oldest_age"])
-                yield PostgresClaim(
-                    [_pending(r) for r in rows], len(claimed) >= max_orders, float(oldest), conn
+            conn = await self._claims.get()
+            await conn.execute("BEGIN")
+            claimed = [
+                r["aggregateid"]
+                for r in await conn.fetch(
+                    Q["outbox_claim"], max_orders, max_orders * _SCAN_PER_ORDER
                 )
+            ]
+            rows = await conn.fetch(Q["outbox_rows_of"], claimed) if claimed else []
+            yield PostgresClaim([_pending(r) for r in rows], len(claimed) >= max_orders, conn)
+            await conn.execute("COMMIT")
         except DRIVER_ERRORS as exc:
-            await self._drop()
+            self._claims.drop()
             raise translate(exc) from exc
         except BaseException:
-            await self._drop()  # cancelled mid-claim: the connection's state is unknown
+            self._claims.drop()  # failed or cancelled mid-claim: the server ends the transaction
             raise
 
     async def delete_published(self, older_than_seconds: float) -> int:
         deleted = 0
         try:
-            conn = await self._connection()
+            conn = await self._claims.get()
             for _ in range(_DELETE_BATCHES_PER_PASS):
                 status = await conn.execute(
                     Q["outbox_delete_published"], older_than_seconds, _DELETE_BATCH
@@ -118,24 +152,58 @@ class PostgresOutbox:
                 if count < _DELETE_BATCH:
                     break
         except DRIVER_ERRORS as exc:
-            await self._drop()
+            self._claims.drop()
             raise translate(exc) from exc
+        except BaseException:
+            self._claims.drop()
+            raise
         return deleted
+
+    async def gauges(self) -> OutboxGauges:
+        try:
+            row = await (await self._gauges.get()).fetchrow(Q["outbox_gauges"])
+        except DRIVER_ERRORS as exc:
+            self._gauges.drop()
+            raise translate(exc) from exc
+        except BaseException:
+            self._gauges.drop()
+            raise
+        assert row is not None
+        return OutboxGauges(float(row["oldest_unpublished_seconds"]), int(row["parked"]))
 
     async def status(self) -> OutboxStatus:
         try:
-            conn = await self._connection()
+            conn = await self._claims.get()
             row = await conn.fetchrow(Q["outbox_status"])
+            parked = await conn.fetch(Q["outbox_parked_rows"], PARKED_LISTED)
         except DRIVER_ERRORS as exc:
-            await self._drop()
+            self._claims.drop()
             raise translate(exc) from exc
         assert row is not None
-        return OutboxStatus(**dict(row))
+        listed = [
+            ParkedRow(
+                r["id"],
+                r["aggregateid"],
+                r["sequence"],
+                r["type"],
+                r["parked_at"],
+                r["park_reason"],
+            )
+            for r in parked
+        ]
+        return OutboxStatus(**dict(row), parked_rows=listed)
 
-    async def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            conn.terminate()
+    async def retry_parked(self, ids: Sequence[UUID] | None) -> int:
+        """Gives parked rows (`ids`, or all when None) back to the relay; how many."""
+        try:
+            conn = await self._claims.get()
+            status = await conn.execute(
+                Q["outbox_retry_parked"], None if ids is None else list(ids)
+            )
+        except DRIVER_ERRORS as exc:
+            self._claims.drop()
+            raise translate(exc) from exc
+        return int(status.rpartition(" ")[2])
 
 
 def _pending(row: asyncpg.Record) -> PendingRow:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote_plus
@@ -15,7 +16,92 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from order_service.errors import TopicUnavailable
 from order_service.metrics import Metrics
-from order_service.service.ports import PUBLISH_BATCH_MAX, PendingRow
+from order_service.service.ports import PUBLISH_BATCH_MAX, PendingRow, PublishResult
+
+# SNS's error codes by what they mean for the relay: (codes, kind, what to do). Any other
+# failure (a 5xx, a timeout, a broken connection) is "sns_unavailable" and passes by itself.
+_THROTTLED = frozenset(
+    {"Throttling", "ThrottlingException", "Throttled", "KMSThrottling", "RequestThrottled"}
+)
+_PERMANENT: tuple[tuple[frozenset[str], str, str], ...] = (
+    (
+        frozenset(
+            {
+                "AuthorizationError",
+                "AccessDenied",
+                "AccessDeniedException",
+                "InvalidClientTokenId",
+                "UnrecognizedClientException",
+                "SignatureDoesNotMatch",
+                "ExpiredToken",
+                "InvalidSecurity",
+            }
+        ),
+        "sns_denied",
+        "the publisher may not publish to the topic: grant the task role sns:Publish on "
+        "ORDER_EVENTS_TOPIC_ARN (and kms:GenerateDataKey* and kms:Decrypt on its key), or "
+        "check its credentials",
+    ),
+    (
+        frozenset({"NotFound", "NotFoundException"}),
+        "sns_topic_missing",
+        "the topic in ORDER_EVENTS_TOPIC_ARN does not exist: check the ARN and region, or "
+        "redeploy the stack that creates it",
+    ),
+    (
+        frozenset(
+            {"KMSDisabled", "KMSInvalidState", "KMSNotFound", "KMSAccessDenied", "KMSOptInRequired"}
+        ),
+        "sns_kms",
+        "the topic's KMS key is disabled, pending deletion, missing or denies SNS: enable or "
+        "restore it and check its key policy",
+    ),
+)
+# Refusals of what one entry holds: that row will never pass, the others may.
+_ROW_REFUSALS = frozenset(
+    {
+        "InvalidParameter",
+        "InvalidParameterException",
+        "InvalidParameterValue",
+        "ValidationError",
+        "ValidationException",
+    }
+)
+_UNAVAILABLE_ACTION = (
+    "SNS fails or times out: it usually passes by itself; see the AWS Health Dashboard"
+)
+
+
+def topic_fault(code: str, message: str) -> TopicUnavailable:
+    """What an SNS error code means for the relay (kind, what to do, whether it passes)."""
+    if code in _THROTTLED:
+        return TopicUnavailable(
+            message,
+            kind="sns_throttled",
+            action="SNS throttles this account's publishes: it passes by itself; raise the "
+            "PublishBatch quota if it lasts",
+        )
+    for codes, kind, action in _PERMANENT:
+        if code in codes:
+            return TopicUnavailable(message, kind=kind, action=action, transient=False)
+    if code in _ROW_REFUSALS:
+        return TopicUnavailable(
+            message,
+            kind="sns_invalid",
+            action="SNS refuses the request itself: check ORDER_EVENTS_TOPIC_ARN and this "
+            "build's SNS entries (a bug: report it)",
+            transient=False,
+        )
+    return TopicUnavailable(message, kind="sns_unavailable", action=_UNAVAILABLE_ACTION)
+
+
+def _call_fault(call: str, exc: Exception) -> TopicUnavailable:
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        return topic_fault(code, f"{call}: {exc}")
+    return TopicUnavailable(
+        f"{call}: {type(exc).__name__}: {exc}", kind="sns_unavailable", action=_UNAVAILABLE_ACTION
+    )
 
 
 class SnsTopic:
@@ -28,9 +114,9 @@ class SnsTopic:
         self.fifo = topic_arn.endswith(".fifo")
         self._metrics = metrics or Metrics()
 
-    async def publish(self, rows: Sequence[PendingRow]) -> set[UUID]:
-        """Publishes up to 10 rows in one PublishBatch; returns the ids SNS accepted. Raises
-        TopicUnavailable when the call itself fails (after the SDK's own retries)."""
+    async def publish(self, rows: Sequence[PendingRow]) -> PublishResult:
+        """Publishes up to 10 rows in one PublishBatch. Raises TopicUnavailable when the call
+        itself fails (after the SDK's own retries)."""
         if len(rows) > PUBLISH_BATCH_MAX:
             raise ValueError(f"at most {PUBLISH_BATCH_MAX} rows per PublishBatch")
         self._metrics.sns_requests.labels("PublishBatch").inc()
@@ -41,16 +127,24 @@ class SnsTopic:
             )
         except (BotoCoreError, ClientError, OSError) as exc:
             self._metrics.errors.labels("sns").inc()
-            raise TopicUnavailable(f"PublishBatch: {exc}") from exc
-        failed = response.get("Failed", [])
-        if failed:
-            self._metrics.errors.labels("sns").inc(len(failed))
-        return {rows[int(s["Id"])].id for s in response.get("Successful", [])}
+            raise _call_fault("PublishBatch", exc) from exc
+        accepted = frozenset(rows[int(s["Id"])].id for s in response.get("Successful", []))
+        refused: dict[UUID, str] = {}
+        failure: TopicUnavailable | None = None
+        for entry in response.get("Failed", []):
+            self._metrics.errors.labels("sns").inc()
+            row, code = rows[int(entry["Id"])], str(entry.get("Code", ""))
+            reason = f"{code}: {entry.get('Message', '')}"
+            if entry.get("SenderFault") and code in _ROW_REFUSALS:
+                refused[row.id] = reason
+            elif failure is None:
+                failure = topic_fault(code, f"SNS refused entry {row.id}: {reason}")
+        return PublishResult(accepted, refused, failure)
 
     def _entry(self, entry_id: str, row: PendingRow) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "Id": entry_id,
-            "Message": row.payload,
+            "Message": sqs_safe(row.payload),
             "MessageAttributes": {
                 "type": {"DataType": "String", "StringValue": row.type},
                 "order_id": {"DataType": "String", "StringValue": str(row.order_id)},
@@ -72,7 +166,25 @@ class SnsTopic:
         try:
             await self._client.get_topic_attributes(TopicArn=self.topic_arn)
         except (BotoCoreError, ClientError, OSError) as exc:
-            raise TopicUnavailable(f"GetTopicAttributes: {exc}") from exc
+            raise _call_fault("GetTopicAttributes", exc) from exc
+
+
+# What SQS takes in a message body, and so what SNS can deliver to every SQS subscriber:
+# #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF. The stored payload is
+# PostgreSQL's rendering of the jsonb column, which holds characters raw where the worker's own
+# JSON (json.dumps) escaped them. In JSON text any other character can only stand inside a
+# string (PostgreSQL escapes the controls below #x20 itself), where \uXXXX is the same
+# character: so the body means the same to every consumer and SQS takes it.
+_SQS_REFUSED = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def sqs_safe(payload: str) -> str:
+    """The JSON text `payload` with every character SQS refuses written as a JSON escape."""
+    return _SQS_REFUSED.sub(_escape, payload)
 
 
 # urllib's quote_plus on ASCII text (RFC 3986 unreserved characters kept, space to "+", any

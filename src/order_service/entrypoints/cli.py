@@ -46,7 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("relay", help="publish the outbox to ORDER_EVENTS_TOPIC_ARN (the relay alone)")
     outbox = sub.add_parser("outbox", help="the outbox of order status events")
     outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
-    outbox_sub.add_parser("status", help="print the relay's lag and the unpublished count")
+    outbox_sub.add_parser(
+        "status", help="print the relay's lag, the unpublished count and the parked rows"
+    )
+    retry = outbox_sub.add_parser("retry", help="give parked rows back to the relay")
+    retry.add_argument("ids", nargs="*", metavar="ROW_ID", help="parked rows (outbox status)")
+    retry.add_argument("--all", action="store_true", help="every parked row")
 
     ops = sub.add_parser("ops", help="operations against AWS")
     ops_sub = ops.add_subparsers(dest="ops_command", required=True, metavar="ACTION")
@@ -121,8 +126,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_relay(settings)
     if args.command == "outbox":
-        from order_service.entrypoints.relay import print_status
+        from order_service.entrypoints.relay import print_status, retry_parked
 
+        if args.outbox_command == "retry":
+            return retry_parked(settings, args.ids, every=args.all)
         return print_status(settings)
     if args.command == "dev":
         from order_service.entrypoints.dev import run_dev

@@ -1,17 +1,22 @@
-"""`order-service relay` (the relay alone, e.g. with OUTBOX_RELAY_IN_WORKER=false) and
-`order-service outbox status` (the lag and the unpublished count)."""
+"""`order-service relay` (the relay alone, e.g. with OUTBOX_RELAY_IN_WORKER=false),
+`order-service outbox status` (the lag, the unpublished count, the parked rows) and
+`order-service outbox retry` (parked rows back to the relay)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sys
+from collections.abc import Sequence
+from uuid import UUID
 
 import structlog
 
+from order_service.adapters.cloudwatch_emf import start_emf
 from order_service.adapters.http import build_app, start_http
 from order_service.adapters.outbox import OutboxStatus, PostgresOutbox
-from order_service.bootstrap import install_stop_signals, outbox_relay
+from order_service.bootstrap import consume_with_relay, install_stop_signals, outbox_relay
+from order_service.errors import ConfigError
 from order_service.metrics import Metrics
 from order_service.settings import Settings
 
@@ -25,17 +30,29 @@ def run_relay(settings: Settings) -> int:
         install_stop_signals(stop)
         metrics = Metrics()
         runner = await start_http(build_app(metrics, {}), settings.health_port)
+        # Whoever relays reports the lag: under the worker's queue (SQS_QUEUE_URL, as the
+        # workers have it), the dimension of the stack's lag alarm.
+        emf = start_emf(
+            metrics.registry, settings.sqs_queue_url or "relay", settings.emf_interval_seconds
+        )
         try:
             async with outbox_relay(settings, metrics) as relay:
                 log.info("relay started", topic=settings.order_events_topic_arn)
-                await relay.run(stop)
+                # Nothing to consume: the relay alone, stopped within the grace like a worker's.
+                await consume_with_relay(_until(stop), relay, stop, settings.shutdown_grace_seconds)
                 log.info("relay stopped", published=relay.published)
         finally:
+            if emf is not None:
+                await emf.stop()
             with contextlib.suppress(Exception):
                 await runner.cleanup()
 
     asyncio.run(main())
     return 0
+
+
+async def _until(stop: asyncio.Event) -> None:
+    await stop.wait()
 
 
 def print_status(settings: Settings) -> int:
@@ -52,5 +69,36 @@ def print_status(settings: Settings) -> int:
     print(f"oldest unpublished (lag): {status.oldest_unpublished_seconds:.1f} s")
     print(f"published rows retained:  {status.published_retained}")
     print(f"last published at:        {last.isoformat() if last else '-'}")
+    print(f"parked rows:              {status.parked}")
+    if status.parked:
+        print(f"rows waiting behind them: {status.waiting_behind_parked}")
+        print("SNS refused these for good; fix the cause, then `order-service outbox retry ID`:")
+        for row in status.parked_rows:
+            print(
+                f"  {row.id}  order {row.order_id} #{row.sequence} {row.type}  "
+                f"parked {row.parked_at.isoformat()}  {row.reason or ''}"
+            )
+        if len(status.parked_rows) < status.parked:
+            print(f"  ... and {status.parked - len(status.parked_rows)} more")
     sys.stdout.flush()
+    return 0
+
+
+def retry_parked(settings: Settings, ids: Sequence[str], *, every: bool) -> int:
+    if every == bool(ids):
+        raise ConfigError("give the parked rows' ids (see `order-service outbox status`) or --all")
+    try:
+        rows = None if every else [UUID(i) for i in ids]
+    except ValueError as exc:
+        raise ConfigError(f"not a row id: {exc}") from exc
+
+    async def main() -> int:
+        outbox = PostgresOutbox(settings.database_dsn())
+        try:
+            return await outbox.retry_parked(rows)
+        finally:
+            await outbox.close()
+
+    retried = asyncio.run(main())
+    print(f"parked rows given back to the relay: {retried}")
     return 0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -12,7 +12,7 @@ from uuid import UUID
 from order_service.domain.batch import Plan, Snapshot
 from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import Outcome
-from order_service.errors import StoreUnavailable
+from order_service.errors import StoreUnavailable, TopicUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +84,35 @@ class PendingRow:
     traceparent: str | None = None  # of the batch that wrote the row, when it was traced
 
 
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """One PublishBatch's answer: the rows SNS accepted, those it refused for good (for what
+    they hold: such a row is parked, with SNS's reason) and why the others failed (they are
+    sent again, their orders wait)."""
+
+    accepted: frozenset[UUID]
+    refused: Mapping[UUID, str] = field(default_factory=dict)
+    failure: TopicUnavailable | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxGauges:
+    """Measured from the table: the relay's lag and what is parked."""
+
+    oldest_unpublished_seconds: float  # of rows the relay can publish (0: none waiting)
+    parked: int  # rows SNS refused for good, waiting for an operator
+
+
 class Claim(Protocol):
     rows: Sequence[PendingRow]  # every unpublished row of the claimed orders, by order, sequence
     full: bool  # as many orders as asked for: more may be waiting
-    oldest_age_seconds: float  # of the oldest unpublished row of the whole table (0: none)
 
     async def mark_published(self, ids: Sequence[UUID]) -> None: ...
+
+    async def park(self, refused: Mapping[UUID, str]) -> None:
+        """Parks rows SNS refused for good: their orders are claimed no more until an
+        operator retries them (`order-service outbox retry`)."""
+        ...
 
 
 class Outbox(Protocol):
@@ -97,6 +120,8 @@ class Outbox(Protocol):
 
     async def delete_published(self, older_than_seconds: float) -> int: ...
 
+    async def gauges(self) -> OutboxGauges: ...
+
 
 class Topic(Protocol):
-    async def publish(self, rows: Sequence[PendingRow]) -> set[UUID]: ...
+    async def publish(self, rows: Sequence[PendingRow]) -> PublishResult: ...

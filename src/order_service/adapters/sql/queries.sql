@@ -81,12 +81,18 @@ SELECT outcome AS key, count(*) AS n FROM order_events GROUP BY outcome ORDER BY
 -- name: outbox_claim
 -- The relay's claim: whole orders, oldest unpublished row first, each under a transaction-
 -- level advisory lock that is tried, never waited for (another relay holds it: skip the
--- order). The scan is bounded ($2 rows) and the filter is evaluated lazily under LIMIT ($1
--- orders), so a relay locks only the orders it returns. Released at commit or rollback.
+-- order). An order with a parked row is not claimed: its later rows wait behind it. The scan
+-- is bounded ($2 rows, parked orders' rows not counted) and the filter is evaluated lazily
+-- under LIMIT ($1 orders), so a relay locks only the orders it returns. Released at commit
+-- or rollback.
 WITH candidates AS MATERIALIZED (
     SELECT aggregateid, min(created_at) AS oldest
-    FROM (SELECT aggregateid, created_at FROM order_outbox
-          WHERE published_at IS NULL ORDER BY created_at LIMIT $2) AS waiting
+    FROM (SELECT o.aggregateid, o.created_at FROM order_outbox AS o
+          WHERE o.published_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM order_outbox AS p
+                            WHERE p.aggregateid = o.aggregateid AND p.published_at IS NULL
+                              AND p.parked_at IS NOT NULL)
+          ORDER BY o.created_at LIMIT $2) AS waiting
     GROUP BY aggregateid
     ORDER BY oldest
 )
@@ -102,13 +108,32 @@ FROM order_outbox
 WHERE aggregateid = ANY($1::uuid[]) AND published_at IS NULL
 ORDER BY aggregateid, sequence;
 
--- name: outbox_oldest_age
-SELECT coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
-FROM order_outbox WHERE published_at IS NULL;
-
 -- name: outbox_mark_published
 UPDATE order_outbox SET published_at = clock_timestamp()
 WHERE id = ANY($1::uuid[]) AND published_at IS NULL;
+
+-- name: outbox_park
+-- Rows SNS refused for good ($1 ids, $2 SNS's reasons): kept, unpublished, out of the claims.
+UPDATE order_outbox AS o SET parked_at = clock_timestamp(), park_reason = r.reason
+FROM unnest($1::uuid[], $2::text[]) AS r(id, reason)
+WHERE o.id = r.id AND o.published_at IS NULL;
+
+-- name: outbox_retry_parked
+-- An operator's retry: the rows ($1 ids; all when null) go back to the relay.
+UPDATE order_outbox SET parked_at = NULL, park_reason = NULL
+WHERE published_at IS NULL AND parked_at IS NOT NULL AND ($1::uuid[] IS NULL OR id = ANY($1));
+
+-- name: outbox_gauges
+-- The relay's lag (the oldest row it can publish: not parked, nor behind a parked row) and
+-- the parked rows. Both read the unpublished rows only (their partial index): a few.
+WITH parked AS (
+    SELECT aggregateid FROM order_outbox WHERE published_at IS NULL AND parked_at IS NOT NULL
+)
+SELECT coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
+           AS oldest_unpublished_seconds,
+       (SELECT count(*) FROM parked) AS parked
+FROM order_outbox
+WHERE published_at IS NULL AND aggregateid NOT IN (SELECT aggregateid FROM parked);
 
 -- name: outbox_delete_published
 -- Retention, in small batches; an unpublished row is never deleted. SKIP LOCKED is right
@@ -119,10 +144,25 @@ DELETE FROM order_outbox WHERE id IN (
     ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED);
 
 -- name: outbox_status
-SELECT count(*) FILTER (WHERE published_at IS NULL) AS unpublished,
+WITH held AS (
+    SELECT DISTINCT aggregateid FROM order_outbox
+    WHERE published_at IS NULL AND parked_at IS NOT NULL
+), rows AS (
+    SELECT o.*, h.aggregateid IS NOT NULL AS held
+    FROM order_outbox AS o LEFT JOIN held AS h USING (aggregateid)
+)
+SELECT count(*) FILTER (WHERE published_at IS NULL AND NOT held) AS unpublished,
        coalesce(extract(epoch FROM clock_timestamp()
-                - min(created_at) FILTER (WHERE published_at IS NULL)), 0)::float8
+                - min(created_at) FILTER (WHERE published_at IS NULL AND NOT held)), 0)::float8
            AS oldest_unpublished_seconds,
+       count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked,
+       count(*) FILTER (WHERE published_at IS NULL AND held AND parked_at IS NULL)
+           AS waiting_behind_parked,
        count(*) FILTER (WHERE published_at IS NOT NULL) AS published_retained,
        max(published_at) AS last_published_at
-FROM order_outbox;
+FROM rows;
+
+-- name: outbox_parked_rows
+SELECT id, aggregateid, sequence, type, parked_at, park_reason
+FROM order_outbox WHERE published_at IS NULL AND parked_at IS NOT NULL
+ORDER BY parked_at LIMIT $1;
