@@ -172,12 +172,13 @@ async def downstream(
     topic: Any,
     first: Sequence[dict] = (),
     received: list[dict] | None = None,
+    timeout: float = 90,
 ) -> dict[str, int]:
     """Receives the rest of the status events (after `first`; all of them also into
-    `received`), checks the way out's invariant and records the run's figures
-    (docs/reliability.md, "Outbox faults")."""
+    `received`) for `timeout` seconds at most, checks the way out's invariant and records the
+    run's figures (docs/reliability.md, "Outbox faults")."""
     bodies = list(first) + await receive_all(
-        sqs, topic.downstream_url, expect=await applied(dsn), timeout=90
+        sqs, topic.downstream_url, expect=await applied(dsn), timeout=timeout
     )
     if received is not None:
         received.extend(bodies)
