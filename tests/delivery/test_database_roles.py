@@ -4,6 +4,7 @@ wide, idempotently) and grants it what a batch needs, and nothing that changes t
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -117,3 +118,21 @@ async def test_a_rotated_password_takes_effect_on_the_next_migration(app_dsn, em
     before = await verifier()
     await asyncio.to_thread(upgrade, empty_database, app_role_password="rotated")  # at head
     assert await verifier() != before
+
+
+async def test_the_password_is_stored_as_the_verifier_the_migration_computed(empty_database):
+    """The migration sends PostgreSQL's SCRAM verifier, never the password: what the server
+    stores is the verifier of that password (its salt, its keys)."""
+    from order_service.migrations.app_role import scram_verifier
+
+    password = f"pw-{uuid.uuid4()}"
+    await asyncio.to_thread(upgrade, empty_database, app_role_password=password)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        stored = await conn.fetchval(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1", APP_ROLE
+        )
+    finally:
+        await conn.close()
+    salt = base64.b64decode(stored.split("$")[1].split(":")[1])
+    assert stored == scram_verifier(password, salt)

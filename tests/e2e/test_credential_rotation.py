@@ -118,3 +118,21 @@ async def test_a_rotation_under_a_running_worker_pauses_nothing_and_loses_nothin
     assert with_b[0]["n"] >= 1
     with pytest.raises(asyncpg.InvalidPasswordError):  # the server does check passwords
         await asyncpg.connect(postgres_server.base_uri, user=user_a, password="first-pass")
+
+
+async def test_the_server_logs_in_with_a_password_set_by_its_verifier(
+    password_logins, postgres_server
+):
+    """The form the migration sends (migrations/app_role.py) is one PostgreSQL accepts."""
+    from order_service.migrations.app_role import scram_verifier
+
+    user = f"rot_{uuid.uuid4().hex[:8]}_v"
+    verifier = scram_verifier("the-password")
+    await execute(
+        postgres_server.base_uri,
+        f"CREATE ROLE {user} LOGIN PASSWORD '{verifier}' IN ROLE {ROTATING}",
+    )
+    conn = await asyncpg.connect(postgres_server.base_uri, user=user, password="the-password")
+    await conn.close()
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await asyncpg.connect(postgres_server.base_uri, user=user, password="another")
