@@ -104,17 +104,6 @@ ACKNOWLEDGED = (
         "would add a key policy for the pulling execution roles and nothing else.",
         frozenset({"bootstrap"}),
     ),
-    *(
-        CheckovAck(
-            check_id,
-            "AWS::IAM::ManagedPolicy",
-            "CloudFormation's execution policy of one environment (cdk bootstrap "
-            "--cloudformation-execution-policies): it must create the stack's resources, so it "
-            "writes to the stack's services; IAM is limited to the stack's own roles.",
-            frozenset({"bootstrap"}),
-        )
-        for check_id in ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_111")
-    ),
 )
 
 
