@@ -27,6 +27,8 @@ def resources(env: str) -> dict[str, Any]:
 
 def sub(value: Any) -> str:
     """A Fn::Sub ARN with the sample account and region, or the value as text."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, dict) and "Fn::Sub" in value:
         text = str(value["Fn::Sub"])
         for name, real in (
