@@ -243,6 +243,18 @@ def scan_documents(documents: list[dict[str, Any]]) -> list[dict[str, dict[str, 
     return found
 
 
+def known_actions() -> set[str]:
+    """Every IAM action of cloudsplaining's database (policy_sentry), lower-cased: a named
+    action that is not among them (a typo, a renamed API) grants nothing and fails a deploy."""
+    python = CLOUDSPLAINING.parent / "python"
+    code = (
+        "import json; from policy_sentry.querying.all import get_all_actions; "
+        "print(json.dumps(sorted(get_all_actions())))"
+    )
+    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+    return {str(a).lower() for a in json.loads(result.stdout)}
+
+
 @dataclass(frozen=True)
 class PolicyScanReport:
     policies: list[IamPolicy]

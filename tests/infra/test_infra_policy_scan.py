@@ -3,6 +3,7 @@ resource exposure acknowledged (order_infra/policy_scan.py, run by `make synth` 
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from order_infra.policy_scan import (
     ACKNOWLEDGED_EXPOSURE,
     CLOUDSPLAINING,
     PolicyScanReport,
+    known_actions,
     parse_report,
     resolve,
     scan,
@@ -115,3 +117,18 @@ def test_intrinsics_resolve_to_sample_strings() -> None:
 def test_every_acknowledgement_has_a_reason() -> None:
     for action, reason in ACKNOWLEDGED_EXPOSURE.items():
         assert len(reason) >= 40, action
+
+
+def test_every_action_named_in_a_policy_exists(report: PolicyScanReport) -> None:
+    """A misspelt or renamed action grants nothing: the deploy would fail on the account."""
+    known = known_actions()
+    assert "secretsmanager:getsecretvalue" in known
+    unknown = set()
+    for policy in report.policies:
+        for statement in policy.document["Statement"]:
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                if not fnmatch.filter(known, action.lower()):
+                    unknown.add((policy.source, action))
+    assert unknown == set()
+    assert not fnmatch.filter(known, "ec2:authorizesecuritygroupingres")  # the check can fail
