@@ -91,6 +91,23 @@ def creates(sid: str, new_resource_of: dict[str, str]) -> list[Grant]:
     ]
 
 
+def with_arns(conditions: dict[str, Any], arn: Arn) -> dict[str, Any]:
+    """The conditions with every ARN template among their values made concrete, as the
+    resources are: a condition naming "arn:{partition}:..." literally would never match."""
+
+    def concrete(value: Any) -> Any:
+        if isinstance(value, list):
+            return [concrete(v) for v in value]
+        if isinstance(value, str) and value.startswith("arn:{partition}:"):
+            return arn(value)
+        return value
+
+    return {
+        operator: {key: concrete(value) for key, value in block.items()}
+        for operator, block in conditions.items()
+    }
+
+
 def policy_document(grants: Sequence[Grant], arn: Arn) -> iam.PolicyDocument:
     return iam.PolicyDocument(
         statements=[
@@ -99,7 +116,7 @@ def policy_document(grants: Sequence[Grant], arn: Arn) -> iam.PolicyDocument:
                 effect=iam.Effect.DENY if grant.deny else iam.Effect.ALLOW,
                 actions=list(grant.actions),
                 resources=[r if r == "*" else arn(r) for r in grant.resources],
-                conditions=grant.conditions or None,
+                conditions=with_arns(grant.conditions, arn) or None,
             )
             for grant in grants
         ]

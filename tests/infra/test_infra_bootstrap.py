@@ -388,3 +388,13 @@ def test_an_environments_account_accepts_images_from_the_image_account_only() ->
 def test_a_bad_account_id_is_refused() -> None:
     with pytest.raises(ValueError, match="12-digit account id"):
         _account_template({"replicateImagesTo": "12345"})
+
+
+def test_no_arn_template_is_left_unformatted(synthesized: dict[str, SynthReport]) -> None:
+    # Grants are written with {partition}, {region}, {account}; one left in a policy (in a
+    # condition, say) never matches a real ARN, and IAM accepts it without a word.
+    for label, report in synthesized.items():
+        for path in report.templates.values():
+            text = path.read_text()
+            for placeholder in ("{partition}", "{region}", "{account}"):
+                assert placeholder not in text, (label, path.name, placeholder)
