@@ -8,7 +8,7 @@ secrets, keys) is in tagged_grants.py.
 
 from __future__ import annotations
 
-from .config import EnvironmentConfig
+from .config import RDS_LOG_GROUP, EnvironmentConfig
 from .policy_grants import Grant, creates, own_tag, tag_guard
 from .tagged_grants import tagged_grants
 
@@ -77,7 +77,12 @@ def execution_grants(config: EnvironmentConfig) -> list[Grant]:
                 "logs:TagResource",
                 "logs:UntagResource",
             ],
-            [f"arn:{{partition}}:logs:{{region}}:{{account}}:log-group:{stack}-*"],
+            [
+                f"arn:{{partition}}:logs:{{region}}:{{account}}:log-group:{stack}-*",
+                # The database's audit logs, under RDS's path for its fixed identifier.
+                "arn:{partition}:logs:{region}:{account}:log-group:"
+                + RDS_LOG_GROUP.format(identifier=config.database_identifier, log="*"),
+            ],
         ),
         Grant("LogsDescribe", ["logs:DescribeLogGroups"], ["*"]),
         Grant(

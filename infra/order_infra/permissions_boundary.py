@@ -53,15 +53,17 @@ def boundary_grants(config: EnvironmentConfig) -> list[Grant]:
             ["arn:{partition}:secretsmanager:{region}:{account}:secret:*"],
             own,
         ),
-        # The master secret is RDS's (rds!db-<id>); RDS tags it with the instance it serves.
+        # The master secret is RDS's (rds!db-<id>); RDS tags it with the instance it serves,
+        # whose identifier is fixed.
         Grant(
             "OwnDatabaseMasterSecret",
             ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
             ["arn:{partition}:secretsmanager:{region}:{account}:secret:rds!*"],
             {
-                "ArnLike": {
+                "StringEquals": {
                     "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": (
-                        f"arn:{{partition}}:rds:{{region}}:{{account}}:db:{stack.lower()}-*"
+                        f"arn:{{partition}}:rds:{{region}}:{{account}}:db:"
+                        f"{config.database_identifier}"
                     )
                 }
             },

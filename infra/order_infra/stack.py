@@ -118,7 +118,7 @@ class OrderServiceStack(Stack):
             removal_policy=(
                 RemovalPolicy.SNAPSHOT if config.retain_data else RemovalPolicy.DESTROY
             ),
-            instance_identifier=f"order-service-{config.name}",
+            instance_identifier=config.database_identifier,
             audit_log_retention=(
                 log_retention(config.db_audit_log_retention_days)
                 if config.db_audit_log_retention_days

@@ -16,7 +16,7 @@ import pytest
 
 from order_infra.bootstrap_template import kept_path, toolkit_stack_name
 from order_infra.checks import SynthReport
-from order_infra.config import DEPLOY_ENVIRONMENTS, ENVIRONMENTS
+from order_infra.config import DEPLOY_ENVIRONMENTS, ENVIRONMENTS, RDS_LOG_GROUP
 from order_infra.policy_grants import ENVIRONMENT_TAG
 from order_infra.policy_scan import SAMPLE_ACCOUNT, IamPolicy, iam_policies, load_template
 from tests.infra.iam_reach import (
@@ -66,13 +66,15 @@ class Sensitive:
 
 
 def sensitive_resources(env: str) -> list[Sensitive]:
-    """Representative ARNs of an environment's stacks, secrets, roles and security groups."""
+    """Representative ARNs of an environment's stacks, secrets, roles, security groups, its
+    database and the database's audit trail."""
     config = ENVIRONMENTS[env]
     tag = {ENVIRONMENT_TAG: env}
     iam = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role"
     cfn = PREFIX.format(service="cloudformation")
     secret = PREFIX.format(service="secretsmanager")
-    database = f"{PREFIX.format(service='rds')}:db:{config.stack_name.lower()}-databasea1b2-x"
+    database = f"{PREFIX.format(service='rds')}:db:{config.database_identifier}"
+    audit_logs = RDS_LOG_GROUP.format(identifier=config.database_identifier, log="postgresql")
     q = config.cdk_qualifier
     return [
         Sensitive("stack", Target(f"{cfn}:stack/{config.stack_name}/0a1b2c3d", tag)),
@@ -98,6 +100,10 @@ def sensitive_resources(env: str) -> list[Sensitive]:
             Target(f"{PREFIX.format(service='ec2')}:security-group/sg-0123456789abcdef0", tag),
         ),
         Sensitive("database", Target(database, tag)),
+        Sensitive(
+            "audit log group",
+            Target(f"{PREFIX.format(service='logs')}:log-group:{audit_logs}", tag),
+        ),
         # Resources CloudFormation cannot tag: the tag guard must not let another environment
         # claim them with its own tag.
         Sensitive(
@@ -227,3 +233,59 @@ def test_the_boundary_admits_every_action_the_stack_grants_its_roles(
     }
     assert granted
     assert sorted(a for a in granted if not any(action_matches(p, a) for p in allowed)) == []
+
+
+def _allowed(policies: list[IamPolicy], action: str, target: Target) -> bool:
+    """Whether the principal holding these policies may do this one action on the target."""
+    narrowed = [
+        {
+            **policy.document,
+            "Statement": [
+                {**s, "Action": [a for a in as_list(s["Action"]) if action_matches(a, action)]}
+                for s in statements(policy.document)
+                if "Action" in s and any(action_matches(a, action) for a in as_list(s["Action"]))
+            ],
+        }
+        for policy in policies
+    ]
+    return bool(reaching_statements(narrowed, target))
+
+
+def _stack_resources(synthesized: dict[str, SynthReport], env: str, kind: str) -> dict[str, Any]:
+    (path,) = synthesized[env].templates.values()
+    resources = load_template(path)["Resources"]
+    return {k: r for k, r in resources.items() if r["Type"] == kind}
+
+
+@pytest.mark.parametrize("env", DEPLOY_ENVIRONMENTS)
+def test_the_boundary_admits_reading_the_own_databases_master_secret(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    """The migration's execution role reads the master secret RDS tags with its instance; the
+    instance has a fixed identifier (issue 19), which the boundary's condition must name, or
+    the first migration fails with AccessDenied."""
+    (instance,) = _stack_resources(synthesized, env, "AWS::RDS::DBInstance").values()
+    database = f"{PREFIX.format(service='rds')}:db:{instance['Properties']['DBInstanceIdentifier']}"
+    master = Target(
+        f"{PREFIX.format(service='secretsmanager')}:secret:rds!db-0a1b2c3d-4e5f-AbCdEf",
+        {"aws:rds:primaryDBInstanceArn": database},
+    )
+    boundary = env_principals(synthesized, env)["boundary"]
+    assert _allowed(boundary, "secretsmanager:GetSecretValue", master)
+
+
+@pytest.mark.parametrize("env", DEPLOY_ENVIRONMENTS)
+def test_the_execution_policy_manages_every_log_group_of_the_stack(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    """Named groups too: the database's audit logs (issue 19) live under RDS's own path,
+    /aws/rds/instance/<identifier>/, not under the stack's name."""
+    groups = _stack_resources(synthesized, env, "AWS::Logs::LogGroup")
+    assert groups
+    execution = env_principals(synthesized, env)["execution role"]
+    stack = ENVIRONMENTS[env].stack_name
+    for logical_id, group in groups.items():
+        name = group["Properties"].get("LogGroupName", f"{stack}-{logical_id}-AbCdEf012345")
+        target = Target(f"{PREFIX.format(service='logs')}:log-group:{name}", {ENVIRONMENT_TAG: env})
+        for action in ("logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource"):
+            assert _allowed(execution, action, target), (name, action)
