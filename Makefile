@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 SQS_VENV := .venv-sqs
 CHECKOV_VENV := .venv-checkov
+CLOUDSPLAINING_VENV := .venv-cloudsplaining
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-reliability reliability test-bench bench docs-figures synth lock clean
+.PHONY: install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-reliability reliability test-bench bench docs-figures synth bootstrap-templates lock clean
 
 # Runtime: the package and its locked dependencies (app.lock: what the image holds), the embedded
 # PostgreSQL (local.lock), and the local SQS server in its own venv (ministack pins an older
@@ -30,7 +31,13 @@ $(CHECKOV_VENV)/bin/checkov: requirements/checkov.lock
 	$(CHECKOV_VENV)/bin/python -m pip install -q --require-hashes -r requirements/checkov.lock
 	touch $@
 
-$(VENV)/.dev-installed: $(BIN)/order-service requirements/dev.lock $(CHECKOV_VENV)/bin/checkov
+# cloudsplaining (make synth scans every IAM policy) in its own venv, for the same reason.
+$(CLOUDSPLAINING_VENV)/bin/cloudsplaining: requirements/cloudsplaining.lock
+	test -x $(CLOUDSPLAINING_VENV)/bin/python || $(PYTHON) -m venv $(CLOUDSPLAINING_VENV)
+	$(CLOUDSPLAINING_VENV)/bin/python -m pip install -q --require-hashes -r requirements/cloudsplaining.lock
+	touch $@
+
+$(VENV)/.dev-installed: $(BIN)/order-service requirements/dev.lock $(CHECKOV_VENV)/bin/checkov $(CLOUDSPLAINING_VENV)/bin/cloudsplaining
 	$(BIN)/python -m pip install -q --require-hashes -r requirements/app.lock -r requirements/local.lock -r requirements/dev.lock
 	touch $@
 
@@ -96,6 +103,11 @@ docs-figures: install-dev
 synth: install-dev
 	cd infra && ../$(BIN)/python synth_all.py
 
+# The kept CDK bootstrap templates (one AWS account for every environment: CICD.md), from the
+# pinned CDK CLI's own template; after a CDK CLI upgrade.
+bootstrap-templates: install-dev
+	cd infra && npm ci --no-audit --no-fund && ../$(BIN)/python -m order_infra.bootstrap_template
+
 # Regenerate the lock files after changing pyproject.toml or requirements/*.in.
 lock: install-dev
 	$(BIN)/python -m pip install -q uv
@@ -104,6 +116,7 @@ lock: install-dev
 	$(BIN)/uv pip compile requirements/dev.in --universal --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
 	$(BIN)/uv pip compile requirements/sqs-server.in --universal --python-version 3.11 --generate-hashes -q -o requirements/sqs-server.lock
 	$(BIN)/uv pip compile requirements/checkov.in --universal --python-version 3.11 --generate-hashes -q -o requirements/checkov.lock
+	$(BIN)/uv pip compile requirements/cloudsplaining.in --universal --python-version 3.11 --generate-hashes -q -o requirements/cloudsplaining.lock
 
 clean:
-	rm -rf $(VENV) $(SQS_VENV) $(CHECKOV_VENV) .local
+	rm -rf $(VENV) $(SQS_VENV) $(CHECKOV_VENV) $(CLOUDSPLAINING_VENV) .local

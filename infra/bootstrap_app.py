@@ -4,6 +4,8 @@
     npx cdk deploy --app "../.venv/bin/python bootstrap_app.py" \
         -c githubRepository=<owner>/<repo> [-c githubEnvironments=<subset, if another
         account holds the rest>] [-c githubOidcProviderArn=<arn of an existing provider>]
+        [-c replicateImagesTo=<account>,<account> (the image account, one account per
+        environment)] [-c imagesFromAccount=<the image account> (every other account)]
 
 The environments default to config.DEPLOY_ENVIRONMENTS, the one list the docs and the deploy
 workflow follow (tests/delivery checks them against it).
@@ -19,6 +21,10 @@ from order_infra.config import DEPLOY_ENVIRONMENTS, ENVIRONMENTS, STACK_NAME_PRE
 from order_infra.entry import synthesize
 
 BOOTSTRAP_STACK_NAME = f"{STACK_NAME_PREFIX}Bootstrap"
+
+
+def accounts(value: object) -> list[str]:
+    return [a.strip() for a in str(value or "").split(",") if a.strip()]
 
 
 def build(app: App) -> DeliveryBootstrapStack:
@@ -45,6 +51,8 @@ def build(app: App) -> DeliveryBootstrapStack:
         github_repository=str(repository),
         environments=[ENVIRONMENTS[name] for name in environments],
         existing_oidc_provider_arn=app.node.try_get_context("githubOidcProviderArn") or None,
+        replicate_images_to=accounts(app.node.try_get_context("replicateImagesTo")),
+        images_from_account=app.node.try_get_context("imagesFromAccount") or None,
         env=Environment(region=regions.pop()),
         description="order-service delivery bootstrap: GitHub OIDC deploy role and ECR repository",
         termination_protection=True,

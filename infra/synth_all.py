@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """`make synth`: synthesize every environment and the bootstrap stack into cdk.out/<name>/,
-with cdk-nag (AwsSolutions), cfn-lint and checkov; exit non-zero on any unacknowledged
-finding (cdk-nag's are acknowledged next to their constructs, checkov's in
-order_infra/checkov_scan.py)."""
+with cdk-nag (AwsSolutions), cfn-lint and checkov, and cloudsplaining on every IAM policy
+(synthesized and the kept bootstrap templates, cdk-bootstrap/); exit non-zero on any
+unacknowledged finding (cdk-nag's are acknowledged next to their constructs, checkov's in
+order_infra/checkov_scan.py, cloudsplaining's in order_infra/policy_scan.py)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,22 @@ def main() -> int:
     print(
         f"{status:4} {'checkov':10} {len(checkov.acknowledged)} acknowledged finding(s), "
         f"{len(problems)} unacknowledged or stale"
+    )
+    for problem in problems:
+        print(f"     {problem}")
+    failures += len(problems)
+    from order_infra.bootstrap_template import KEPT_DIR
+    from order_infra.config import ENVIRONMENTS
+    from order_infra.policy_scan import scan as scan_policies
+
+    kept = sorted(KEPT_DIR.glob("*.yaml"))
+    policies = scan_policies(out, kept, ENVIRONMENTS["dev"].region)
+    problems = policies.problems()
+    status = "FAIL" if problems else "ok"
+    print(
+        f"{status:4} {'iam':10} cloudsplaining on {len(policies.policies)} policies "
+        f"({len(kept)} kept bootstrap templates): {len(policies.acknowledged)} acknowledged "
+        f"resource exposure(s), {len(problems)} failing, unacknowledged or stale"
     )
     for problem in problems:
         print(f"     {problem}")

@@ -17,8 +17,14 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from .config import DEPLOYED_TAG_PREFIX, ECR_REPOSITORY_NAME, EnvironmentConfig
+from .config import (
+    DEPLOY_ENVIRONMENTS,
+    DEPLOYED_TAG_PREFIX,
+    ECR_REPOSITORY_NAME,
+    EnvironmentConfig,
+)
 from .deploy_role import EnvironmentDeployRole
+from .image_replication import ImageReplication
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
 KEEP_IMAGES = 100  # of any tag: enough to roll back weeks of deploys; older images expire
@@ -40,6 +46,8 @@ class DeliveryBootstrapStack(Stack):
         github_repository: str,
         environments: Sequence[EnvironmentConfig],
         existing_oidc_provider_arn: str | None = None,
+        replicate_images_to: Sequence[str] = (),
+        images_from_account: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -71,10 +79,22 @@ class DeliveryBootstrapStack(Stack):
             )
             provider_arn = provider.oidc_provider_arn
 
+        # One account per environment (CICD.md): the image account's registry replicates the
+        # repository to the others, which accept it from that account only.
+        if replicate_images_to or images_from_account:
+            ImageReplication(
+                self,
+                "ImageReplication",
+                repository_name=ECR_REPOSITORY_NAME,
+                replicate_to=replicate_images_to,
+                source_account=images_from_account,
+            )
+
         # The first environment of the promotion order builds and pushes the image; the later
-        # ones deploy the same tag, so they may read the repository but not push to it.
+        # ones deploy the same tag, so they may read the repository but not push to it (also
+        # in an account that holds only later environments).
         self.deploy_roles: dict[str, EnvironmentDeployRole] = {}
-        for index, config in enumerate(environments):
+        for config in environments:
             deploy = EnvironmentDeployRole(
                 self,
                 f"Deploy-{config.name}",
@@ -82,14 +102,15 @@ class DeliveryBootstrapStack(Stack):
                 github_repository=github_repository,
                 oidc_provider_arn=provider_arn,
                 repository=self.repository,
-                may_push_images=index == 0,
+                may_push_images=config.name == DEPLOY_ENVIRONMENTS[0],
             )
             self.deploy_roles[config.name] = deploy
             CfnOutput(self, f"DeployRoleArn{config.name.title()}", value=deploy.role.role_arn)
+            # Comma-joined: `cdk bootstrap --cloudformation-execution-policies` takes the list.
             CfnOutput(
                 self,
-                f"ExecutionPolicyArn{config.name.title()}",
-                value=deploy.execution_policy.managed_policy_arn,
+                f"ExecutionPolicyArns{config.name.title()}",
+                value=",".join(p.managed_policy_arn for p in deploy.execution_policies),
             )
         CfnOutput(self, "RepositoryUri", value=self.repository.repository_uri)
 

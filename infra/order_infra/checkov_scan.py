@@ -57,11 +57,6 @@ _QUEUES = (
 )
 _LISTENER = ("ComputeLoadBalancerHttp95D16466",)
 _DATABASE = ("DatabaseInstanceAA8A5FDE",)
-_EXECUTION_POLICIES = (
-    "DeploydevCloudFormationExecution8C9CAA45",
-    "DeploystagingCloudFormationExecution69F23EFD",
-    "DeployprodCloudFormationExecution3C4C1777",
-)
 
 ACKNOWLEDGED = (
     CheckovAck(
@@ -141,18 +136,6 @@ ACKNOWLEDGED = (
         "Images are encrypted with AES-256 (ECR's own keys); they hold no secrets, so a CMK "
         "would add a key policy for the pulling execution roles and nothing else.",
         BOOTSTRAP,
-    ),
-    *(
-        CheckovAck(
-            check_id,
-            "AWS::IAM::ManagedPolicy",
-            _EXECUTION_POLICIES,
-            "CloudFormation's execution policy of one environment (cdk bootstrap "
-            "--cloudformation-execution-policies): it must create the stack's resources, so it "
-            "writes to the stack's services; IAM is limited to the stack's own roles.",
-            BOOTSTRAP,
-        )
-        for check_id in ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_111")
     ),
 )
 

@@ -14,6 +14,9 @@ ECR_REPOSITORY_NAME = "order-service"
 # The image an environment deploys gets this tag prefix + the commit SHA as a second tag
 # (deploy-environment.yml); the ECR lifecycle keeps these images (bootstrap.py).
 DEPLOYED_TAG_PREFIX = "deployed-{env}-"
+# Where RDS exports an instance's logs (its own naming, not ours): the stack creates these groups
+# first (database.py), and the execution policy may manage them (execution_grants.py).
+RDS_LOG_GROUP = "/aws/rds/instance/{identifier}/{log}"
 STACK_NAME_PREFIX = "OrderService"
 
 # Contract with the container image (see the Dockerfile and src/order_service).
@@ -143,6 +146,12 @@ class EnvironmentConfig:
     @property
     def stack_name(self) -> str:
         return f"{STACK_NAME_PREFIX}-{self.name}"
+
+    @property
+    def database_identifier(self) -> str:
+        """The RDS instance's fixed identifier: its log groups' names, and the instance RDS tags
+        its master secret with (permissions_boundary.py), are known before it exists."""
+        return f"order-service-{self.name}"
 
     @property
     def alb_deletion_protection(self) -> bool:

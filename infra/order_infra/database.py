@@ -16,7 +16,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from .config import DB_APP_USERNAME
+from .config import DB_APP_USERNAME, RDS_LOG_GROUP
 from .nag import acknowledge
 
 # An explicit minor version: a bare "16" is deprecated for new instances (cfn-lint W3691).
@@ -88,7 +88,7 @@ class Database(Construct):
             logs.LogGroup(
                 self,
                 f"{log.title()}Logs",
-                log_group_name=f"/aws/rds/instance/{instance_identifier}/{log}",
+                log_group_name=RDS_LOG_GROUP.format(identifier=instance_identifier, log=log),
                 retention=audit_log_retention,
                 removal_policy=RemovalPolicy.RETAIN,  # the trail outlives the database
             )

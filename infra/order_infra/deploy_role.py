@@ -1,8 +1,9 @@
 """One environment's GitHub deploy role and the policy its CDK bootstrap runs CloudFormation with.
 
 The role is trusted by exactly one GitHub environment of one repository, and may reach only
-its own stack (OrderService-<env>) and its own CDK bootstrap roles (qualifier per environment):
-a job bound to dev cannot deploy prod, whichever branch it runs on.
+its own stack (OrderService-<env>) and exactly two CDK bootstrap roles of its own qualifier
+(deploy, file publishing): a job bound to dev cannot deploy prod, whichever branch it runs on.
+The execution policies and permissions boundary come from execution_policy.py.
 """
 
 from __future__ import annotations
@@ -13,28 +14,15 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from .config import EnvironmentConfig
+from .execution_policy import EnvironmentExecutionPolicy
 from .nag import acknowledge
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 DEPLOY_ROLE_NAME = "order-service-github-deploy-{env}"
-EXECUTION_POLICY_NAME = "order-service-{env}-cfn-execution"
-# What the stack's CloudFormation creates; `cdk bootstrap --cloudformation-execution-policies`
-# gets this instead of AdministratorAccess. IAM is limited to the stack's own roles below.
-STACK_SERVICES = (
-    "application-autoscaling",
-    "cloudwatch",
-    "ec2",
-    "ecs",
-    "elasticloadbalancing",
-    "events",  # the rule that reports failed ECS deployments
-    "kms",
-    "logs",
-    "rds",
-    "s3",
-    "secretsmanager",
-    "sns",
-    "sqs",
-)
+# The CDK bootstrap roles the CLI assumes for `cdk deploy` of an image-tagged stack: the deploy
+# role and the file-publishing role (the template asset). Named exactly: a wildcard would also
+# admit the lookup role, which reads the whole account.
+CDK_ROLES_USED = ("deploy", "file-publishing")
 
 
 def github_subject(repository: str, environment: str) -> str:
@@ -78,9 +66,6 @@ class EnvironmentDeployRole(Construct):
             ),
         )
         wildcards = {
-            "bootstrap_roles": (
-                f"arn:{{partition}}:iam::{{account}}:role/cdk-{qualifier}-*-role-{{account}}-*"
-            ),
             "stack": (
                 f"arn:{{partition}}:cloudformation:{{region}}:{{account}}:stack/{stack_name}/*"
             ),
@@ -98,8 +83,18 @@ class EnvironmentDeployRole(Construct):
             ),
         }
         arn = {name: self._arn(template) for name, template in wildcards.items()}
+        self.bootstrap_role_arns = [
+            self._arn(
+                f"arn:{{partition}}:iam::{{account}}:role/cdk-{qualifier}-{role}-role-"
+                "{account}-{region}"
+            )
+            for role in CDK_ROLES_USED
+        ]
         self._grant(arn, repository, may_push_images)
-        self.execution_policy = self._execution_policy(config)
+        execution = EnvironmentExecutionPolicy(self, "Execution", config=config, arn=self._arn)
+        self.execution_policies = execution.policies
+        self.permissions_boundary = execution.boundary
+        self._acknowledge_execution_policy(execution)
 
         policy = self.role.node.find_child("DefaultPolicy")
         acknowledge(
@@ -109,8 +104,6 @@ class EnvironmentDeployRole(Construct):
             "ecs:DescribeTaskDefinition support no resource-level permissions.",
         )
         reasons = {
-            "bootstrap_roles": f"Only this environment's CDK bootstrap roles (qualifier "
-            f"{qualifier}), whose names end in the account and region.",
             "stack": "Stack ARNs end in a generated id; read-only DescribeStacks of the "
             "environment's one stack for its outputs.",
             "task_definition": "Each deploy registers a new revision of the migration family "
@@ -149,7 +142,7 @@ class EnvironmentDeployRole(Construct):
             iam.PolicyStatement(
                 sid="AssumeOwnCdkBootstrapRoles",
                 actions=["sts:AssumeRole"],
-                resources=[arn["bootstrap_roles"]],
+                resources=self.bootstrap_role_arns,
             )
         )
         if may_push:  # the first environment builds the image; later ones promote its tag
@@ -207,79 +200,19 @@ class EnvironmentDeployRole(Construct):
             )
         )
 
-    def _execution_policy(self, config: EnvironmentConfig) -> iam.ManagedPolicy:
-        """What `cdk bootstrap --qualifier <q>` lets CloudFormation do: this stack, no more."""
-        stack_roles = self._arn(f"arn:{{partition}}:iam::{{account}}:role/{config.stack_name}-*")
-        bootstrap_version = self._arn(
-            f"arn:{{partition}}:ssm:{{region}}:{{account}}:parameter/cdk-bootstrap/"
-            f"{config.cdk_qualifier}/version"
+    def _acknowledge_execution_policy(self, execution: EnvironmentExecutionPolicy) -> None:
+        """cdk-nag IAM5 on the execution policy and the boundary: each wildcard is a name
+        prefix of this environment, an id kind whose statement requires the environment tag,
+        or an action AWS offers no resource-level permission for (execution_grants.py)."""
+        reason = (
+            "Resource ids are generated at deploy time: each wildcard is this environment's "
+            "name prefix, an id kind whose statement requires the environment tag, a create "
+            "on the kind of resource it makes, or an action AWS offers no resource-level "
+            "permission for (order_infra/execution_grants.py, permissions_boundary.py)."
         )
-        policy = iam.ManagedPolicy(
-            self,
-            "CloudFormationExecution",
-            managed_policy_name=EXECUTION_POLICY_NAME.format(env=config.name),
-            description=f"CloudFormation of {config.stack_name} (cdk bootstrap "
-            f"--qualifier {config.cdk_qualifier}): its services, its own IAM roles only",
-            statements=[
-                iam.PolicyStatement(
-                    sid="StackServices",
-                    actions=[f"{service}:*" for service in STACK_SERVICES],
-                    resources=["*"],
-                ),
-                iam.PolicyStatement(
-                    sid="OwnRolesOnly",
-                    actions=[
-                        "iam:CreateRole",
-                        "iam:DeleteRole",
-                        "iam:GetRole",
-                        "iam:UpdateRole",
-                        "iam:TagRole",
-                        "iam:UntagRole",
-                        "iam:PutRolePolicy",
-                        "iam:DeleteRolePolicy",
-                        "iam:GetRolePolicy",
-                        "iam:UpdateAssumeRolePolicy",
-                        "iam:ListRolePolicies",
-                        "iam:ListAttachedRolePolicies",
-                        "iam:ListInstanceProfilesForRole",
-                        "iam:PassRole",
-                    ],
-                    resources=[stack_roles],
-                ),
-                iam.PolicyStatement(
-                    sid="ServiceLinkedRoles",
-                    actions=["iam:CreateServiceLinkedRole"],
-                    resources=[self._arn("arn:{partition}:iam::{account}:role/aws-service-role/*")],
-                ),
-                iam.PolicyStatement(
-                    sid="BootstrapVersion",
-                    actions=["ssm:GetParameters"],
-                    resources=[bootstrap_version],
-                ),
-            ],
-        )
-        for service in STACK_SERVICES:
-            acknowledge(
-                policy,
-                f"AwsSolutions-IAM5[Action::{service}:*]",
-                "CloudFormation's execution policy for this one stack: the services its "
-                "resources belong to (names are generated at deploy); IAM is not among them and "
-                "is limited to the stack's own roles, so it cannot grant itself more.",
-            )
-        for resource in (
-            f"arn:{{partition}}:iam::{{account}}:role/{config.stack_name}-*",
-            "arn:{partition}:iam::{account}:role/aws-service-role/*",
-        ):
-            self._acknowledge_wildcard(
-                policy,
-                resource,
-                "Role names are generated by CloudFormation with the stack name as prefix; "
-                "service-linked roles (ECS, ELB, RDS, autoscaling) have AWS-chosen names.",
-            )
-        acknowledge(
-            policy,
-            "AwsSolutions-IAM5[Resource::*]",
-            "The stack's services create resources whose ARNs CloudFormation generates at "
-            "deploy time; nothing outside these services and no IAM beyond the stack's roles.",
-        )
-        return policy
+        for policy, grants in execution.grants:
+            for resource in {r for grant in grants for r in grant.resources if "*" in r}:
+                if resource == "*":
+                    acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", reason)
+                else:
+                    self._acknowledge_wildcard(policy, resource, reason)

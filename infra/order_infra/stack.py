@@ -8,6 +8,7 @@ from aws_cdk import CfnElement, CfnOutput, Duration, Fn, RemovalPolicy, Stack, T
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -32,6 +33,8 @@ from .messaging import Messaging
 from .migration_task import MigrationTask
 from .monitoring import Monitoring
 from .network import Network
+from .permissions_boundary import PERMISSIONS_BOUNDARY_NAME
+from .policy_grants import ENVIRONMENT_TAG
 from .scaling import Scaling
 from .status_events import StatusEvents
 from .task_cluster import TaskCluster
@@ -64,7 +67,14 @@ class OrderServiceStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         Tags.of(self).add("service", "order-service")
-        Tags.of(self).add("environment", config.name)
+        Tags.of(self).add(ENVIRONMENT_TAG, config.name)
+        # Every role this stack makes carries its environment's boundary (created by the delivery
+        # bootstrap); the execution policy refuses a role without it (execution_policy.py).
+        iam.PermissionsBoundary.of(self).apply(
+            iam.ManagedPolicy.from_managed_policy_name(
+                self, "PermissionsBoundary", PERMISSIONS_BOUNDARY_NAME.format(env=config.name)
+            )
+        )
 
         removal_policy = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         retention = log_retention(config.log_retention_days)
@@ -108,7 +118,7 @@ class OrderServiceStack(Stack):
             removal_policy=(
                 RemovalPolicy.SNAPSHOT if config.retain_data else RemovalPolicy.DESTROY
             ),
-            instance_identifier=f"order-service-{config.name}",
+            instance_identifier=config.database_identifier,
             audit_log_retention=(
                 log_retention(config.db_audit_log_retention_days)
                 if config.db_audit_log_retention_days

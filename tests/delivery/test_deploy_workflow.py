@@ -143,3 +143,24 @@ def test_the_deployed_image_is_tagged_idempotently_before_the_deploy() -> None:
     assert '--image-digest "$DIGEST"' in run
     assert "--accepted-media-types application/vnd.docker.distribution.manifest.v2+json" in run
     assert "docker.distribution.manifest.v1+json" not in run
+
+
+def test_the_deploy_job_checks_its_account_and_waits_for_the_image() -> None:
+    # One account per environment (CICD.md): the environment names its account; the job
+    # refuses a role elsewhere, then waits for the replicated image, before any AWS change.
+    (job,) = workflow("deploy-environment.yml")["jobs"].values()
+    names = [step.get("name", "") for step in job["steps"]]
+    check = names.index("Check the environment's account")
+    wait = names.index("Wait for the image in this account's repository")
+    first_change = min(
+        names.index("Read stack outputs"),
+        names.index("Tag the image as deployed to this environment"),
+        names.index("CDK deploy"),
+    )
+    assert check < wait < first_change
+    check_step = job["steps"][check]
+    assert check_step["env"]["EXPECTED_ACCOUNT"] == "${{ vars.AWS_ACCOUNT_ID }}"
+    assert "exit 1" in check_step["run"]
+    assert "aws ecr describe-images" in job["steps"][wait]["run"]
+    cicd = (REPO / "CICD.md").read_text()
+    assert "`AWS_ACCOUNT_ID`" in cicd

@@ -12,7 +12,6 @@ import bootstrap_app
 from order_infra.bootstrap import KEEP_DEPLOYED_IMAGES, KEEP_IMAGES
 from order_infra.checks import SynthReport
 from order_infra.config import DEPLOY_ENVIRONMENTS, DEPLOYED_TAG_PREFIX, ENVIRONMENTS
-from order_infra.deploy_role import STACK_SERVICES
 from tests.infra.infra_support import template_json
 
 
@@ -138,8 +137,13 @@ def test_no_role_can_reach_another_environment(template: assertions.Template, en
             assert f"{other.stack_name}-" not in text and f"{other.stack_name}/" not in text
             assert f"order-service-{other.name}-" not in text
         if "sts:AssumeRole" in _actions(statement):
-            (resource,) = [statement["Resource"]]
-            assert f"role/cdk-{own.cdk_qualifier}-*-role-" in json.dumps(resource)
+            # Exactly the deploy and file-publishing roles: a wildcard would admit the lookup
+            # role, which reads the whole account.
+            roles = json.dumps(statement["Resource"])
+            assert "*" not in roles, statement
+            for kind in ("deploy", "file-publishing"):
+                assert f"role/cdk-{own.cdk_qualifier}-{kind}-role-" in roles
+            assert len(statement["Resource"]) == 2
     for statement in _statements(template, env):
         if statement["Resource"] != "*":
             assert "OrderService-*" not in json.dumps(statement["Resource"])
@@ -197,22 +201,64 @@ def test_pass_role_only_to_ecs_tasks(template: assertions.Template, env: str) ->
     }
 
 
+def _execution_statements(template: assertions.Template, env: str) -> list[dict[str, Any]]:
+    policies = template.find_resources(
+        "AWS::IAM::ManagedPolicy",
+        {
+            "Properties": {
+                "ManagedPolicyName": assertions.Match.string_like_regexp(
+                    f"^order-service-{env}-cfn-execution-[0-9]+$"
+                )
+            }
+        },
+    ).values()
+    assert policies
+    return [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_execution_policy_is_scoped_to_the_environments_stack(
     template: assertions.Template, env: str
 ) -> None:
-    (policy,) = template.find_resources(
-        "AWS::IAM::ManagedPolicy",
-        {"Properties": {"ManagedPolicyName": f"order-service-{env}-cfn-execution"}},
-    ).values()
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    for statement in statements:
+    stack_roles = f"role/{ENVIRONMENTS[env].stack_name}-*"
+    for statement in _execution_statements(template, env):
         actions = _actions(statement)
-        assert "*" not in actions and "iam:*" not in actions, statement
+        for action in actions:
+            assert "*" not in action, statement  # every action named, no service:*
         if any(a.startswith("iam:") and a != "iam:CreateServiceLinkedRole" for a in actions):
-            assert f"role/{ENVIRONMENTS[env].stack_name}-*" in json.dumps(statement["Resource"])
-    assert statements[0]["Resource"] == "*"
-    assert not any(a.startswith("iam:") for a in _actions(statements[0]))
+            assert stack_roles in json.dumps(statement["Resource"]), statement
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_role_is_created_only_with_the_environments_boundary(
+    template: assertions.Template, env: str
+) -> None:
+    granting = [
+        s
+        for s in _execution_statements(template, env)
+        if {"iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary"}
+        & set(_actions(s))
+    ]
+    assert granting
+    for statement in granting:
+        (boundary,) = statement["Condition"]["StringEquals"].values()
+        assert f"policy/order-service-{env}-boundary" in json.dumps(boundary)
+    removers = {"iam:DeleteRolePermissionsBoundary", "iam:AttachRolePolicy"}
+    for statement in _execution_statements(template, env):
+        assert not removers & set(_actions(statement)), statement
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_execution_policies_fit_the_managed_policy_quota(
+    template: assertions.Template, env: str
+) -> None:
+    from order_infra.execution_policy import MANAGED_POLICY_MAX_CHARS
+    from order_infra.policy_scan import resolve
+
+    policies = template.find_resources("AWS::IAM::ManagedPolicy").values()
+    for policy in policies:
+        document = resolve(policy["Properties"]["PolicyDocument"], "ap-southeast-7")
+        assert len(json.dumps(document, separators=(",", ":"))) < MANAGED_POLICY_MAX_CHARS
 
 
 @pytest.mark.parametrize(
@@ -271,4 +317,84 @@ def test_execution_policy_covers_every_resource_of_the_stack(
     resources = template_json(synthesized[env])["Resources"].values()
     namespaces = {r["Type"].split("::")[1] for r in resources} - {"IAM"}  # IAM: own roles
     assert namespaces <= set(SERVICE_OF), namespaces - set(SERVICE_OF)
-    assert {SERVICE_OF[n] for n in namespaces} <= set(STACK_SERVICES)
+    bootstrap = assertions.Template.from_json(template_json(synthesized["bootstrap"]))
+    granted = {
+        action.split(":")[0]
+        for statement in _execution_statements(bootstrap, env)
+        for action in _actions(statement)
+    }
+    assert {SERVICE_OF[n] for n in namespaces} <= granted
+
+
+def _account_template(context: dict[str, str]) -> dict[str, Any]:
+    stack = bootstrap_app.build(App(context={"githubRepository": "o/r", **context}))
+    return dict(assertions.Template.from_stack(stack).to_json())
+
+
+def test_the_image_account_replicates_the_repository_to_the_other_accounts() -> None:
+    template = _account_template(
+        {"githubEnvironments": "dev", "replicateImagesTo": "222222222222,333333333333"}
+    )
+    (replication,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ECR::ReplicationConfiguration"
+    ]
+    (rule,) = replication["Properties"]["ReplicationConfiguration"]["Rules"]
+    assert [d["RegistryId"] for d in rule["Destinations"]] == ["222222222222", "333333333333"]
+    assert {d["Region"] for d in rule["Destinations"]} == {ENVIRONMENTS["dev"].region}
+    assert rule["RepositoryFilters"] == [{"Filter": "order-service", "FilterType": "PREFIX_MATCH"}]
+
+
+def test_an_environments_account_accepts_images_from_the_image_account_only() -> None:
+    template = _account_template(
+        {"githubEnvironments": "prod", "imagesFromAccount": "111111111111"}
+    )
+    (policy,) = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::ECR::RegistryPolicy"
+    ]
+    (statement,) = policy["Properties"]["PolicyText"]["Statement"]
+    principal = json.dumps(statement["Principal"])
+    assert ":iam::111111111111:root" in principal
+    assert sorted(statement["Action"]) == ["ecr:CreateRepository", "ecr:ReplicateImage"]
+    assert "repository/order-service" in json.dumps(statement["Resource"])
+    # prod, alone in its account, is still not the image builder: it may not push layers.
+    text = json.dumps(template)
+    for action in LAYER_UPLOAD:
+        assert action not in text
+    assert "AWS::ECR::ReplicationConfiguration" not in text
+    # It tags the image it deploys in its own account's repository (the replicated copy), and
+    # that repository's lifecycle keeps prod's deployed images before it expires any image.
+    (repository_id,) = [
+        name for name, r in template["Resources"].items() if r["Type"] == "AWS::ECR::Repository"
+    ]
+    (tagging,) = [
+        s
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "TagDeployedImage"
+    ]
+    assert tagging["Resource"] == {"Fn::GetAtt": [repository_id, "Arn"]}
+    rules = _lifecycle_rules(assertions.Template.from_json(template))
+    assert [r["selection"].get("tagPrefixList") for r in rules] == [
+        None,
+        [DEPLOYED_TAG_PREFIX.format(env="prod")],
+        None,
+    ]
+    assert rules[-1]["selection"]["tagStatus"] == "any"
+
+
+def test_a_bad_account_id_is_refused() -> None:
+    with pytest.raises(ValueError, match="12-digit account id"):
+        _account_template({"replicateImagesTo": "12345"})
+
+
+def test_no_arn_template_is_left_unformatted(synthesized: dict[str, SynthReport]) -> None:
+    # Grants are written with {partition}, {region}, {account}; one left in a policy (in a
+    # condition, say) never matches a real ARN, and IAM accepts it without a word.
+    for label, report in synthesized.items():
+        for path in report.templates.values():
+            text = path.read_text()
+            for placeholder in ("{partition}", "{region}", "{account}"):
+                assert placeholder not in text, (label, path.name, placeholder)

@@ -132,7 +132,7 @@ def test_staging_and_prod_keep_an_audit_trail(
     ]
     (instance,) = [r for r in resources.values() if r["Type"] == "AWS::RDS::DBInstance"]
     identifier = instance["Properties"]["DBInstanceIdentifier"]
-    assert identifier == f"order-service-{env}"
+    assert identifier == config.database_identifier == f"order-service-{env}"
     log_groups = {
         r["Properties"]["LogGroupName"]: (k, r)
         for k, r in resources.items()

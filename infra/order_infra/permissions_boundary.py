@@ -1,0 +1,91 @@
+"""The permissions boundary of every role an environment's stack makes.
+
+The most a task role, an execution role or the flow log's role can ever do, whatever its own
+policy says: what the worker, the migration and the flow log need, on this environment's own
+queues, topics, keys, secrets and log groups. The execution policy refuses to create a role
+without it (iam:PermissionsBoundary) and the stack applies it to every role (stack.py).
+"""
+
+from __future__ import annotations
+
+from .config import EnvironmentConfig
+from .policy_grants import Grant, own_tag
+
+PERMISSIONS_BOUNDARY_NAME = "order-service-{env}-boundary"
+
+
+def boundary_grants(config: EnvironmentConfig) -> list[Grant]:
+    """The most a role of this environment's stack can ever do: what its tasks and the flow log
+    need, on this environment's resources only."""
+    env = config.name
+    stack = config.stack_name
+    own = own_tag(env)
+    return [
+        Grant(
+            "OwnQueues",
+            [
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ReceiveMessage",
+                "sqs:SendMessage",
+            ],
+            [f"arn:{{partition}}:sqs:{{region}}:{{account}}:{stack}-*"],
+        ),
+        Grant(
+            "OwnTopics",
+            ["sns:Publish"],
+            [
+                f"arn:{{partition}}:sns:{{region}}:{{account}}:{stack}-*",
+                f"arn:{{partition}}:sns:{{region}}:{{account}}:order-service-{env}-*",
+            ],
+        ),
+        Grant(
+            "OwnKeys",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            ["arn:{partition}:kms:{region}:{account}:key/*"],
+            own,
+        ),
+        Grant(
+            "OwnSecrets",
+            ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            ["arn:{partition}:secretsmanager:{region}:{account}:secret:*"],
+            own,
+        ),
+        # The master secret is RDS's (rds!db-<id>); RDS tags it with the instance it serves,
+        # whose identifier is fixed.
+        Grant(
+            "OwnDatabaseMasterSecret",
+            ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            ["arn:{partition}:secretsmanager:{region}:{account}:secret:rds!*"],
+            {
+                "StringEquals": {
+                    "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": (
+                        f"arn:{{partition}}:rds:{{region}}:{{account}}:db:"
+                        f"{config.database_identifier}"
+                    )
+                }
+            },
+        ),
+        Grant(
+            "OwnLogs",
+            ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            [f"arn:{{partition}}:logs:{{region}}:{{account}}:log-group:{stack}-*"],
+        ),
+        Grant(
+            "PullImages",
+            [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            ["arn:{partition}:ecr:{region}:{account}:repository/*"],
+        ),
+        # No resource-level permissions exist for these.
+        Grant(
+            "NoResourceLevel",
+            ["ecr:GetAuthorizationToken", "logs:DescribeLogGroups", "xray:PutTraceSegments"],
+            ["*"],
+        ),
+    ]
