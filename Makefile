@@ -37,8 +37,12 @@ $(VENV)/.dev-installed: $(BIN)/order-service requirements/dev.lock $(CHECKOV_VEN
 install: $(BIN)/order-service
 install-dev: $(VENV)/.dev-installed
 
+# `make run QUEUE_TYPE=fifo`: a FIFO queue and DLQ; `make run GROUP_BY=customer`: the standard
+# queue as a fair queue (README: Queue types).
+QUEUE_TYPE ?= standard
+GROUP_BY ?= none
 run: install
-	$(BIN)/order-service dev
+	DEV_QUEUE_TYPE=$(QUEUE_TYPE) DEV_GROUP_BY=$(GROUP_BY) $(BIN)/order-service dev
 
 test: install-dev lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-bench test-reliability
 

@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from order_service.domain.queue_type import QueueType, is_fifo_name, pairing_problem
 from order_service.domain.redelivery import (
     RETRY_BASE_SECONDS,
     RETRY_MAX_SECONDS,
@@ -159,6 +160,16 @@ class Settings(BaseSettings):
     def _distinct_queues(self) -> Settings:
         if self.sqs_queue_url and self.sqs_queue_url == self.sqs_dlq_url:
             raise ValueError("SQS_DLQ_URL must not be SQS_QUEUE_URL (invalid messages would loop)")
+        if self.sqs_queue_url and self.sqs_dlq_url:
+            # By their names (SQS requires .fifo on a FIFO queue): before anything starts. The
+            # worker checks the attributes again at start-up (bootstrap.read_queues).
+            queue, dlq = (
+                QueueType(is_fifo_name(self.sqs_queue_url)),
+                QueueType(is_fifo_name(self.sqs_dlq_url)),
+            )
+            problem = pairing_problem(self.sqs_queue_url, queue, self.sqs_dlq_url, dlq)
+            if problem:
+                raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

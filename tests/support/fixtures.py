@@ -88,6 +88,13 @@ async def queues(sqs: Any) -> Queues:
 
 
 @pytest.fixture
+async def fifo_queues(sqs: Any) -> Queues:
+    """A FIFO queue and its FIFO DLQ, in high-throughput mode (names ending .fifo)."""
+    url, dlq = await create_queues(sqs, f"f-{uuid.uuid4().hex[:12]}", 30, fifo=True)
+    return Queues(url, dlq)
+
+
+@pytest.fixture
 async def e2e_queues(sqs: Any) -> Queues:
     """The queues `worker_env` points at; a directory's conftest may override them."""
     url, dlq = await create_queues(sqs, f"e2e-{uuid.uuid4().hex[:12]}", E2E_VISIBILITY)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiobotocore.config import AioConfig
@@ -15,12 +16,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from order_service import tracing
+from order_service.domain.queue_type import QueueType, is_fifo_name
 from order_service.errors import QueueUnavailable
 from order_service.metrics import Metrics
-from order_service.service.ports import Message
+from order_service.producer import GroupBy, SendKeys, send_keys
+from order_service.service.ports import Message, Receive
 
 _BATCH = 10  # the most SQS takes in one batch call
 _TOO_LARGE = {"InvalidParameterValue", "MessageTooLong", "InvalidMessageContents"}
+# After these a FIFO receive is retried with a new attempt id (AWS's rule): the same id would
+# be refused or throttled again. After any other error (network, timeout, 5xx) it keeps its id.
+_THROTTLED = {"ThrottlingException", "RequestThrottled", "Throttling", "OverLimit"}
 # What SendMessage takes of an attribute that ReceiveMessage returned.
 _ATTRIBUTE_FIELDS = ("DataType", "StringValue", "BinaryValue")
 _UNTRACED = contextlib.nullcontext(None)
@@ -39,6 +45,7 @@ class DeadLetter:
     receipt_handle: str
     body: str
     attributes: dict[str, dict[str, Any]]
+    group_id: str | None = None  # the producer's MessageGroupId, kept by the worker's copy
 
     def attribute_values(self) -> dict[str, str | None]:
         return {name: value.get("StringValue") for name, value in self.attributes.items()}
@@ -56,7 +63,11 @@ class SqsQueue:
 
     With a `tracer`, the worker's calls are spans (receive, delete, change visibility, the DLQ
     copy, send), receive asks for the producers' trace context, and sends carry the current
-    one; without one, none of that runs."""
+    one; without one, none of that runs.
+
+    A FIFO queue (its name ends in .fifo, as SQS requires) is received with attempt ids
+    (`receiver`) through `receive_client`, a client without the SDK's retries: the SDK would
+    resend an id after a throttle, which AWS's rule forbids, so the poller retries instead."""
 
     def __init__(
         self,
@@ -65,13 +76,19 @@ class SqsQueue:
         dlq_url: str,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
+        *,
+        receive_client: Any = None,
     ) -> None:
         self._client = client
+        self._receive_client = receive_client or client
         self.queue_url = queue_url
         self.dlq_url = dlq_url
+        self.fifo = is_fifo_name(queue_url)
+        self.dlq_fifo = is_fifo_name(dlq_url)
         self._metrics = metrics or Metrics()
         self._tracer = tracer
-        self._system_attributes = ["ApproximateReceiveCount"]
+        # MessageGroupId: a FIFO queue's order, or a fair queue's tenant, kept on the DLQ copy.
+        self._system_attributes = ["ApproximateReceiveCount", "MessageGroupId"]
         self._message_attributes: dict[str, Any] = {}
         if tracer is not None:
             self._system_attributes.append(tracing.AWS_TRACE_HEADER)
@@ -94,24 +111,33 @@ class SqsQueue:
             self._tracer, operation, operation_type, destination, action, count, kind
         )
 
-    async def _call(self, action: str, **kwargs: Any) -> dict[str, Any]:
+    async def _call(self, action: str, client: Any = None, **kwargs: Any) -> dict[str, Any]:
         self._metrics.sqs_requests.labels(action).inc()
         try:
-            response: dict[str, Any] = await getattr(self._client, action)(**kwargs)
+            response: dict[str, Any] = await getattr(client or self._client, action)(**kwargs)
         except (BotoCoreError, ClientError, OSError) as exc:
             self._metrics.errors.labels("sqs").inc()
             raise QueueUnavailable(f"{action}: {exc}") from exc
         return response
 
-    async def receive(self, max_messages: int = 10, wait_seconds: int = 20) -> list[Message]:
+    def receiver(self) -> Receive:
+        """A poller's receive: on a FIFO queue with its own attempt ids, else `receive`."""
+        return _AttemptIds(self) if self.fifo else self.receive
+
+    async def receive(
+        self, max_messages: int = 10, wait_seconds: int = 20, *, attempt_id: str | None = None
+    ) -> list[Message]:
+        attempt = {"ReceiveRequestAttemptId": attempt_id} if attempt_id else {}
         with self._span("receive", "receive", self.queue_url, "ReceiveMessage") as span:
             response = await self._call(
                 "receive_message",
+                self._receive_client if attempt_id else None,
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=max_messages,
                 WaitTimeSeconds=wait_seconds,
                 MessageSystemAttributeNames=self._system_attributes,
                 **self._message_attributes,
+                **attempt,
             )
             received = response.get("Messages", [])
             if span is not None:
@@ -123,6 +149,7 @@ class SqsQueue:
                 body=m["Body"],
                 receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
                 trace_carrier=_trace_carrier(m) if self._tracer is not None else (),
+                group_id=m.get("Attributes", {}).get("MessageGroupId"),
             )
             for m in received
         ]
@@ -187,7 +214,16 @@ class SqsQueue:
         return failed
 
     async def send_to_dlq(self, message: Message, reason: str) -> bool:
-        """Copies an invalid message to the DLQ with why; False if the DLQ refuses its size."""
+        """Copies an invalid message to the DLQ with why; False if the DLQ refuses its size.
+        The copy keeps the producer's group (a FIFO group, or a fair queue's tenant); on a FIFO
+        DLQ its deduplication id is the source message's id, so a copy retried within SQS's
+        5 minutes (the delete after it failed, the worker was killed) is dropped, not doubled."""
+        keys: dict[str, str] = {}
+        if message.group_id:
+            keys["MessageGroupId"] = message.group_id
+        if self.dlq_fifo:
+            keys.setdefault("MessageGroupId", message.message_id)
+            keys["MessageDeduplicationId"] = message.message_id
         attributes = {
             "invalid_reason": {"DataType": "String", "StringValue": reason[:256] or "invalid"},
             "source_message_id": {"DataType": "String", "StringValue": message.message_id},
@@ -203,6 +239,7 @@ class SqsQueue:
                     QueueUrl=self.dlq_url,
                     MessageBody=message.body or " ",
                     MessageAttributes=attributes,
+                    **keys,
                 )
             except QueueUnavailable as exc:
                 cause = exc.__cause__
@@ -214,10 +251,15 @@ class SqsQueue:
                 raise
         return True
 
-    async def send(self, queue_url: str, bodies: Sequence[str]) -> None:
-        """Sends in batches of 10; traced, each batch is a `send` span whose context every
-        message of it carries (traceparent and tracestate: 2 of SQS's 10 attributes)."""
-        for chunk in _chunks(bodies):
+    async def send(
+        self, queue_url: str, bodies: Sequence[str], group_by: GroupBy | None = None
+    ) -> None:
+        """Sends in batches of 10, with the group and deduplication ids a producer sets
+        (order_service.producer: on a FIFO queue always the order; `group_by` on a standard
+        one). Traced, each batch is a `send` span whose context every message of it carries
+        (traceparent and tracestate: 2 of SQS's 10 attributes)."""
+        keys = send_keys(bodies, fifo=is_fifo_name(queue_url), group_by=group_by)
+        for chunk in _chunks(list(zip(bodies, keys, strict=True))):
             with self._span(
                 "send", "send", queue_url, "SendMessageBatch", len(chunk), SpanKind.PRODUCER
             ) as span:
@@ -226,19 +268,28 @@ class SqsQueue:
                     "send_message_batch",
                     QueueUrl=queue_url,
                     Entries=[
-                        {"Id": str(i), "MessageBody": b, **context} for i, b in enumerate(chunk)
+                        {"Id": str(i), "MessageBody": b, **_keys_entry(k), **context}
+                        for i, (b, k) in enumerate(chunk)
                     ],
                 )
             if response.get("Failed"):
                 raise QueueUnavailable(f"send_message_batch failed: {response['Failed']}")
 
-    async def max_receive_count(self) -> int | None:
-        """The main queue's redrive policy's maxReceiveCount, or None without one."""
-        response = await self._call(
-            "get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"]
+    async def describe(self) -> QueueSetup:
+        """The main queue's and the DLQ's types and the main queue's redrive policy, as SQS
+        has them (read once at start-up)."""
+        names = ["RedrivePolicy", "FifoQueue", "DeduplicationScope", "FifoThroughputLimit"]
+        main = await self._call(
+            "get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=names
         )
-        policy = response.get("Attributes", {}).get("RedrivePolicy")
-        return int(json.loads(policy)["maxReceiveCount"]) if policy else None
+        dlq = await self._call("get_queue_attributes", QueueUrl=self.dlq_url, AttributeNames=names)
+        attributes = main.get("Attributes", {})
+        policy = attributes.get("RedrivePolicy")
+        return QueueSetup(
+            queue=QueueType.from_attributes(attributes),
+            dlq=QueueType.from_attributes(dlq.get("Attributes", {})),
+            max_receive_count=int(json.loads(policy)["maxReceiveCount"]) if policy else None,
+        )
 
     async def depth(self, queue_url: str) -> tuple[int, int]:
         """(visible, in flight) messages of a queue, approximately, as SQS reports them."""
@@ -269,10 +320,15 @@ class SqsQueue:
             WaitTimeSeconds=1,
             VisibilityTimeout=visibility_timeout,
             MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["MessageGroupId"],
         )
         return [
             DeadLetter(
-                m["MessageId"], m["ReceiptHandle"], m["Body"], m.get("MessageAttributes", {})
+                m["MessageId"],
+                m["ReceiptHandle"],
+                m["Body"],
+                m.get("MessageAttributes", {}),
+                m.get("Attributes", {}).get("MessageGroupId"),
             )
             for m in response.get("Messages", [])
         ]
@@ -309,20 +365,34 @@ class SqsQueue:
         handle: str = task["TaskHandle"]
         return handle
 
-    async def redrive_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
-        """Sends each to the main queue with its attributes, then deletes from the DLQ those
-        sent (a message is never lost; at worst sent twice, a duplicate for the worker).
-        Returns how many moved."""
-        moved = 0
+    async def redrive_dead_letters(self, letters: Sequence[DeadLetter]) -> RedriveResult:
+        """Sends each to the main queue with its attributes and group, then deletes from the
+        DLQ those sent (a message is never lost; at worst sent twice, a duplicate for the
+        worker). Into a FIFO queue each gets a fresh deduplication id: SQS would drop a resend
+        of the worker's earlier message of the same id for 5 minutes. The entries SQS refused
+        stay in the DLQ and are made visible again at once."""
+        result = RedriveResult()
         for chunk in _chunks(letters):
             response = await self._call(
                 "send_message_batch",
                 QueueUrl=self.queue_url,
                 Entries=[
-                    {"Id": str(i), "MessageBody": m.body, **_attributes_entry(m)}
+                    {
+                        "Id": str(i),
+                        "MessageBody": m.body,
+                        **_attributes_entry(m),
+                        **_keys_entry(self._redrive_keys(m)),
+                    }
                     for i, m in enumerate(chunk)
                 ],
             )
+            refused = [(chunk[int(f["Id"])], f) for f in response.get("Failed", [])]
+            result.errors += [
+                f"{m.message_id}: {f.get('Code')} {f.get('Message', '')}".strip()
+                for m, f in refused
+            ]
+            if refused:
+                await self.release_dead_letters([m for m, _ in refused])
             sent = [chunk[int(s["Id"])] for s in response.get("Successful", [])]
             if sent:
                 await self._call(
@@ -333,8 +403,51 @@ class SqsQueue:
                         for i, m in enumerate(sent)
                     ],
                 )
-            moved += len(sent)
-        return moved
+            result.moved += len(sent)
+        return result
+
+    def _redrive_keys(self, letter: DeadLetter) -> SendKeys:
+        if not self.fifo:
+            return SendKeys(letter.group_id)
+        return SendKeys(letter.group_id or letter.message_id, uuid.uuid4().hex)
+
+
+@dataclass
+class QueueSetup:
+    queue: QueueType
+    dlq: QueueType
+    max_receive_count: int | None  # of the main queue's redrive policy; None without one
+
+
+@dataclass
+class RedriveResult:
+    moved: int = 0
+    errors: list[str] = field(default_factory=list)  # one per message SQS refused to take
+
+
+class _AttemptIds:
+    """One poller's receives on a FIFO queue. A receive retried after a network error or a
+    timeout carries the same ReceiveRequestAttemptId, so SQS returns the messages the lost
+    answer held instead of hiding them (and their groups) for a visibility timeout; after a
+    throttle, or once an answer came, the next receive gets a new id."""
+
+    def __init__(self, queue: SqsQueue) -> None:
+        self._queue = queue
+        self._pending: str | None = None
+
+    async def __call__(self, max_messages: int, wait_seconds: int) -> list[Message]:
+        self._pending = self._pending or uuid.uuid4().hex
+        try:
+            messages = await self._queue.receive(
+                max_messages, wait_seconds, attempt_id=self._pending
+            )
+        except QueueUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and cause.response["Error"]["Code"] in _THROTTLED:
+                self._pending = None
+            raise
+        self._pending = None
+        return messages
 
 
 def _trace_carrier(message: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -358,6 +471,15 @@ def _context_attributes() -> dict[str, dict[str, str]]:
     }
 
 
+def _keys_entry(keys: SendKeys) -> dict[str, str]:
+    entry = {}
+    if keys.group_id:
+        entry["MessageGroupId"] = keys.group_id
+    if keys.deduplication_id:
+        entry["MessageDeduplicationId"] = keys.deduplication_id
+    return entry
+
+
 def _attributes_entry(letter: DeadLetter) -> dict[str, Any]:
     if not letter.attributes:
         return {}
@@ -370,13 +492,17 @@ def _attributes_entry(letter: DeadLetter) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def sqs_client(region: str, max_connections: int = 10, read_timeout: int = 30) -> Any:
-    """An SQS client; endpoint and credentials come from the SDK's own variables and chain."""
+async def sqs_client(
+    region: str, max_connections: int = 10, read_timeout: int = 30, sdk_retries: int = 4
+) -> Any:
+    """An SQS client; endpoint and credentials come from the SDK's own variables and chain.
+    `sdk_retries` (botocore's `max_attempts`: retries after the first attempt) 0: none (a FIFO
+    queue's receives, retried by the poller)."""
     config = AioConfig(
         max_pool_connections=max_connections,
         connect_timeout=5,
         read_timeout=read_timeout,
-        retries={"mode": "standard", "max_attempts": 4},
+        retries={"mode": "standard", "max_attempts": sdk_retries},
     )
     async with get_session().create_client("sqs", region_name=region, config=config) as client:
         yield client

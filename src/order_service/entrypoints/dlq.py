@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from order_service.adapters.sqs import DeadLetter, MoveTaskRefused, SqsQueue, sqs_client
 from order_service.settings import Settings
@@ -54,7 +55,26 @@ async def redrive(settings: Settings, args: argparse.Namespace) -> int:
             fallback = {"move_task": "unsupported", "fallback": "receive-send-delete"}
             print(json.dumps({**fallback, "error": str(exc)}))
         moved = 0
+        errors: list[str] = []
+        seen: set[str] = set()
+        # A message SQS refused is visible again at once: receiving it a second time ends
+        # the run, instead of refusing it for ever.
         while letters := await queue.receive_dead_letters(10, _HIDDEN_SECONDS):
-            moved += await queue.redrive_dead_letters(letters)
-        print(json.dumps({"moved": moved}))
+            fresh = [m for m in letters if m.message_id not in seen]
+            if len(fresh) < len(letters):
+                await queue.release_dead_letters([m for m in letters if m.message_id in seen])
+            if not fresh:
+                break
+            seen.update(m.message_id for m in fresh)
+            result = await queue.redrive_dead_letters(fresh)
+            moved += result.moved
+            errors += result.errors
+        print(json.dumps({"moved": moved, **({"refused": errors} if errors else {})}))
+    if errors:
+        # Never a success while messages stayed behind: a script must see it.
+        print(
+            f"order-service: {len(errors)} messages stayed in the DLQ; first: {errors[0]}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
