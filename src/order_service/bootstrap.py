@@ -98,7 +98,12 @@ async def outbox_relay(settings: Settings, metrics: Metrics) -> AsyncIterator[Re
     outbox = PostgresOutbox(settings.database_dsn())
     try:
         async with sns_client(settings.aws_region) as client:
-            topic = SnsTopic(client, settings.topic_arn(), metrics)
+            topic = SnsTopic(
+                client,
+                settings.topic_arn(),
+                metrics,
+                group_by_customer=settings.outbox_group_by_customer,
+            )
             yield Relay(outbox, topic, relay_config(settings), metrics)
     finally:
         await outbox.close()

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     outbox_poll_interval_seconds: float = Field(default=0.5, ge=0.05, le=10)
     # Published rows are deleted after this; unpublished ones never are.
     outbox_retention_hours: float = Field(default=24.0, ge=0, le=24 * 90)
+    # The order's customer as MessageGroupId on a standard topic, so that a subscribed fair
+    # queue is fair per customer (a FIFO topic's group stays the order). Off by default: group
+    # ids on standard topics are new (2025) and an endpoint that predates them refuses every
+    # PublishBatch, which the relay would retry for ever; and it shows the customer id to every
+    # subscriber's queue.
+    outbox_group_by_customer: bool = False
 
     # Process.
     worker_mode: Literal["normal", "dummy"] = "normal"

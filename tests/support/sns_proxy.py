@@ -32,6 +32,7 @@ class SnsFaultProxy(FaultProxy):
         super().__init__(upstream, SnsFaults())
         self.faults: SnsFaults
         self.accepted: list[tuple[str, int]] = []  # (order id, sequence) as SNS accepted them
+        self.groups: dict[tuple[str, int], str | None] = {}  # their MessageGroupId, if any
 
     def release(self, *, drop: bool = False) -> None:
         self.faults.hold = False
@@ -68,6 +69,8 @@ class SnsFaultProxy(FaultProxy):
                 if f"<Id>{entry_id}</Id>" in answer:
                     body = json.loads(message)
                     self.accepted.append((body["order_id"], body["sequence"]))
+                    group = form.get(f"PublishBatchRequestEntries.member.{number}.MessageGroupId")
+                    self.groups[body["order_id"], body["sequence"]] = group
 
 
 def _error(status: int, code: str, kind: str) -> web.Response:

@@ -93,6 +93,7 @@ class PendingRow:
     payload: str  # the message body, as stored
     created_at: datetime
     traceparent: str | None = None  # of the batch that wrote the row, when it was traced
+    customer_id: str | None = None  # the order's: a fair downstream queue's tenant
 
 
 class Claim(Protocol):
