@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from order_service.adapters.local import create_queues
-from order_service.adapters.sqs import SqsQueue
+from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.domain.batch import Snapshot, plan_batch
 from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import Outcome
@@ -24,9 +24,10 @@ from tests.e2e.test_cli import cli
 from tests.factories import body, cancelled, paid, placed, shipped
 from tests.support.database import query
 from tests.support.fixtures import E2E_VISIBILITY
-from tests.support.queues import Queues
+from tests.support.queues import Queues, sqs_env
 from tests.support.sqs_proxy import Faults
 from tests.support.waiting import wait_for
+from tests.support.worker import WorkerProcess, worker_environment
 
 pytestmark = pytest.mark.slow
 
@@ -221,3 +222,33 @@ async def test_dlq_redrive_into_fifo_keeps_groups_and_exits_1_when_sqs_refuses_s
     assert (await SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url).depth(e2e_queues.dlq_url))[
         0
     ] == 1
+
+
+async def test_on_fauxqs_outcomes_that_depend_on_order_follow_the_producers_order(
+    fauxqs_server, database, tmp_path, workers, monkeypatch
+):
+    """The first test of this module on the second emulator (fauxqs: one message per group in
+    flight, as its README says), with the same worker and checks."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", fauxqs_server.endpoint)
+    bodies, status = order_dependent_sequences(40)
+    async with sqs_client("us-east-1") as client:
+        url, dlq = await create_queues(
+            client, f"fifo-{uuid.uuid4().hex[:12]}", E2E_VISIBILITY, fifo=True
+        )
+        queues = Queues(url, dlq)
+        await SqsQueue(client, url, dlq).send(url, bodies)
+        env = worker_environment(
+            database,
+            url,
+            dlq,
+            sqs_env(fauxqs_server.endpoint),
+            SQS_VISIBILITY_TIMEOUT=str(E2E_VISIBILITY),
+            SQS_WAIT_TIME_SECONDS="2",
+            RETRY_BASE_SECONDS="1",
+            RETRY_MAX_SECONDS="30",
+        )
+        worker = WorkerProcess(env, tmp_path / "worker-fauxqs.log").start()
+        workers.append(worker)
+        await drain_and_check(client, queues, database, bodies, [worker])
+    rows = await query(database, "SELECT order_id, status FROM orders")
+    assert {str(r["order_id"]): r["status"] for r in rows} == status

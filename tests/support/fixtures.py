@@ -20,7 +20,9 @@ import pytest
 
 from order_service.adapters.local import LocalPostgres, LocalSqs, create_queues, free_port
 from order_service.adapters.sqs import sqs_client
+from tests.support import fauxqs
 from tests.support.database import PostgresServer
+from tests.support.fauxqs import FauxqsServer
 from tests.support.queues import SQS_ENV, Queues, sqs_env
 from tests.support.sqs_proxy import SqsFaultProxy
 from tests.support.worker import WorkerProcess, worker_environment
@@ -73,6 +75,20 @@ def sqs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSqs]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def fauxqs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FauxqsServer]:
+    """fauxqs, the second SQS emulator, installed on first use (tests/support/fauxqs.py);
+    skipped only when it cannot be installed (no npm, no Node.js >= 22.5 for this platform)."""
+    try:
+        fauxqs.install()
+        fauxqs.node()
+    except fauxqs.CannotInstall as exc:
+        pytest.skip(f"fauxqs: {exc}")
+    server = FauxqsServer(tmp_path_factory.mktemp("fauxqs") / "fauxqs.log").start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
