@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from order_service.adapters.sqs import SqsQueue, sqs_client
+from order_service.adapters.sqs_dlq import DeadLetterQueue
 from order_service.domain.queue_type import QueueType
 from order_service.errors import QueueUnavailable
 from order_service.service.ports import Message
@@ -106,9 +107,9 @@ async def test_manual_redrive_into_fifo_keeps_groups_and_order_with_fresh_dedupl
     for m in received:
         assert await queue.send_to_dlq(m, "test")
     await queue.delete(received)
-    letters = await queue.receive_dead_letters(10, 60)
+    letters = await DeadLetterQueue(queue).receive(10, 60)
     assert {letter.group_id for letter in letters} == set(orders)
-    result = await queue.redrive_dead_letters(letters)
+    result = await DeadLetterQueue(queue).redrive(letters)
     assert (result.moved, result.errors) == (len(bodies), [])
     back = await receive_all(queue, len(bodies))
     assert sorted((m.group_id, m.body) for m in back) == sorted(
@@ -133,8 +134,8 @@ async def test_manual_redrive_reports_what_sqs_refused_and_leaves_it_in_the_dlq(
         MessageDeduplicationId="d-1",
     )
     queue = SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url)
-    letters = await queue.receive_dead_letters(10, 60)
-    result = await queue.redrive_dead_letters(letters)
+    letters = await DeadLetterQueue(queue).receive(10, 60)
+    result = await DeadLetterQueue(queue).redrive(letters)
     assert result.moved == 0 and len(result.errors) == 1
     assert "InvalidParameterValue" in result.errors[0]
     assert (await queue.depth(fifo_queues.dlq_url))[0] == 1  # made visible again at once

@@ -7,7 +7,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiobotocore.config import AioConfig
@@ -27,34 +27,13 @@ _TOO_LARGE = {"InvalidParameterValue", "MessageTooLong", "InvalidMessageContents
 # After these a FIFO receive is retried with a new attempt id (AWS's rule): the same id would
 # be refused or throttled again. After any other error (network, timeout, 5xx) it keeps its id.
 _THROTTLED = {"ThrottlingException", "RequestThrottled", "Throttling", "OverLimit"}
-# What SendMessage takes of an attribute that ReceiveMessage returned.
-_ATTRIBUTE_FIELDS = ("DataType", "StringValue", "BinaryValue")
 _UNTRACED = contextlib.nullcontext(None)
-
-
-class MoveTaskRefused(QueueUnavailable):
-    """The endpoint refused StartMessageMoveTask (it may not offer it); the error code."""
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A message of the DLQ as an operator handles it: with its message attributes (the
-    worker's `invalid_reason` and `source_message_id`), as SQS returned them."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    attributes: dict[str, dict[str, Any]]
-    group_id: str | None = None  # the producer's MessageGroupId, kept by the worker's copy
-
-    def attribute_values(self) -> dict[str, str | None]:
-        return {name: value.get("StringValue") for name, value in self.attributes.items()}
 
 
 T = TypeVar("T")
 
 
-def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
+def in_batches(items: Sequence[T]) -> list[Sequence[T]]:
     return [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
 
 
@@ -111,7 +90,9 @@ class SqsQueue:
             self._tracer, operation, operation_type, destination, action, count, kind
         )
 
-    async def _call(self, action: str, client: Any = None, **kwargs: Any) -> dict[str, Any]:
+    async def call(self, action: str, client: Any = None, **kwargs: Any) -> dict[str, Any]:
+        """Every request of this adapter (and of the DLQ's, sqs_dlq.py): counted on /metrics,
+        transport errors as QueueUnavailable."""
         self._metrics.sqs_requests.labels(action).inc()
         try:
             response: dict[str, Any] = await getattr(client or self._client, action)(**kwargs)
@@ -129,7 +110,7 @@ class SqsQueue:
     ) -> list[Message]:
         attempt = {"ReceiveRequestAttemptId": attempt_id} if attempt_id else {}
         with self._span("receive", "receive", self.queue_url, "ReceiveMessage") as span:
-            response = await self._call(
+            response = await self.call(
                 "receive_message",
                 self._receive_client if attempt_id else None,
                 QueueUrl=self.queue_url,
@@ -166,8 +147,8 @@ class SqsQueue:
 
     async def _delete(self, messages: Sequence[Message]) -> list[tuple[Message, str]]:
         failed: list[tuple[Message, str]] = []
-        for chunk in _chunks(messages):
-            response = await self._call(
+        for chunk in in_batches(messages):
+            response = await self.call(
                 "delete_message_batch",
                 QueueUrl=self.queue_url,
                 Entries=[
@@ -199,8 +180,8 @@ class SqsQueue:
     ) -> list[tuple[Message, str]]:
         failed: list[tuple[Message, str]] = []
         pairs = list(zip(messages, timeouts, strict=True))
-        for chunk in _chunks(pairs):
-            response = await self._call(
+        for chunk in in_batches(pairs):
+            response = await self.call(
                 "change_message_visibility_batch",
                 QueueUrl=self.queue_url,
                 Entries=[
@@ -234,7 +215,7 @@ class SqsQueue:
             if self._tracer is not None:
                 attributes |= _context_attributes()  # whoever redrives it continues this trace
             try:
-                await self._call(
+                await self.call(
                     "send_message",
                     QueueUrl=self.dlq_url,
                     MessageBody=message.body or " ",
@@ -259,16 +240,16 @@ class SqsQueue:
         one). Traced, each batch is a `send` span whose context every message of it carries
         (traceparent and tracestate: 2 of SQS's 10 attributes)."""
         keys = send_keys(bodies, fifo=is_fifo_name(queue_url), group_by=group_by)
-        for chunk in _chunks(list(zip(bodies, keys, strict=True))):
+        for chunk in in_batches(list(zip(bodies, keys, strict=True))):
             with self._span(
                 "send", "send", queue_url, "SendMessageBatch", len(chunk), SpanKind.PRODUCER
             ) as span:
                 context = {"MessageAttributes": _context_attributes()} if span is not None else {}
-                response = await self._call(
+                response = await self.call(
                     "send_message_batch",
                     QueueUrl=queue_url,
                     Entries=[
-                        {"Id": str(i), "MessageBody": b, **_keys_entry(k), **context}
+                        {"Id": str(i), "MessageBody": b, **keys_entry(k), **context}
                         for i, (b, k) in enumerate(chunk)
                     ],
                 )
@@ -279,10 +260,10 @@ class SqsQueue:
         """The main queue's and the DLQ's types and the main queue's redrive policy, as SQS
         has them (read once at start-up)."""
         names = ["RedrivePolicy", "FifoQueue", "DeduplicationScope", "FifoThroughputLimit"]
-        main = await self._call(
+        main = await self.call(
             "get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=names
         )
-        dlq = await self._call("get_queue_attributes", QueueUrl=self.dlq_url, AttributeNames=names)
+        dlq = await self.call("get_queue_attributes", QueueUrl=self.dlq_url, AttributeNames=names)
         attributes = main.get("Attributes", {})
         policy = attributes.get("RedrivePolicy")
         return QueueSetup(
@@ -293,7 +274,7 @@ class SqsQueue:
 
     async def depth(self, queue_url: str) -> tuple[int, int]:
         """(visible, in flight) messages of a queue, approximately, as SQS reports them."""
-        response = await self._call(
+        response = await self.call(
             "get_queue_attributes",
             QueueUrl=queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -307,122 +288,12 @@ class SqsQueue:
     async def ping(self) -> None:
         await self.depth(self.queue_url)
 
-    # The operator's commands on the DLQ (`order-service dlq`).
-
-    async def receive_dead_letters(
-        self, max_messages: int, visibility_timeout: int
-    ) -> list[DeadLetter]:
-        """Up to `max_messages` of the DLQ, hidden for `visibility_timeout` seconds."""
-        response = await self._call(
-            "receive_message",
-            QueueUrl=self.dlq_url,
-            MaxNumberOfMessages=max_messages,
-            WaitTimeSeconds=1,
-            VisibilityTimeout=visibility_timeout,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["MessageGroupId"],
-        )
-        return [
-            DeadLetter(
-                m["MessageId"],
-                m["ReceiptHandle"],
-                m["Body"],
-                m.get("MessageAttributes", {}),
-                m.get("Attributes", {}).get("MessageGroupId"),
-            )
-            for m in response.get("Messages", [])
-        ]
-
-    async def release_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        """Makes received DLQ messages visible again at once."""
-        for chunk in _chunks(letters):
-            await self._call(
-                "change_message_visibility_batch",
-                QueueUrl=self.dlq_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
-                    for i, m in enumerate(chunk)
-                ],
-            )
-
-    async def start_redrive(self) -> str:
-        """Starts SQS's own move of the DLQ back to the main queue; its task handle."""
-        arns = []
-        for url in (self.dlq_url, self.queue_url):
-            response = await self._call(
-                "get_queue_attributes", QueueUrl=url, AttributeNames=["QueueArn"]
-            )
-            arns.append(response["Attributes"]["QueueArn"])
-        try:
-            task = await self._call(
-                "start_message_move_task", SourceArn=arns[0], DestinationArn=arns[1]
-            )
-        except QueueUnavailable as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ClientError):
-                raise MoveTaskRefused(cause.response["Error"]["Code"]) from cause
-            raise
-        handle: str = task["TaskHandle"]
-        return handle
-
-    async def redrive_dead_letters(self, letters: Sequence[DeadLetter]) -> RedriveResult:
-        """Sends each to the main queue with its attributes and group, then deletes from the
-        DLQ those sent (a message is never lost; at worst sent twice, a duplicate for the
-        worker). Into a FIFO queue each gets a fresh deduplication id: SQS would drop a resend
-        of the worker's earlier message of the same id for 5 minutes. The entries SQS refused
-        stay in the DLQ and are made visible again at once."""
-        result = RedriveResult()
-        for chunk in _chunks(letters):
-            response = await self._call(
-                "send_message_batch",
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {
-                        "Id": str(i),
-                        "MessageBody": m.body,
-                        **_attributes_entry(m),
-                        **_keys_entry(self._redrive_keys(m)),
-                    }
-                    for i, m in enumerate(chunk)
-                ],
-            )
-            refused = [(chunk[int(f["Id"])], f) for f in response.get("Failed", [])]
-            result.errors += [
-                f"{m.message_id}: {f.get('Code')} {f.get('Message', '')}".strip()
-                for m, f in refused
-            ]
-            if refused:
-                await self.release_dead_letters([m for m, _ in refused])
-            sent = [chunk[int(s["Id"])] for s in response.get("Successful", [])]
-            if sent:
-                await self._call(
-                    "delete_message_batch",
-                    QueueUrl=self.dlq_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m.receipt_handle}
-                        for i, m in enumerate(sent)
-                    ],
-                )
-            result.moved += len(sent)
-        return result
-
-    def _redrive_keys(self, letter: DeadLetter) -> SendKeys:
-        if not self.fifo:
-            return SendKeys(letter.group_id)
-        return SendKeys(letter.group_id or letter.message_id, uuid.uuid4().hex)
-
 
 @dataclass
 class QueueSetup:
     queue: QueueType
     dlq: QueueType
     max_receive_count: int | None  # of the main queue's redrive policy; None without one
-
-
-@dataclass
-class RedriveResult:
-    moved: int = 0
-    errors: list[str] = field(default_factory=list)  # one per message SQS refused to take
 
 
 class _AttemptIds:
@@ -471,24 +342,13 @@ def _context_attributes() -> dict[str, dict[str, str]]:
     }
 
 
-def _keys_entry(keys: SendKeys) -> dict[str, str]:
+def keys_entry(keys: SendKeys) -> dict[str, str]:
     entry = {}
     if keys.group_id:
         entry["MessageGroupId"] = keys.group_id
     if keys.deduplication_id:
         entry["MessageDeduplicationId"] = keys.deduplication_id
     return entry
-
-
-def _attributes_entry(letter: DeadLetter) -> dict[str, Any]:
-    if not letter.attributes:
-        return {}
-    return {
-        "MessageAttributes": {
-            name: {k: v for k, v in value.items() if k in _ATTRIBUTE_FIELDS}
-            for name, value in letter.attributes.items()
-        }
-    }
 
 
 @contextlib.asynccontextmanager
