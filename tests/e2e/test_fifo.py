@@ -252,3 +252,29 @@ async def test_on_fauxqs_outcomes_that_depend_on_order_follow_the_producers_orde
         await drain_and_check(client, queues, database, bodies, [worker])
     rows = await query(database, "SELECT order_id, status FROM orders")
     assert {str(r["order_id"]): r["status"] for r in rows} == status
+
+
+async def test_a_fifo_dlq_copy_refused_for_its_size_is_quarantined_and_its_group_goes_on(
+    sqs, e2e_queues, database, start_worker, proxy
+):
+    """The proxy enforces SQS's size limit on the DLQ copy (ministack alone takes any size):
+    the copy is refused, the body quarantined and deleted, and the order's next event applied,
+    every message received once (none waited for a visibility timeout)."""
+    order = str(uuid.uuid4())
+    big = "x" * (256 * 1024 - 16)  # not JSON; with the reason attributes, over 256 KiB
+    proxy.set(Faults(enforce_size_limit=True))
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    await queue.send(e2e_queues.url, [body(placed(order)), big, body(paid(order))])
+    start_worker(AWS_ENDPOINT_URL_SQS=proxy.endpoint)
+
+    async def paid_and_drained() -> bool:
+        rows = await query(database, "SELECT status FROM orders")
+        drained = await queue.depth(e2e_queues.url) == (0, 0)
+        return drained and [r["status"] for r in rows] == ["PAID"]
+
+    await wait_for(paid_and_drained, 60, "the order paid and the queue drained")
+    rows = await query(database, "SELECT body FROM quarantined_messages")
+    assert [r["body"] for r in rows] == [big]
+    assert await queue.depth(e2e_queues.dlq_url) == (0, 0)
+    assert proxy.counts.get("fault:too-large") == 1
+    assert sorted(proxy.received.values()) == [1, 1, 1]
