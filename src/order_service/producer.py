@@ -34,6 +34,8 @@ def send_keys(bodies: Sequence[str], *, fifo: bool, group_by: GroupBy | None) ->
     invalid bodies follow an event of that order; its deduplication id is its content's hash.
     `customer`: the customer of the order's `order.placed` among these bodies (the others do
     not carry it), else the order."""
+    if not fifo and group_by is None:
+        return [SendKeys() for _ in bodies]  # nothing to set: no body is read
     fields = [_fields(b) for b in bodies]
     customers = {
         f["order_id"]: f["customer_id"] for f in fields if f.get("order_id") and f["customer_id"]
@@ -51,7 +53,7 @@ def send_keys(bodies: Sequence[str], *, fifo: bool, group_by: GroupBy | None) ->
             previous = group
         deduplication = None
         if fifo:
-            deduplication = f.get("event_id") or hashlib.sha256(body.encode()).hexdigest()
+            deduplication = f.get("event_id") or _content_hash(body)
         keys.append(SendKeys(group, deduplication))
     return keys
 
@@ -60,7 +62,7 @@ def _fields(body: str) -> dict[str, str | None]:
     """order_id, event_id and a placed event's customer_id, when the body has them as text."""
     try:
         event: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
         return {"customer_id": None}
     if not isinstance(event, dict):
         return {"customer_id": None}
@@ -75,3 +77,8 @@ def _fields(body: str) -> dict[str, str | None]:
         "event_id": text(event.get("event_id")),
         "customer_id": text(customer),
     }
+
+
+def _content_hash(body: str) -> str:
+    # surrogatepass: a lone surrogate (which SQS refuses anyway) must not crash the producer.
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
