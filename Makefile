@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-reliability reliability test-bench bench docs-figures synth bootstrap-templates lock clean
+.PHONY: fauxqs install install-dev run test lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-reliability reliability test-bench bench docs-figures synth bootstrap-templates lock clean
 
 # Runtime: the package and its locked dependencies (app.lock: what the image holds), the embedded
 # PostgreSQL (local.lock), and the local SQS server in its own venv (ministack pins an older
@@ -44,8 +44,17 @@ $(VENV)/.dev-installed: $(BIN)/order-service requirements/dev.lock $(CHECKOV_VEN
 install: $(BIN)/order-service
 install-dev: $(VENV)/.dev-installed
 
+# fauxqs, the second SQS emulator of the FIFO end-to-end test (npm, locked in requirements/fauxqs;
+# into .fauxqs/). The test's fixture installs it too on first use; it skips only without npm.
+fauxqs: install-dev
+	$(BIN)/python -m tests.support.fauxqs
+
+# `make run QUEUE_TYPE=fifo`: a FIFO queue and DLQ; `make run GROUP_BY=customer`: the standard
+# queue as a fair queue (README: Queue types).
+QUEUE_TYPE ?= standard
+GROUP_BY ?= none
 run: install
-	$(BIN)/order-service dev
+	DEV_QUEUE_TYPE=$(QUEUE_TYPE) DEV_GROUP_BY=$(GROUP_BY) $(BIN)/order-service dev
 
 test: install-dev lint typecheck test-unit test-integration test-e2e test-infra test-delivery test-bench test-reliability
 

@@ -24,8 +24,10 @@ from order_service.adapters.local import create_queues
 from order_service.adapters.sqs import SqsQueue
 
 
-async def new_queues(client: Any, prefix: str) -> tuple[str, str]:
-    return await create_queues(client, f"bench-{prefix}-{uuid.uuid4().hex[:8]}")
+async def new_queues(client: Any, prefix: str, *, fifo: bool = False) -> tuple[str, str]:
+    """A queue and its DLQ; `fifo`: both FIFO in high-throughput mode (the producer's `send`
+    then groups by order, the event id as deduplication id)."""
+    return await create_queues(client, f"bench-{prefix}-{uuid.uuid4().hex[:8]}", fifo=fifo)
 
 
 async def prefill(client: Any, url: str, bodies: Sequence[str], concurrency: int = 8) -> float:

@@ -32,6 +32,8 @@ TARGETS: list[tuple[str, str, float]] = [
     # Tracing (issue 15): worker CPU per order at most +15% at 100% sampling, +3% at 1%.
     ("tracing_100_cpu_vs_off", "<=", 1.15),
     ("tracing_1_cpu_vs_off", "<=", 1.03),
+    # FIFO queues (issue 23): end to end within 0.8 x of the standard queue, same events.
+    ("e2e_fifo_vs_standard", ">=", 0.8),
 ]
 
 
@@ -54,6 +56,8 @@ def costs(
 def verdicts(results: dict[str, Any]) -> dict[str, bool]:
     met = {}
     for key, op, threshold in TARGETS:
+        if key not in results:  # results of a run before that measurement existed
+            continue
         value = results[key]
         met[key] = value >= threshold if op == ">=" else value <= threshold
     return met
@@ -116,12 +120,27 @@ def table(r: dict[str, Any]) -> str:
          f"{r['log_usd_per_million_orders']:.3f}", "naive SQS >= 0.44", "",
          "logs < SQS", "met" if r["log_usd_per_million_orders"] < r[
              "sqs_usd_per_million_orders"] else "**missed**"),
+        *fifo_rows(r),
         *operations_rows(r),
     ]  # fmt: skip
     header = ("Measurement", "Worker", "Baseline", "Ratio", "Target", "")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def fifo_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The FIFO queue next to the standard one (none in results from before it was measured)."""
+    if "e2e_fifo_orders_per_s" not in r:
+        return []
+    met = verdicts(r)["e2e_fifo_vs_standard"]
+    return [
+        (f"End to end, FIFO queue on {r['endpoint']} (orders/s)",
+         _f(r["e2e_fifo_orders_per_s"]),
+         f"standard {_f(r['e2e_orders_per_s'])}; SQS requests per order "
+         f"{r['sqs_requests_per_order_fifo']:.3f}", f"{r['e2e_fifo_vs_standard']:.2f} x",
+         ">= 0.8 x", "met" if met else "**missed**"),
+    ]  # fmt: skip
 
 
 def operations_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:

@@ -195,6 +195,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             drains: list[e2e.Drain] = []
             runs: list[e2e.WorkerRun] = []
             outbox_runs: list[outbox.OutboxRun] = []
+            fifo_runs: list[e2e.WorkerRun] = []
             for round_no in range(args.e2e_rounds):
                 part = bodies[round_no * e2e_n : (round_no + 1) * e2e_n]
                 if len(part) < e2e_n:  # small --n: fresh events, never a redelivery
@@ -218,6 +219,22 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 if counts != {"orders": e2e_n, "order_items": 3 * e2e_n, "order_events": e2e_n}:
                     raise RuntimeError(f"end to end: rows {counts}")
 
+                # The same events on a FIFO queue, grouped by order (README: Queue types).
+                url, dlq_url = await e2e.new_queues(client, "fifo", fifo=True)
+                _say(f"round {round_no + 1}: prefilling a FIFO queue with {e2e_n}, worker")
+                await e2e.prefill(client, url, part)
+                dsn = await pg.fresh(f"e2e_fifo_{round_no}")
+                worker = WorkerProcess(
+                    worker_env(dsn, url, dlq_url), work / f"worker-e2e-fifo-{round_no}.log"
+                )
+                try:
+                    fifo_runs.append(await e2e.worker_drain(worker, e2e_n, postgres_cpu))
+                finally:
+                    worker.stop()
+                counts = await persistence.row_counts(dsn)
+                if counts != {"orders": e2e_n, "order_items": 3 * e2e_n, "order_events": e2e_n}:
+                    raise RuntimeError(f"end to end on FIFO: rows {counts}")
+
                 # The same events again with the outbox on: the relay publishes to SNS.
                 url, dlq_url = await e2e.new_queues(client, "outbox")
                 _say(f"round {round_no + 1}: prefilling a queue with {e2e_n}, worker + outbox")
@@ -233,6 +250,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     worker.stop()
             drain = e2e.Drain.combined(drains)
             drained = e2e.WorkerRun.combined(runs)
+            fifo_drained = e2e.WorkerRun.combined(fifo_runs)
             _say(f"logging: default, off and all, {e2e_n} orders per drain")
             ops |= await operations.logging_profiles(
                 client, pg.fresh, worker_env, postgres_cpu,
@@ -307,6 +325,11 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "latency_commit_clock": latency.clock,
         "latency_worker_cpu_ms_per_order": latency.worker_cpu_ms_per_order,
         "sqs_requests_per_order": requests / drained.orders,
+        # The same worker and events on a FIFO queue (each order its own group), same rounds.
+        "e2e_fifo_orders_per_s": fifo_drained.orders_per_s,
+        "e2e_fifo_vs_standard": fifo_drained.orders_per_s / drained.orders_per_s,
+        "sqs_requests_per_order_fifo": sum(fifo_drained.sqs_requests.values())
+        / fifo_drained.orders,
         "sqs_requests_by_action": drained.sqs_requests,
         "drain_requests_per_order": drain.requests / drain.messages,
         "naive_n": naive_n,

@@ -19,10 +19,11 @@ from order_service.adapters.http import build_app, start_http
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic, sns_client
-from order_service.adapters.sqs import SqsQueue, sqs_client
+from order_service.adapters.sqs import QueueSetup, SqsQueue, sqs_client
 from order_service.adapters.telemetry import Tracing, start_tracing
+from order_service.domain.queue_type import QueueType, is_fifo_name, pairing_problem
 from order_service.domain.redelivery import RedeliveryPolicy
-from order_service.errors import QueueUnavailable, StoreUnavailable
+from order_service.errors import ConfigError, QueueUnavailable, StoreUnavailable
 from order_service.metrics import Metrics
 from order_service.service.consumer import Consumer, ConsumerConfig, ConsumerCrashed
 from order_service.service.relay import Relay, RelayConfig
@@ -51,13 +52,29 @@ def consumer_config(settings: Settings, **overrides: Any) -> ConsumerConfig:
     return replace(config, **overrides)
 
 
-async def redelivery_of(queue: SqsQueue, policy: RedeliveryPolicy) -> RedeliveryPolicy:
-    """The queue's maxReceiveCount wins at run time: it is what SQS applies."""
+async def read_queues(queue: SqsQueue, policy: RedeliveryPolicy) -> tuple[str, RedeliveryPolicy]:
+    """The queues' types and the redrive policy, read once at start-up: (the main queue's type
+    as /ready says it, the policy for this run). The queue's maxReceiveCount wins at run time:
+    it is what SQS applies. A main queue and a DLQ of different types stop start-up
+    (ConfigError); unreadable, their names say the types (SQS requires .fifo on a FIFO one)."""
     try:
-        count = await asyncio.wait_for(queue.max_receive_count(), 10)
+        setup = await asyncio.wait_for(queue.describe(), 10)
     except (QueueUnavailable, TimeoutError) as exc:
-        log.warning("could not read the queue's redrive policy", error=str(exc))
-        return policy
+        log.warning("could not read the queues' attributes", error=str(exc))
+        setup = QueueSetup(QueueType(queue.fifo), QueueType(queue.dlq_fifo), None)
+        count: int | None = policy.max_receive_count
+    else:
+        count = setup.max_receive_count
+        log.info("queues", queue_type=setup.queue.describe(), dlq_type=setup.dlq.describe())
+    problem = pairing_problem(queue.queue_url, setup.queue, queue.dlq_url, setup.dlq)
+    if problem is None and setup.queue.fifo != queue.fifo:
+        problem = f"SQS_QUEUE_URL {queue.queue_url}: FifoQueue does not match its name"
+    if problem is not None:
+        raise ConfigError(problem)
+    return setup.queue.describe(), _with_receive_count(policy, count)
+
+
+def _with_receive_count(policy: RedeliveryPolicy, count: int | None) -> RedeliveryPolicy:
     if count is None:
         log.warning("the queue has no redrive policy: deferred events are retried until expiry")
         return policy
@@ -90,7 +107,12 @@ async def outbox_relay(settings: Settings, metrics: Metrics) -> AsyncIterator[Re
     outbox = PostgresOutbox(settings.database_dsn())
     try:
         async with sns_client(settings.aws_region) as client:
-            topic = SnsTopic(client, settings.topic_arn(), metrics)
+            topic = SnsTopic(
+                client,
+                settings.topic_arn(),
+                metrics,
+                group_by_customer=settings.outbox_group_by_customer,
+            )
             yield Relay(outbox, topic, relay_config(settings), metrics)
     finally:
         await outbox.close()
@@ -238,7 +260,21 @@ async def _run_worker(
         ) as client,
         contextlib.AsyncExitStack() as side,
     ):
-        queue = SqsQueue(client, queue_url, dlq_url, metrics, tracer)
+        fifo = is_fifo_name(queue_url)
+        receive_client = (
+            # Without the SDK's retries: it would resend an attempt id after a throttle.
+            await side.enter_async_context(
+                sqs_client(
+                    settings.aws_region,
+                    max_connections=settings.pollers,
+                    read_timeout=settings.sqs_wait_time_seconds + 10,
+                    sdk_retries=0,
+                )
+            )
+            if fifo
+            else None
+        )
+        queue = SqsQueue(client, queue_url, dlq_url, metrics, tracer, receive_client=receive_client)
         relay = (
             await side.enter_async_context(outbox_relay(settings, metrics))
             if relay_wanted
@@ -249,8 +285,14 @@ async def _run_worker(
 
         spans = BatchSpans(tracer, destination_name(queue_url)) if tracer is not None else None
         consumer = Consumer(
-            queue, store, consumer_config(settings), metrics, store_ready=store.probe, spans=spans
+            queue,
+            store,
+            consumer_config(settings, fifo=fifo),
+            metrics,
+            store_ready=store.probe,
+            spans=spans,
         )
+        queue_type = {"queue_type": QueueType(fifo).name}
 
         async def database_ready() -> None:
             # While paused, the probe's verdict (what failed and what fixes it); otherwise a
@@ -261,20 +303,24 @@ async def _run_worker(
             await store.ping()
 
         app = build_app(
-            metrics, {"database": database_ready, "sqs": queue.ping}, stuck=consumer.stuck
+            metrics,
+            {"database": database_ready, "sqs": queue.ping},
+            stuck=consumer.stuck,
+            details=lambda: queue_type,
         )
         runner = await start_http(app, settings.health_port)
         log.info(
             "worker started",
             port=settings.health_port,
             queue=queue_url,
+            queue_type=queue_type["queue_type"],
             relay=relay is not None,
             tracing=tracer is not None,
         )
         emf = start_emf(metrics.registry, queue_url, settings.emf_interval_seconds)
         try:
             # After /health is served: a slow or unreachable endpoint never delays it.
-            redelivery = await redelivery_of(queue, settings.redelivery())
+            queue_type["queue_type"], redelivery = await read_queues(queue, settings.redelivery())
             await consume_with_relay(
                 consumer.run(stop, stopping.consumer_grace(), redelivery),
                 relay,

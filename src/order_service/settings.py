@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from order_service.domain.queue_type import QueueType, is_fifo_name, pairing_problem
 from order_service.domain.redelivery import (
     RETRY_BASE_SECONDS,
     RETRY_MAX_SECONDS,
@@ -94,6 +95,12 @@ class Settings(TelemetrySettings, BaseSettings):
     outbox_poll_interval_seconds: float = Field(default=0.5, ge=0.05, le=10)
     # Published rows are deleted after this; unpublished ones never are.
     outbox_retention_hours: float = Field(default=24.0, ge=0, le=24 * 90)
+    # The order's customer as MessageGroupId on a standard topic, so that a subscribed fair
+    # queue is fair per customer (a FIFO topic's group stays the order). Off by default: group
+    # ids on standard topics are new (2025) and an endpoint that predates them refuses every
+    # PublishBatch, which the relay would retry for ever; and it shows the customer id to every
+    # subscriber's queue.
+    outbox_group_by_customer: bool = False
 
     # Process.
     worker_mode: Literal["normal", "dummy"] = "normal"
@@ -200,6 +207,16 @@ class Settings(TelemetrySettings, BaseSettings):
     def _distinct_queues(self) -> Settings:
         if self.sqs_queue_url and self.sqs_queue_url == self.sqs_dlq_url:
             raise ValueError("SQS_DLQ_URL must not be SQS_QUEUE_URL (invalid messages would loop)")
+        if self.sqs_queue_url and self.sqs_dlq_url:
+            # By their names (SQS requires .fifo on a FIFO queue): before anything starts. The
+            # worker checks the attributes again at start-up (bootstrap.read_queues).
+            queue, dlq = (
+                QueueType(is_fifo_name(self.sqs_queue_url)),
+                QueueType(is_fifo_name(self.sqs_dlq_url)),
+            )
+            problem = pairing_problem(self.sqs_queue_url, queue, self.sqs_dlq_url, dlq)
+            if problem:
+                raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

@@ -252,6 +252,8 @@ class BatchSpans:
                 "order_service.receive_count": r.message.receive_count,
                 "order_service.outcome": r.outcome.value,
             }
+            if r.message.group_id is not None:
+                attributes["order_service.group_id"] = r.message.group_id
             if r.event is not None:
                 attributes["order_service.event_id"] = str(r.event.event_id)
                 attributes["order_service.order_id"] = str(r.event.order_id)

@@ -20,6 +20,7 @@ REQUIRED = (
     "outbox_commit_to_publish_p99_ms", "sns_requests_per_order",
     "outbox_worker_cpu_ms_per_order", "sns_client_cpu_us_per_row",
     "tracing_100_cpu_vs_off", "tracing_1_cpu_vs_off",
+    "e2e_fifo_orders_per_s", "e2e_fifo_vs_standard", "sqs_requests_per_order_fifo",
 )  # fmt: skip
 
 
@@ -55,6 +56,10 @@ def test_ratios_are_the_ratios_of_the_rates(results: dict) -> None:
         r["persistence_orders_per_s"] / r["naive_orders_per_s"]
     )
     assert r["e2e_vs_drain"] == pytest.approx(r["e2e_orders_per_s"] / r["drain_msgs_per_s"])
+    assert r["e2e_fifo_vs_standard"] == pytest.approx(
+        r["e2e_fifo_orders_per_s"] / r["e2e_orders_per_s"]
+    )
+    assert 0.19 <= r["sqs_requests_per_order_fifo"] < 2
 
 
 def test_values_are_in_plausible_ranges(results: dict) -> None:

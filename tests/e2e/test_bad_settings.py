@@ -41,6 +41,8 @@ CASES = [
     case("SQS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/", "queue name"),
     case("SQS_DLQ_URL", "", "empty"),
     case("SQS_DLQ_URL", SAME_AS_QUEUE, "must not be SQS_QUEUE_URL"),
+    case("SQS_DLQ_URL", "http://127.0.0.1:1/000000000000/orders-dlq.fifo", "same type"),
+    case("SQS_QUEUE_URL", "http://127.0.0.1:1/000000000000/orders.fifo", "same type"),
     case("AWS_ENDPOINT_URL_SQS", "localhost 4566", "http(s) URL"),
     case("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:x", "1 to 65535"),
     case("AWS_REGION", "eu west 1", "like eu-west-1"),

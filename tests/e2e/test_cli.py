@@ -124,3 +124,27 @@ def test_dlq_commands_against_an_unreachable_endpoint_say_so_in_one_line(worker_
         assert result.stderr.startswith("order-service: "), (command, result.stderr)
         assert result.stderr.strip().count("\n") == 0, (command, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+async def test_send_group_by_customer_sets_each_orders_customer_as_the_group(
+    sqs, e2e_queues, worker_env
+):
+    result = cli(
+        "send", "--orders", "5", "--invalid-rate", "0", "--group-by", "customer", env=worker_env
+    )
+    assert result.returncode == 0 and "grouped by customer" in result.stderr
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    received = []
+    for _ in range(20):
+        received += await queue.receive(10, 1)
+        if (await queue.depth(e2e_queues.url))[0] == 0:
+            break
+    customers: dict[str, str] = {}
+    for m in received:
+        event = json.loads(m.body)
+        if event["event_type"] == "order.placed":
+            customers[event["order_id"]] = event["data"]["customer_id"]
+    assert customers and all(m.group_id for m in received)
+    assert {m.group_id for m in received} == set(customers.values())
+    for m in received:
+        assert m.group_id == customers[json.loads(m.body)["order_id"]]

@@ -20,7 +20,8 @@ from order_service.adapters.local import free_port
 pytestmark = pytest.mark.slow
 
 
-def test_make_run_publishes_status_events_downstream_and_summarises_them():
+@pytest.mark.parametrize("queue_type", ["standard", "fifo"])
+def test_make_run_publishes_status_events_downstream_and_summarises_them(queue_type):
     # Not under pytest's 0700 tmp folders: as root, pgserver runs PostgreSQL as its own user.
     tmp_path = Path(tempfile.mkdtemp(prefix="order-service-dev-"))
     env = {
@@ -28,7 +29,9 @@ def test_make_run_publishes_status_events_downstream_and_summarises_them():
         for k, v in os.environ.items()
         if not k.startswith(("AWS_ENDPOINT_URL", "SQS_", "DATABASE_URL", "ORDER_EVENTS"))
     }
-    env.update(DEV_SQS_PORT=str(free_port()), HEALTH_PORT=str(free_port()))
+    env.update(
+        DEV_SQS_PORT=str(free_port()), HEALTH_PORT=str(free_port()), DEV_QUEUE_TYPE=queue_type
+    )
     log = tmp_path / "dev.log"
     with log.open("w") as out:
         dev = subprocess.Popen(
@@ -60,3 +63,8 @@ def test_make_run_publishes_status_events_downstream_and_summarises_them():
     downstream = re.search(r"status events downstream \(each id once\): \{(.*)\}", summary)
     assert downstream and "'PLACED': " in downstream.group(1), summary
     assert "orders by status:" in summary and "outbox rows not yet published:" in summary
+    assert f"queue type:         {queue_type}" in summary
+    if queue_type == "fifo":  # the producer groups by order; nothing deferred, invalid ones out
+        assert "orders.fifo: fifo, the producer groups by order" in text
+        events = re.search(r"messages this run:  \{(.*)\}", summary)
+        assert events and "'deferred'" not in events.group(1), summary

@@ -59,7 +59,8 @@ async def test_a_stream_with_duplicates_out_of_order_and_invalid_ends_as_the_con
     assert all(m["MessageAttributes"]["invalid_reason"]["StringValue"] for m in dlq["Messages"])
     status, metrics = worker.get("/metrics")
     assert status == 200 and 'order_messages_total{outcome="applied"}' in metrics
-    assert worker.get("/ready") == (200, {"ok": ["database", "sqs"], "failing": {}})
+    ready = {"queue_type": "standard", "ok": ["database", "sqs"], "failing": {}}
+    assert worker.get("/ready") == (200, ready)
 
 
 async def worker_under_load(sqs, e2e_queues, database, start_worker, *, seed, fraction):

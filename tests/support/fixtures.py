@@ -20,7 +20,9 @@ import pytest
 
 from order_service.adapters.local import LocalPostgres, LocalSqs, create_queues, free_port
 from order_service.adapters.sqs import sqs_client
+from tests.support import fauxqs
 from tests.support.database import PostgresServer
+from tests.support.fauxqs import FauxqsServer
 from tests.support.queues import SQS_ENV, Queues, sqs_env
 from tests.support.sqs_proxy import SqsFaultProxy
 from tests.support.worker import WorkerProcess, worker_environment
@@ -75,6 +77,20 @@ def sqs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSqs]:
             os.environ[key] = value
 
 
+@pytest.fixture(scope="session")
+def fauxqs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FauxqsServer]:
+    """fauxqs, the second SQS emulator, installed on first use (tests/support/fauxqs.py);
+    skipped only when it cannot be installed (no npm, no Node.js >= 22.5 for this platform)."""
+    try:
+        fauxqs.install()
+        fauxqs.node()
+    except fauxqs.CannotInstall as exc:
+        pytest.skip(f"fauxqs: {exc}")
+    server = FauxqsServer(tmp_path_factory.mktemp("fauxqs") / "fauxqs.log").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 async def sqs(sqs_server: LocalSqs) -> AsyncIterator[Any]:
     async with sqs_client("us-east-1") as client:
@@ -84,6 +100,13 @@ async def sqs(sqs_server: LocalSqs) -> AsyncIterator[Any]:
 @pytest.fixture
 async def queues(sqs: Any) -> Queues:
     url, dlq = await create_queues(sqs, f"q-{uuid.uuid4().hex[:12]}", visibility_timeout=30)
+    return Queues(url, dlq)
+
+
+@pytest.fixture
+async def fifo_queues(sqs: Any) -> Queues:
+    """A FIFO queue and its FIFO DLQ, in high-throughput mode (names ending .fifo)."""
+    url, dlq = await create_queues(sqs, f"f-{uuid.uuid4().hex[:12]}", 30, fifo=True)
     return Queues(url, dlq)
 
 

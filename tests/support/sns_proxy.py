@@ -43,6 +43,7 @@ class SnsFaultProxy(FaultProxy):
         self.bodies: list[str] = []  # each accepted entry's Message, as the relay sent it
         # Per row id: how many of the answers that accepted it were held back slow_seconds.
         self.late: dict[str, int] = {}
+        self.groups: dict[tuple[str, int], str | None] = {}  # their MessageGroupId, if any
 
     def release(self, *, drop: bool = False) -> None:
         self.faults.hold = False
@@ -106,6 +107,8 @@ class SnsFaultProxy(FaultProxy):
                 body = json.loads(message)
                 self.accepted.append((body["order_id"], body["sequence"]))
                 self.bodies.append(message)
+                group = form.get(f"{_MEMBER}{number}.MessageGroupId")
+                self.groups[body["order_id"], body["sequence"]] = group
                 accepted.append(body["id"])
         return accepted
 

@@ -4,6 +4,8 @@ SQS speaks the JSON protocol: the action is the `X-Amz-Target` header. For each 
 proxy can hold requests (not forwarded until released), forward and hold the response (SQS
 has acted, the worker has not heard), answer 500 or a throttling error, reset the connection,
 or fail some entries of a DeleteMessageBatch (those are not forwarded, so SQS keeps them).
+A script gives the next calls of an action their faults in turn; the ReceiveRequestAttemptId
+of every ReceiveMessage is recorded.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class Faults:
     fail_actions: set[str] = field(default_factory=set)  # every call of these answers 500
     # SQS's 256 KiB limit on body plus attributes, which ministack does not enforce.
     enforce_size_limit: bool = False
+    # action -> the faults of its next calls, in turn: "reset" (no answer, SQS not told),
+    # "lost-answer" (SQS acted, the answer lost), "throttle".
+    script: dict[str, list[str]] = field(default_factory=dict)
     seed: int = 0
 
 
@@ -35,6 +40,7 @@ class SqsFaultProxy(FaultProxy):
         super().__init__(upstream, Faults())
         self.faults: Faults
         self.received: dict[str, int] = {}  # message id -> times ReceiveMessage returned it
+        self.attempt_ids: list[str | None] = []  # of each ReceiveMessage, in arrival order
 
     def release(self, *, drop: bool = False) -> None:
         self.faults.hold_requests = set()
@@ -46,6 +52,19 @@ class SqsFaultProxy(FaultProxy):
         self._count(action)
         payload = await request.read()
         faults = self.faults
+        if action == "ReceiveMessage":
+            self.attempt_ids.append(json.loads(payload).get("ReceiveRequestAttemptId"))
+        scripted = faults.script.get(action)
+        step = scripted.pop(0) if scripted else None
+        if step is not None:
+            self._count(f"script:{step}")
+        if step == "reset":
+            return reset(request)
+        if step == "throttle":
+            return _error(400, "ThrottlingException", "Rate exceeded")
+        if step == "lost-answer":
+            await self._forward(request, payload, "application/x-amz-json-1.0")
+            return reset(request)
         if action in faults.hold_requests:
             self._count(f"{action}:held-request")
             if await self._hold():

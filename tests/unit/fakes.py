@@ -33,6 +33,9 @@ class FakeQueue:
         taken, self.available = self.available[:max_messages], self.available[max_messages:]
         return taken
 
+    def receiver(self):  # no attempt ids: the SQS adapter's concern
+        return self.receive
+
     async def delete(self, messages: Sequence[Message]) -> list[tuple[Message, str]]:
         failed = [
             (m, "ReceiptHandleIsInvalid") for m in messages if m.message_id in self.refuse_delete

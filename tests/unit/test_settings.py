@@ -197,7 +197,9 @@ def test_empty_endpoints_are_ignored_as_the_sdk_ignores_them(monkeypatch):
 
 
 def test_real_queue_and_local_urls_are_accepted(monkeypatch):
-    monkeypatch.setenv("SQS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/orders")
+    monkeypatch.setenv(
+        "SQS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo"
+    )
     monkeypatch.setenv("SQS_DLQ_URL", "http://127.0.0.1:4566/000000000000/orders-dlq.fifo")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:4566")
     monkeypatch.setenv("AWS_REGION", "us-gov-west-1")

@@ -34,7 +34,10 @@ def build_app(
     pings: Mapping[str, Ping],
     *,
     stuck: Callable[[], str | None] = lambda: None,
+    details: Callable[[], Mapping[str, str]] = dict,
 ) -> web.Application:
+    """`details`: what /ready says beside its checks (the queue type)."""
+
     async def health(_: web.Request) -> web.Response:
         # Never touches the database or the queue: a load balancer must not kill a worker
         # because a dependency is down. Only a consuming loop that is stuck (no progress while
@@ -46,7 +49,8 @@ def build_app(
 
     async def ready(_: web.Request) -> web.Response:
         ok, failing = await _check(pings)
-        return web.json_response({"ok": ok, "failing": failing}, status=503 if failing else 200)
+        body = {**details(), "ok": ok, "failing": failing}
+        return web.json_response(body, status=503 if failing else 200)
 
     async def metrics_endpoint(_: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(metrics.registry))

@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from order_service.domain.queue_type import FIFO_SUFFIX
 from order_service.domain.redelivery import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 
 
@@ -139,11 +140,25 @@ async def create_queues(
     name: str,
     visibility_timeout: int = VISIBILITY_TIMEOUT_SECONDS,
     max_receive_count: int = MAX_RECEIVE_COUNT,
+    *,
+    fifo: bool = False,
 ) -> tuple[str, str]:
-    """The main queue and its DLQ, wired as in the CDK stack (the redelivery policy's count)."""
+    """The main queue and its DLQ, wired as in the CDK stack (the redelivery policy's count).
+    `fifo`: both FIFO (names ending .fifo) in high-throughput mode, deduplication per group."""
+    suffix = FIFO_SUFFIX if fifo else ""
+    fifo_attributes = (
+        {
+            "FifoQueue": "true",
+            "DeduplicationScope": "messageGroup",
+            "FifoThroughputLimit": "perMessageGroupId",
+        }
+        if fifo
+        else {}
+    )
     dlq_url: str = (
         await client.create_queue(
-            QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
+            QueueName=f"{name}-dlq{suffix}",
+            Attributes={"MessageRetentionPeriod": "1209600", **fifo_attributes},
         )
     )["QueueUrl"]
     attributes = await client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
@@ -153,10 +168,11 @@ async def create_queues(
     }
     queue_url: str = (
         await client.create_queue(
-            QueueName=name,
+            QueueName=f"{name}{suffix}",
             Attributes={
                 "RedrivePolicy": json.dumps(redrive),
                 "VisibilityTimeout": str(visibility_timeout),
+                **fifo_attributes,
             },
         )
     )["QueueUrl"]

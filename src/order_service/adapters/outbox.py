@@ -215,4 +215,5 @@ def _pending(row: asyncpg.Record) -> PendingRow:
         payload=row["payload"],
         created_at=row["created_at"],
         traceparent=row["traceparent"],
+        customer_id=row["customer_id"],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -15,39 +16,24 @@ from botocore.exceptions import BotoCoreError, ClientError
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from order_service import tracing
+from order_service.domain.queue_type import QueueType, is_fifo_name
 from order_service.errors import QueueUnavailable
 from order_service.metrics import Metrics
-from order_service.service.ports import Message
+from order_service.producer import GroupBy, SendKeys, send_keys
+from order_service.service.ports import Message, Receive
 
 _BATCH = 10  # the most SQS takes in one batch call
 _TOO_LARGE = {"InvalidParameterValue", "MessageTooLong", "InvalidMessageContents"}
-# What SendMessage takes of an attribute that ReceiveMessage returned.
-_ATTRIBUTE_FIELDS = ("DataType", "StringValue", "BinaryValue")
+# After these a FIFO receive is retried with a new attempt id (AWS's rule): the same id would
+# be refused or throttled again. After any other error (network, timeout, 5xx) it keeps its id.
+_THROTTLED = {"ThrottlingException", "RequestThrottled", "Throttling", "OverLimit"}
 _UNTRACED = contextlib.nullcontext(None)
-
-
-class MoveTaskRefused(QueueUnavailable):
-    """The endpoint refused StartMessageMoveTask (it may not offer it); the error code."""
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A message of the DLQ as an operator handles it: with its message attributes (the
-    worker's `invalid_reason` and `source_message_id`), as SQS returned them."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    attributes: dict[str, dict[str, Any]]
-
-    def attribute_values(self) -> dict[str, str | None]:
-        return {name: value.get("StringValue") for name, value in self.attributes.items()}
 
 
 T = TypeVar("T")
 
 
-def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
+def in_batches(items: Sequence[T]) -> list[Sequence[T]]:
     return [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
 
 
@@ -56,7 +42,11 @@ class SqsQueue:
 
     With a `tracer`, the worker's calls are spans (receive, delete, change visibility, the DLQ
     copy, send), receive asks for the producers' trace context, and sends carry the current
-    one; without one, none of that runs."""
+    one; without one, none of that runs.
+
+    A FIFO queue (its name ends in .fifo, as SQS requires) is received with attempt ids
+    (`receiver`) through `receive_client`, a client without the SDK's retries: the SDK would
+    resend an id after a throttle, which AWS's rule forbids, so the poller retries instead."""
 
     def __init__(
         self,
@@ -65,13 +55,19 @@ class SqsQueue:
         dlq_url: str,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
+        *,
+        receive_client: Any = None,
     ) -> None:
         self._client = client
+        self._receive_client = receive_client or client
         self.queue_url = queue_url
         self.dlq_url = dlq_url
+        self.fifo = is_fifo_name(queue_url)
+        self.dlq_fifo = is_fifo_name(dlq_url)
         self._metrics = metrics or Metrics()
         self._tracer = tracer
-        self._system_attributes = ["ApproximateReceiveCount"]
+        # MessageGroupId: a FIFO queue's order, or a fair queue's tenant, kept on the DLQ copy.
+        self._system_attributes = ["ApproximateReceiveCount", "MessageGroupId"]
         self._message_attributes: dict[str, Any] = {}
         if tracer is not None:
             self._system_attributes.append(tracing.AWS_TRACE_HEADER)
@@ -94,24 +90,35 @@ class SqsQueue:
             self._tracer, operation, operation_type, destination, action, count, kind
         )
 
-    async def _call(self, action: str, **kwargs: Any) -> dict[str, Any]:
+    async def call(self, action: str, client: Any = None, **kwargs: Any) -> dict[str, Any]:
+        """Every request of this adapter (and of the DLQ's, sqs_dlq.py): counted on /metrics,
+        transport errors as QueueUnavailable."""
         self._metrics.sqs_requests.labels(action).inc()
         try:
-            response: dict[str, Any] = await getattr(self._client, action)(**kwargs)
+            response: dict[str, Any] = await getattr(client or self._client, action)(**kwargs)
         except (BotoCoreError, ClientError, OSError) as exc:
             self._metrics.errors.labels("sqs").inc()
             raise QueueUnavailable(f"{action}: {exc}") from exc
         return response
 
-    async def receive(self, max_messages: int = 10, wait_seconds: int = 20) -> list[Message]:
+    def receiver(self) -> Receive:
+        """A poller's receive: on a FIFO queue with its own attempt ids, else `receive`."""
+        return _AttemptIds(self) if self.fifo else self.receive
+
+    async def receive(
+        self, max_messages: int = 10, wait_seconds: int = 20, *, attempt_id: str | None = None
+    ) -> list[Message]:
+        attempt = {"ReceiveRequestAttemptId": attempt_id} if attempt_id else {}
         with self._span("receive", "receive", self.queue_url, "ReceiveMessage") as span:
-            response = await self._call(
+            response = await self.call(
                 "receive_message",
+                self._receive_client if attempt_id else None,
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=max_messages,
                 WaitTimeSeconds=wait_seconds,
                 MessageSystemAttributeNames=self._system_attributes,
                 **self._message_attributes,
+                **attempt,
             )
             received = response.get("Messages", [])
             if span is not None:
@@ -123,6 +130,7 @@ class SqsQueue:
                 body=m["Body"],
                 receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
                 trace_carrier=_trace_carrier(m) if self._tracer is not None else (),
+                group_id=m.get("Attributes", {}).get("MessageGroupId"),
             )
             for m in received
         ]
@@ -139,8 +147,8 @@ class SqsQueue:
 
     async def _delete(self, messages: Sequence[Message]) -> list[tuple[Message, str]]:
         failed: list[tuple[Message, str]] = []
-        for chunk in _chunks(messages):
-            response = await self._call(
+        for chunk in in_batches(messages):
+            response = await self.call(
                 "delete_message_batch",
                 QueueUrl=self.queue_url,
                 Entries=[
@@ -172,8 +180,8 @@ class SqsQueue:
     ) -> list[tuple[Message, str]]:
         failed: list[tuple[Message, str]] = []
         pairs = list(zip(messages, timeouts, strict=True))
-        for chunk in _chunks(pairs):
-            response = await self._call(
+        for chunk in in_batches(pairs):
+            response = await self.call(
                 "change_message_visibility_batch",
                 QueueUrl=self.queue_url,
                 Entries=[
@@ -187,7 +195,16 @@ class SqsQueue:
         return failed
 
     async def send_to_dlq(self, message: Message, reason: str) -> bool:
-        """Copies an invalid message to the DLQ with why; False if the DLQ refuses its size."""
+        """Copies an invalid message to the DLQ with why; False if the DLQ refuses its size.
+        The copy keeps the producer's group (a FIFO group, or a fair queue's tenant); on a FIFO
+        DLQ its deduplication id is the source message's id, so a copy retried within SQS's
+        5 minutes (the delete after it failed, the worker was killed) is dropped, not doubled."""
+        keys: dict[str, str] = {}
+        if message.group_id:
+            keys["MessageGroupId"] = message.group_id
+        if self.dlq_fifo:
+            keys.setdefault("MessageGroupId", message.message_id)
+            keys["MessageDeduplicationId"] = message.message_id
         attributes = {
             "invalid_reason": {"DataType": "String", "StringValue": reason[:256] or "invalid"},
             "source_message_id": {"DataType": "String", "StringValue": message.message_id},
@@ -198,11 +215,12 @@ class SqsQueue:
             if self._tracer is not None:
                 attributes |= _context_attributes()  # whoever redrives it continues this trace
             try:
-                await self._call(
+                await self.call(
                     "send_message",
                     QueueUrl=self.dlq_url,
                     MessageBody=message.body or " ",
                     MessageAttributes=attributes,
+                    **keys,
                 )
             except QueueUnavailable as exc:
                 cause = exc.__cause__
@@ -214,35 +232,49 @@ class SqsQueue:
                 raise
         return True
 
-    async def send(self, queue_url: str, bodies: Sequence[str]) -> None:
-        """Sends in batches of 10; traced, each batch is a `send` span whose context every
-        message of it carries (traceparent and tracestate: 2 of SQS's 10 attributes)."""
-        for chunk in _chunks(bodies):
+    async def send(
+        self, queue_url: str, bodies: Sequence[str], group_by: GroupBy | None = None
+    ) -> None:
+        """Sends in batches of 10, with the group and deduplication ids a producer sets
+        (order_service.producer: on a FIFO queue always the order; `group_by` on a standard
+        one). Traced, each batch is a `send` span whose context every message of it carries
+        (traceparent and tracestate: 2 of SQS's 10 attributes)."""
+        keys = send_keys(bodies, fifo=is_fifo_name(queue_url), group_by=group_by)
+        for chunk in in_batches(list(zip(bodies, keys, strict=True))):
             with self._span(
                 "send", "send", queue_url, "SendMessageBatch", len(chunk), SpanKind.PRODUCER
             ) as span:
                 context = {"MessageAttributes": _context_attributes()} if span is not None else {}
-                response = await self._call(
+                response = await self.call(
                     "send_message_batch",
                     QueueUrl=queue_url,
                     Entries=[
-                        {"Id": str(i), "MessageBody": b, **context} for i, b in enumerate(chunk)
+                        {"Id": str(i), "MessageBody": b, **keys_entry(k), **context}
+                        for i, (b, k) in enumerate(chunk)
                     ],
                 )
             if response.get("Failed"):
                 raise QueueUnavailable(f"send_message_batch failed: {response['Failed']}")
 
-    async def max_receive_count(self) -> int | None:
-        """The main queue's redrive policy's maxReceiveCount, or None without one."""
-        response = await self._call(
-            "get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"]
+    async def describe(self) -> QueueSetup:
+        """The main queue's and the DLQ's types and the main queue's redrive policy, as SQS
+        has them (read once at start-up)."""
+        names = ["RedrivePolicy", "FifoQueue", "DeduplicationScope", "FifoThroughputLimit"]
+        main = await self.call(
+            "get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=names
         )
-        policy = response.get("Attributes", {}).get("RedrivePolicy")
-        return int(json.loads(policy)["maxReceiveCount"]) if policy else None
+        dlq = await self.call("get_queue_attributes", QueueUrl=self.dlq_url, AttributeNames=names)
+        attributes = main.get("Attributes", {})
+        policy = attributes.get("RedrivePolicy")
+        return QueueSetup(
+            queue=QueueType.from_attributes(attributes),
+            dlq=QueueType.from_attributes(dlq.get("Attributes", {})),
+            max_receive_count=int(json.loads(policy)["maxReceiveCount"]) if policy else None,
+        )
 
     async def depth(self, queue_url: str) -> tuple[int, int]:
         """(visible, in flight) messages of a queue, approximately, as SQS reports them."""
-        response = await self._call(
+        response = await self.call(
             "get_queue_attributes",
             QueueUrl=queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -256,85 +288,37 @@ class SqsQueue:
     async def ping(self) -> None:
         await self.depth(self.queue_url)
 
-    # The operator's commands on the DLQ (`order-service dlq`).
 
-    async def receive_dead_letters(
-        self, max_messages: int, visibility_timeout: int
-    ) -> list[DeadLetter]:
-        """Up to `max_messages` of the DLQ, hidden for `visibility_timeout` seconds."""
-        response = await self._call(
-            "receive_message",
-            QueueUrl=self.dlq_url,
-            MaxNumberOfMessages=max_messages,
-            WaitTimeSeconds=1,
-            VisibilityTimeout=visibility_timeout,
-            MessageAttributeNames=["All"],
-        )
-        return [
-            DeadLetter(
-                m["MessageId"], m["ReceiptHandle"], m["Body"], m.get("MessageAttributes", {})
-            )
-            for m in response.get("Messages", [])
-        ]
+@dataclass
+class QueueSetup:
+    queue: QueueType
+    dlq: QueueType
+    max_receive_count: int | None  # of the main queue's redrive policy; None without one
 
-    async def release_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        """Makes received DLQ messages visible again at once."""
-        for chunk in _chunks(letters):
-            await self._call(
-                "change_message_visibility_batch",
-                QueueUrl=self.dlq_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
-                    for i, m in enumerate(chunk)
-                ],
-            )
 
-    async def start_redrive(self) -> str:
-        """Starts SQS's own move of the DLQ back to the main queue; its task handle."""
-        arns = []
-        for url in (self.dlq_url, self.queue_url):
-            response = await self._call(
-                "get_queue_attributes", QueueUrl=url, AttributeNames=["QueueArn"]
-            )
-            arns.append(response["Attributes"]["QueueArn"])
+class _AttemptIds:
+    """One poller's receives on a FIFO queue. A receive retried after a network error or a
+    timeout carries the same ReceiveRequestAttemptId, so SQS returns the messages the lost
+    answer held instead of hiding them (and their groups) for a visibility timeout; after a
+    throttle, or once an answer came, the next receive gets a new id."""
+
+    def __init__(self, queue: SqsQueue) -> None:
+        self._queue = queue
+        self._pending: str | None = None
+
+    async def __call__(self, max_messages: int, wait_seconds: int) -> list[Message]:
+        self._pending = self._pending or uuid.uuid4().hex
         try:
-            task = await self._call(
-                "start_message_move_task", SourceArn=arns[0], DestinationArn=arns[1]
+            messages = await self._queue.receive(
+                max_messages, wait_seconds, attempt_id=self._pending
             )
         except QueueUnavailable as exc:
             cause = exc.__cause__
-            if isinstance(cause, ClientError):
-                raise MoveTaskRefused(cause.response["Error"]["Code"]) from cause
+            if isinstance(cause, ClientError) and cause.response["Error"]["Code"] in _THROTTLED:
+                self._pending = None
             raise
-        handle: str = task["TaskHandle"]
-        return handle
-
-    async def redrive_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
-        """Sends each to the main queue with its attributes, then deletes from the DLQ those
-        sent (a message is never lost; at worst sent twice, a duplicate for the worker).
-        Returns how many moved."""
-        moved = 0
-        for chunk in _chunks(letters):
-            response = await self._call(
-                "send_message_batch",
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "MessageBody": m.body, **_attributes_entry(m)}
-                    for i, m in enumerate(chunk)
-                ],
-            )
-            sent = [chunk[int(s["Id"])] for s in response.get("Successful", [])]
-            if sent:
-                await self._call(
-                    "delete_message_batch",
-                    QueueUrl=self.dlq_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m.receipt_handle}
-                        for i, m in enumerate(sent)
-                    ],
-                )
-            moved += len(sent)
-        return moved
+        self._pending = None
+        return messages
 
 
 def _trace_carrier(message: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -358,25 +342,27 @@ def _context_attributes() -> dict[str, dict[str, str]]:
     }
 
 
-def _attributes_entry(letter: DeadLetter) -> dict[str, Any]:
-    if not letter.attributes:
-        return {}
-    return {
-        "MessageAttributes": {
-            name: {k: v for k, v in value.items() if k in _ATTRIBUTE_FIELDS}
-            for name, value in letter.attributes.items()
-        }
-    }
+def keys_entry(keys: SendKeys) -> dict[str, str]:
+    entry = {}
+    if keys.group_id:
+        entry["MessageGroupId"] = keys.group_id
+    if keys.deduplication_id:
+        entry["MessageDeduplicationId"] = keys.deduplication_id
+    return entry
 
 
 @contextlib.asynccontextmanager
-async def sqs_client(region: str, max_connections: int = 10, read_timeout: int = 30) -> Any:
-    """An SQS client; endpoint and credentials come from the SDK's own variables and chain."""
+async def sqs_client(
+    region: str, max_connections: int = 10, read_timeout: int = 30, sdk_retries: int = 4
+) -> Any:
+    """An SQS client; endpoint and credentials come from the SDK's own variables and chain.
+    `sdk_retries` (botocore's `max_attempts`: retries after the first attempt) 0: none (a FIFO
+    queue's receives, retried by the poller)."""
     config = AioConfig(
         max_pool_connections=max_connections,
         connect_timeout=5,
         read_timeout=read_timeout,
-        retries={"mode": "standard", "max_attempts": 4},
+        retries={"mode": "standard", "max_attempts": sdk_retries},
     )
     async with get_session().create_client("sqs", region_name=region, config=config) as client:
         yield client

@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--out-of-order-rate", type=float, default=0.1)
     send.add_argument("--invalid-rate", type=float, default=0.01)
     send.add_argument("--file", help="JSONL file: one message body per line, sent as is")
+    send.add_argument(
+        "--group-by",
+        choices=("order", "customer"),
+        help="MessageGroupId on a standard queue (a fair queue's tenant); a FIFO queue's is "
+        "always the order",
+    )
 
     dlq = sub.add_parser("dlq", help="inspect or redrive the dead-letter queue")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")

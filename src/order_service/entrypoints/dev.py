@@ -6,6 +6,11 @@ duplicates, out-of-order and invalid ones. With the local endpoint, also the SNS
 status events and a subscribed "downstream" queue, which a stand-in consumer tallies. Progress
 every few seconds; a summary on Ctrl-C.
 State lives under .local/ (git-ignored).
+
+`make run QUEUE_TYPE=fifo` runs it on a FIFO queue and DLQ (DEV_QUEUE_TYPE): the producer
+then sends each order's events in order, grouped by order with the event id as deduplication
+id. `make run GROUP_BY=customer` (DEV_GROUP_BY) makes the standard queue a fair queue, one
+tenant per customer.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 from pydantic import SecretStr
 
@@ -33,8 +39,11 @@ from order_service.adapters.sns import sns_client
 from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.adapters.telemetry import Tracing, start_tracing
 from order_service.bootstrap import install_stop_signals, run_worker, stop_tracing
+from order_service.domain.queue_type import is_fifo_name
+from order_service.errors import ConfigError
 from order_service.generator import generate
 from order_service.metrics import Metrics
+from order_service.producer import GroupBy
 from order_service.settings import Settings
 
 STATE_DIR = Path(".local")
@@ -45,7 +54,17 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(name) or default
+    if value not in allowed:
+        raise ConfigError(f"invalid configuration: {name} {value[:20]!r} is not one of {allowed}")
+    return value
+
+
 def run_dev(settings: Settings) -> int:
+    fifo = _choice("DEV_QUEUE_TYPE", ("standard", "fifo"), "standard") == "fifo"
+    group = _choice("DEV_GROUP_BY", ("none", "order", "customer"), "none")
+    group_by = None if group == "none" else cast(GroupBy, group)
     postgres = sqs = None
     updates: dict[str, object] = {}
     try:
@@ -63,7 +82,11 @@ def run_dev(settings: Settings) -> int:
             os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
             os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
             say(f"SQS (ministack) at {sqs.endpoint}")
-        asyncio.run(_main(settings, updates, create_local_queues=sqs is not None))
+        asyncio.run(
+            _main(
+                settings, updates, create_local_queues=sqs is not None, fifo=fifo, group_by=group_by
+            )
+        )
     finally:
         if sqs:
             sqs.stop()
@@ -108,11 +131,19 @@ class Downstream:
         return len(messages)
 
 
-async def _main(settings: Settings, updates: dict[str, object], create_local_queues: bool) -> None:
+async def _main(
+    settings: Settings,
+    updates: dict[str, object],
+    create_local_queues: bool,
+    fifo: bool,
+    group_by: GroupBy | None,
+) -> None:
     downstream: Downstream | None = None
     if create_local_queues:
         async with sqs_client(settings.aws_region) as client:
-            updates["sqs_queue_url"], updates["sqs_dlq_url"] = await create_queues(client, "orders")
+            updates["sqs_queue_url"], updates["sqs_dlq_url"] = await create_queues(
+                client, "orders", fifo=fifo
+            )
             if not settings.order_events_topic_arn and not settings.outbox_cdc:
                 async with sns_client(settings.aws_region) as sns:
                     arn, downstream_url = await create_topic_with_queue(sns, client, "order-status")
@@ -120,6 +151,12 @@ async def _main(settings: Settings, updates: dict[str, object], create_local_que
                 downstream = Downstream(downstream_url)
                 say(f"SNS topic {arn} -> downstream queue {downstream_url}")
     settings = settings.model_copy(update=updates)
+    queue_url = settings.queue_urls()[0]
+    grouped = "order" if is_fifo_name(queue_url) else group_by
+    say(
+        f"queue {queue_url}: {'fifo' if is_fifo_name(queue_url) else 'standard'}"
+        + (f", the producer groups by {grouped}" if grouped else "")
+    )
     await upgrade_async(settings.database_dsn())
     say("migrations applied")
     stop = asyncio.Event()
@@ -138,7 +175,7 @@ async def _main(settings: Settings, updates: dict[str, object], create_local_que
         ]
         say(f"traces: {', '.join(where)} (README: Tracing)")
     say("producing demo events; Ctrl-C stops everything and prints a summary")
-    producer = asyncio.create_task(_produce(settings, stop, telemetry))
+    producer = asyncio.create_task(_produce(settings, stop, telemetry, group_by))
     consumer = (
         asyncio.create_task(downstream.consume(settings.aws_region, stop)) if downstream else None
     )
@@ -157,15 +194,25 @@ async def _main(settings: Settings, updates: dict[str, object], create_local_que
         say(f"  spans written to:   {settings.traces_file} (one JSON span per line)")
 
 
-async def _produce(settings: Settings, stop: asyncio.Event, telemetry: Tracing | None) -> None:
+async def _produce(
+    settings: Settings, stop: asyncio.Event, telemetry: Tracing | None, group_by: GroupBy | None
+) -> None:
     queue_url, dlq_url = settings.queue_urls()
     tracer = telemetry.tracer if telemetry is not None else None
+    # A FIFO queue's producer sends each order's events in the lifecycle's order (the
+    # contract): none is deferred. On a standard queue the demo shuffles some, as SQS would.
+    out_of_order = 0.0 if is_fifo_name(queue_url) else 0.1
     async with sqs_client(settings.aws_region) as client:
         queue = SqsQueue(client, queue_url, dlq_url, tracer=tracer)
         seed = int(time.time())
         while not stop.is_set():
-            stream = generate(DEMO_ORDERS_PER_SECOND, seed=seed, invalid_rate=0.02)
-            await queue.send(queue_url, stream.bodies)
+            stream = generate(
+                DEMO_ORDERS_PER_SECOND,
+                seed=seed,
+                invalid_rate=0.02,
+                out_of_order_rate=out_of_order,
+            )
+            await queue.send(queue_url, stream.bodies, group_by=group_by)
             seed += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1)
@@ -206,6 +253,7 @@ async def _summary(settings: Settings, metrics: Metrics, downstream: Downstream 
             while await downstream.receive(client, wait=1):
                 pass
     say("\nsummary")
+    say(f"  queue type:         {'fifo' if is_fifo_name(queue_url) else 'standard'}")
     say(f"  orders by status:   {counts['orders_by_status']}")
     if downstream is not None:
         outbox = PostgresOutbox(settings.database_dsn())

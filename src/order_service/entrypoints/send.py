@@ -10,6 +10,7 @@ from pathlib import Path
 
 from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.adapters.telemetry import start_tracing
+from order_service.domain.queue_type import is_fifo_name
 from order_service.generator import generate
 from order_service.settings import Settings
 
@@ -33,9 +34,12 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
     tracer = telemetry.tracer if telemetry is not None else None
     try:
         async with sqs_client(settings.aws_region) as client:
-            await SqsQueue(client, queue_url, dlq_url, tracer=tracer).send(queue_url, bodies)
+            queue = SqsQueue(client, queue_url, dlq_url, tracer=tracer)
+            await queue.send(queue_url, bodies, group_by=args.group_by)
     finally:
         if telemetry is not None:
             await asyncio.to_thread(telemetry.shutdown)
-    print(f"sent {len(bodies)} messages to {queue_url}", file=sys.stderr)
+    grouped = "order" if is_fifo_name(queue_url) else args.group_by
+    groups = f", grouped by {grouped}" if grouped else ""
+    print(f"sent {len(bodies)} messages to {queue_url}{groups}", file=sys.stderr)
     return 0

@@ -20,6 +20,7 @@ from order_service.domain.lifecycle import Outcome
 from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.errors import OrderServiceError, QueueUnavailable, StoreUnavailable
 from order_service.metrics import Metrics
+from order_service.service.batching import MessageBuffer
 from order_service.service.message_logs import MessageLogs, log_batch
 from order_service.service.pause import FaultGate
 from order_service.service.ports import Message, MessageQueue, OrderStore, Result
@@ -46,6 +47,8 @@ class ConsumerConfig:
     # No progress for this long while nothing excuses it fails /health; None: three long polls
     # and their read timeouts.
     stuck_after_seconds: float | None = None
+    # A FIFO queue: each message group in one batch at a time, in delivery order (batching.py).
+    fifo: bool = False
 
 
 class ConsumerCrashed(OrderServiceError):
@@ -99,7 +102,7 @@ class Consumer:
         self._config = config
         self._metrics = metrics
         self.gate = FaultGate(store_ready, metrics)
-        self._buffer: asyncio.Queue[Message | None] = asyncio.Queue()  # None: stop
+        self._buffer = MessageBuffer(ordered=config.fifo)
         # Every message received and not yet acknowledged or handed back, with when it was
         # received: the heartbeat keeps all of them invisible, buffered and held ones included.
         self._in_flight: dict[str, tuple[Message, float]] = {}
@@ -132,7 +135,7 @@ class Consumer:
     ) -> None:
         """Consume until `stop` is set; then let the polls under way return, process what
         they and the buffer hold, and hand back the rest, all within `grace_seconds`.
-        `redelivery`: the queue's own policy, read at start-up (bootstrap.redelivery_of),
+        `redelivery`: the queue's own policy, read at start-up (bootstrap.read_queues),
         for this run in place of the configured one."""
         if redelivery is not None:
             self._config = replace(self._config, redelivery=redelivery)
@@ -164,9 +167,8 @@ class Consumer:
         self.gate.close()
         await _finish(pollers, deadline - reserve)
         # Processors finish the batch they hold; what is still buffered goes back at once.
-        await self._hand_back([m for m in _drain(self._buffer) if m is not None], reserve)
-        for _ in workers:
-            self._buffer.put_nowait(None)
+        await self._hand_back(self._buffer.drain(), reserve)
+        self._buffer.close()
         await _finish(workers, deadline - reserve)
         heartbeat.cancel()
         await asyncio.gather(heartbeat, return_exceptions=True)
@@ -179,6 +181,7 @@ class Consumer:
     async def _poll(self) -> None:
         delay = 0.5
         size = self._receive_size
+        receive = self._queue.receiver()
         while not self._stopping.is_set():
             # No point taking messages the database can't take.
             if not await self.gate.wait_open() or not await self._capacity.take(size):
@@ -188,7 +191,7 @@ class Consumer:
             try:
                 # Never cancelled by a stop: a cancelled long poll still takes what arrives
                 # during its wait, hidden for a visibility timeout. The grace deadline wins.
-                messages = await self._queue.receive(size, self._config.wait_time_seconds)
+                messages = await receive(size, self._config.wait_time_seconds)
                 delay = 0.5
             except Exception as exc:  # QueueUnavailable, or a bug: keep polling either way
                 log.warning("receive failed; retrying", error=str(exc), retry_in=delay)
@@ -202,23 +205,18 @@ class Consumer:
             now = time.monotonic()
             for message in messages:
                 self._in_flight[message.receipt_handle] = (message, now)
-                self._buffer.put_nowait(message)
+            self._buffer.put(messages)
 
     async def _work(self) -> None:
-        while (first := await self._buffer.get()) is not None:
-            batch = [first]
-            while len(batch) < self._config.batch_max_messages and not self._buffer.empty():
-                message = self._buffer.get_nowait()
-                if message is None:  # stop: finish this batch first
-                    self._buffer.put_nowait(None)
-                    break
-                batch.append(message)
+        while (batch := await self._buffer.take(self._config.batch_max_messages)) is not None:
             self._busy += 1
             try:
                 await self._settle(batch)
             finally:
                 self._busy -= 1
                 self._last_progress = time.monotonic()
+                # Its groups go on only now: its held messages were retried or handed back.
+                self._buffer.release(batch)
 
     async def _settle(self, batch: list[Message]) -> None:
         """Processes `batch` until every message has an outcome. Messages held by a fault of
@@ -349,13 +347,6 @@ class Consumer:
         for outcome, count in counts.items():
             self._metrics.messages.labels(outcome).inc(count)
         log_batch(results, elapsed, self._config.message_logs)
-
-
-def _drain(buffer: asyncio.Queue[Message | None]) -> list[Message | None]:
-    items = []
-    while not buffer.empty():
-        items.append(buffer.get_nowait())
-    return items
 
 
 async def _finish(tasks: Sequence[asyncio.Task[None]], deadline: float) -> None:

@@ -31,6 +31,7 @@ def log_batch(results: Sequence[Result], elapsed: float, policy: MessageLogs) ->
                 log.info(
                     "message",
                     message_id=r.message.message_id,
+                    group_id=r.message.group_id,
                     event_id=str(r.event.event_id) if r.event else None,
                     order_id=str(r.event.order_id) if r.event else None,
                     outcome=r.outcome.value,

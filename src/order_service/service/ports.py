@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +26,9 @@ class Message:
     # The producer's trace context as received (traceparent, tracestate, AWSTraceHeader): only
     # asked of SQS, and so only present, when tracing is on.
     trace_carrier: tuple[tuple[str, str], ...] = ()
+    # The producer's MessageGroupId: a FIFO queue's ordering key, or a fair queue's tenant on
+    # a standard one; None when the producer set none.
+    group_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +60,16 @@ class OrderStore(Protocol):
         ...
 
 
+Receive = Callable[[int, int], Awaitable[list[Message]]]
+
+
 class MessageQueue(Protocol):
     async def receive(self, max_messages: int = 10, wait_seconds: int = 20) -> list[Message]: ...
+
+    def receiver(self) -> Receive:
+        """One poller's receive: (max_messages, wait_seconds). Each poller takes its own, so
+        that a FIFO queue's retried receive can carry its own attempt id."""
+        ...
 
     async def delete(self, messages: Sequence[Message]) -> list[tuple[Message, str]]: ...
 
@@ -82,6 +93,7 @@ class PendingRow:
     payload: str  # the message body, as stored
     created_at: datetime
     traceparent: str | None = None  # of the batch that wrote the row, when it was traced
+    customer_id: str | None = None  # the order's: a fair downstream queue's tenant
 
 
 @dataclass(frozen=True, slots=True)

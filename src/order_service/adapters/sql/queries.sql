@@ -103,10 +103,11 @@ LIMIT $1;
 -- name: outbox_rows_of
 -- Read after the locks are held (a statement of its own, so its snapshot sees what the
 -- previous holder marked).
-SELECT id, aggregateid, type, sequence, payload::text AS payload, created_at, traceparent
-FROM order_outbox
-WHERE aggregateid = ANY($1::uuid[]) AND published_at IS NULL
-ORDER BY aggregateid, sequence;
+SELECT o.id, o.aggregateid, o.type, o.sequence, o.payload::text AS payload, o.created_at,
+       o.traceparent, orders.customer_id
+FROM order_outbox o LEFT JOIN orders ON orders.order_id = o.aggregateid
+WHERE o.aggregateid = ANY($1::uuid[]) AND o.published_at IS NULL
+ORDER BY o.aggregateid, o.sequence;
 
 -- name: outbox_mark_published
 UPDATE order_outbox SET published_at = clock_timestamp()
