@@ -128,4 +128,4 @@ lock: install-dev
 	$(BIN)/uv pip compile requirements/cloudsplaining.in --universal --python-version 3.11 --generate-hashes -q -o requirements/cloudsplaining.lock
 
 clean:
-	rm -rf $(VENV) $(SQS_VENV) $(CHECKOV_VENV) $(CLOUDSPLAINING_VENV) .local
+	rm -rf $(VENV) $(SQS_VENV) $(CHECKOV_VENV) $(CLOUDSPLAINING_VENV) .fauxqs .local
