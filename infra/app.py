@@ -33,6 +33,9 @@ def build(app: App) -> OrderServiceStack:
     config = dataclasses.replace(
         config, alarms=deployed_routing(config.name, config.alarms, subscriber)
     )
+    queue_type = app.node.try_get_context("queueType")
+    if queue_type is not None:  # the other type, synthesized for a check (make synth)
+        config = dataclasses.replace(config, queue_type=str(queue_type))
     image_tag = app.node.try_get_context("imageTag") or None
     dummy = str(app.node.try_get_context("dummy") or "false").lower()
     if dummy not in ("true", "false"):

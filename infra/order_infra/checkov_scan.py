@@ -16,7 +16,7 @@ from pathlib import Path
 from .checks import INFRA_DIR
 
 CHECKOV = INFRA_DIR.parent / ".venv-checkov" / "bin" / "checkov"  # requirements/checkov.lock
-NOT_MULTI_AZ = frozenset({"dev", "dev-dummy", "staging"})
+NOT_MULTI_AZ = frozenset({"dev", "dev-dummy", "dev-fifo", "staging"})
 AUDITED = frozenset({"staging", "prod"})
 BOOTSTRAP = frozenset({"bootstrap"})
 

@@ -41,7 +41,8 @@ class SynthRun:
 
 
 def synth_runs(image_tag: str) -> list[SynthRun]:
-    """Every environment in normal mode, dev in dummy mode (first deploy), the bootstrap."""
+    """Every environment in normal mode, dev in dummy mode (first deploy) and on FIFO queues,
+    the bootstrap."""
     from .alarm_routing import SAMPLE_SUBSCRIBER, SUBSCRIBER_CONTEXT
     from .config import ENVIRONMENTS
 
@@ -56,6 +57,10 @@ def synth_runs(image_tag: str) -> list[SynthRun]:
     ]
     region = ENVIRONMENTS["dev"].region
     runs.append(SynthRun("dev-dummy", "app", {"env": "dev", "dummy": "true"}, region))
+    # Every environment is a standard queue today: dev on FIFO queues shows the other type
+    # passes the same checks (cdk-nag, cfn-lint, checkov).
+    fifo = {**context("dev"), "imageTag": image_tag, "queueType": "fifo"}
+    runs.append(SynthRun("dev-fifo", "app", fifo, region))
     runs.append(
         SynthRun(
             "bootstrap", "bootstrap_app", {"githubRepository": "example-org/order-service"}, region

@@ -68,6 +68,9 @@ class Tracing:
             raise ValueError(f"tracing: sampling_ratio {self.sampling_ratio} not in (0, 1]")
 
 
+QUEUE_TYPES = ("standard", "fifo")
+
+
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """What one deployment environment looks like. Immutable; built once by the app."""
@@ -106,6 +109,11 @@ class EnvironmentConfig:
     # Alarms
     oldest_message_alarm_seconds: int
     alarms: AlarmRouting
+    # The worker's queue and DLQ: "standard", or "fifo" (both FIFO, in high-throughput mode:
+    # deduplication per message group, throughput per group; README "Queue types"). Changing
+    # it replaces both queues, and what they hold goes with them: drain them first
+    # (infra/README.md, Queue type). `-c queueType=` synthesizes the other type for a check.
+    queue_type: str = "standard"
     # Worker telemetry: which messages get a log line of their own (the worker's LOG_MESSAGES:
     # all | not-applied | none; not-applied keeps logs below the SQS cost per order), and the
     # worker's metrics as EMF lines every EMF_INTERVAL_SECONDS (worker_metrics.py).
@@ -119,6 +127,8 @@ class EnvironmentConfig:
     retain_data: bool = True  # False only where losing the database is acceptable (dev)
 
     def __post_init__(self) -> None:
+        if self.queue_type not in QUEUE_TYPES:
+            raise ValueError(f"{self.name}: queue_type {self.queue_type!r} not in {QUEUE_TYPES}")
         if len(self.availability_zones) < 2:
             raise ValueError(f"{self.name}: at least two availability zones are required")
         if not all(az.startswith(self.region) for az in self.availability_zones):

@@ -27,8 +27,22 @@ class Messaging(Construct):
         *,
         visibility_timeout: Duration,
         removal_policy: RemovalPolicy,
+        fifo: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        # FIFO: both queues (SQS refuses a redrive between types), in high-throughput mode;
+        # the producers' MessageDeduplicationId dedupes (the contract: the event id), never
+        # the body's hash.
+        ordering = (
+            {
+                "fifo": True,
+                "content_based_deduplication": False,
+                "deduplication_scope": sqs.DeduplicationScope.MESSAGE_GROUP,
+                "fifo_throughput_limit": sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+            }
+            if fifo
+            else {}
+        )
 
         self.dead_letter_queue = sqs.Queue(
             self,
@@ -38,6 +52,7 @@ class Messaging(Construct):
             retention_period=DLQ_RETENTION,
             max_message_size_bytes=DLQ_MAX_MESSAGE_BYTES,
             removal_policy=removal_policy,
+            **ordering,
         )
         self.queue = sqs.Queue(
             self,
@@ -54,4 +69,5 @@ class Messaging(Construct):
                 queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT
             ),
             removal_policy=removal_policy,
+            **ordering,
         )

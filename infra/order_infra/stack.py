@@ -94,6 +94,7 @@ class OrderServiceStack(Stack):
             "Messaging",
             visibility_timeout=Duration.seconds(SQS_VISIBILITY_TIMEOUT_SECONDS),
             removal_policy=removal_policy,
+            fifo=config.queue_type == "fifo",
         )
         self.status_events = StatusEvents(
             self,

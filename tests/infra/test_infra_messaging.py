@@ -90,3 +90,65 @@ def test_the_queues_outlive_the_stack_wherever_the_database_does(
     for logical_id, queue in queues.items():
         kept = (queue.get("DeletionPolicy"), queue.get("UpdateReplacePolicy")) == ("Retain",) * 2
         assert kept is database_kept, logical_id
+
+
+def test_fifo_makes_both_queues_fifo_in_high_throughput_mode() -> None:
+    # Issue 24: a FIFO main queue needs a FIFO DLQ (SQS refuses a redrive between types).
+    stack = Stack(App(), "Test")
+    Messaging(
+        stack,
+        "Messaging",
+        visibility_timeout=Duration.seconds(60),
+        removal_policy=RemovalPolicy.DESTROY,
+        fifo=True,
+    )
+    queues = assertions.Template.from_stack(stack).find_resources("AWS::SQS::Queue")
+    assert len(queues) == 2
+    for queue in queues.values():
+        properties = queue["Properties"]
+        assert properties["FifoQueue"] is True
+        assert properties["DeduplicationScope"] == "messageGroup"
+        assert properties["FifoThroughputLimit"] == "perMessageGroupId"
+        assert properties.get("ContentBasedDeduplication") in (None, False)
+
+
+def test_the_fifo_variant_synthesizes_clean_and_the_worker_follows_its_queues(
+    synthesized: dict[str, SynthReport],
+) -> None:
+    # Every run's cdk-nag, cfn-lint and checkov findings are checked by test_infra_stack and
+    # test_infra_checkov; here, that the variant is FIFO and the worker reads its queues.
+    report = synthesized["dev-fifo"]
+    assert report.violations == []
+    resources = template_json(report)["Resources"]
+    queues = {
+        logical_id: r
+        for logical_id, r in resources.items()
+        if r["Type"] == "AWS::SQS::Queue" and logical_id.startswith("Messaging")
+    }
+    assert len(queues) == 2
+    assert all(q["Properties"]["FifoQueue"] is True for q in queues.values())
+    containers = [
+        c
+        for r in resources.values()
+        if r["Type"] == "AWS::ECS::TaskDefinition"
+        for c in r["Properties"]["ContainerDefinitions"]
+        if any(e["Name"] == "SQS_QUEUE_URL" for e in c.get("Environment", []))
+    ]
+    assert containers  # the worker (and whatever else reads the queues)
+    for container in containers:
+        environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+        refs = {environment["SQS_QUEUE_URL"]["Ref"], environment["SQS_DLQ_URL"]["Ref"]}
+        assert refs == set(queues), container["Name"]
+    # Standard everywhere else: the environments as configured.
+    for env in ENVIRONMENTS:
+        others = template_json(synthesized[env])["Resources"].values()
+        assert not any(
+            r["Properties"].get("FifoQueue") for r in others if r["Type"] == "AWS::SQS::Queue"
+        )
+
+
+def test_an_unknown_queue_type_is_refused() -> None:
+    import dataclasses
+
+    with pytest.raises(ValueError, match="queue_type"):
+        dataclasses.replace(ENVIRONMENTS["dev"], queue_type="fair")
