@@ -104,7 +104,7 @@ def relay_config(settings: Settings) -> RelayConfig:
 @contextlib.asynccontextmanager
 async def outbox_relay(settings: Settings, metrics: Metrics) -> AsyncIterator[Relay]:
     """The relay on its own database connection and an SNS client (AWS_ENDPOINT_URL_SNS)."""
-    outbox = PostgresOutbox(settings.database_dsn())
+    outbox = PostgresOutbox(settings.database_dsn(), database_credentials(settings))
     try:
         async with sns_client(settings.aws_region) as client:
             topic = SnsTopic(

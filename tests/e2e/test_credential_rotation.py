@@ -54,7 +54,7 @@ async def faults(worker: Any) -> float:
 
 
 async def test_a_rotation_under_a_running_worker_pauses_nothing_and_loses_nothing(
-    password_logins, secrets, database, postgres_server, sqs, e2e_queues, start_worker
+    password_logins, secrets, database, postgres_server, sqs, e2e_queues, start_worker, status_topic
 ):
     base = f"rot_{uuid.uuid4().hex[:8]}"
     user_a, user_b = f"{base}_a", f"{base}_b"
@@ -67,7 +67,10 @@ async def test_a_rotation_under_a_running_worker_pauses_nothing_and_loses_nothin
         Name=f"orders-app-{base}",
         SecretString=json.dumps({"username": user_a, "password": "first-pass"}),
     )
-    worker = start_worker(DB_SECRET_ARN=secret["ARN"], LOG_LEVEL="INFO")
+    # With its relay: its own connections log in with the secret too.
+    worker = start_worker(
+        DB_SECRET_ARN=secret["ARN"], LOG_LEVEL="INFO", ORDER_EVENTS_TOPIC_ARN=status_topic.arn
+    )
     queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
 
     async def applied(order_ids: list[str]) -> bool:
@@ -116,6 +119,21 @@ async def test_a_rotation_under_a_running_worker_pauses_nothing_and_loses_nothin
         user_b,
     )
     assert with_b[0]["n"] >= 1
+
+    async def all_published() -> bool:
+        rows = await query(
+            database, "SELECT count(*) AS n FROM order_outbox WHERE published_at IS NULL"
+        )
+        return bool(rows[0]["n"] == 0)
+
+    await wait_for(all_published, 60, "the relay to publish every status event")
+    relay = await query(
+        database,
+        "SELECT DISTINCT usename FROM pg_stat_activity "
+        "WHERE application_name LIKE 'order-service-relay%' AND datname = current_database()",
+    )
+    # The relay logged in with the secret's users (the first one's sessions may stay open).
+    assert relay and {r["usename"] for r in relay} <= {user_a, user_b}
     with pytest.raises(asyncpg.InvalidPasswordError):  # the server does check passwords
         await asyncpg.connect(postgres_server.base_uri, user=user_a, password="first-pass")
 

@@ -30,6 +30,7 @@ from uuid import UUID
 
 import asyncpg
 
+from order_service.adapters.db_credentials import Connect, SecretCredentials, connect_with
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import load
 from order_service.service.ports import OutboxGauges, PendingRow
@@ -80,14 +81,15 @@ class _Session:
     """One connection of the relay's own (never one of the worker's batch connections),
     opened when needed and terminated after any fault."""
 
-    def __init__(self, dsn: str, name: str) -> None:
+    def __init__(self, dsn: str, name: str, connect: Connect = asyncpg.connect) -> None:
         self._dsn = dsn
         self._name = name
+        self._connect = connect
         self._conn: asyncpg.Connection | None = None
 
     async def get(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(
+            self._conn = await self._connect(
                 self._dsn,
                 timeout=10,
                 command_timeout=10,
@@ -110,9 +112,12 @@ class _Session:
 class PostgresOutbox:
     """Every method raises StoreUnavailable (or StoreError) on driver errors."""
 
-    def __init__(self, dsn: str) -> None:
-        self._claims = _Session(dsn, "order-service-relay")
-        self._gauges = _Session(dsn, "order-service-relay-gauges")
+    def __init__(self, dsn: str, credentials: SecretCredentials | None = None) -> None:
+        """`credentials`: each connection's login comes from this secret (DB_SECRET_ARN), as
+        the worker's own connections' do."""
+        connect = connect_with(credentials)
+        self._claims = _Session(dsn, "order-service-relay", connect)
+        self._gauges = _Session(dsn, "order-service-relay-gauges", connect)
 
     async def close(self) -> None:
         self._claims.drop()

@@ -15,7 +15,12 @@ import structlog
 from order_service.adapters.cloudwatch_emf import start_emf
 from order_service.adapters.http import build_app, start_http
 from order_service.adapters.outbox import OutboxStatus, PostgresOutbox
-from order_service.bootstrap import consume_with_relay, install_stop_signals, outbox_relay
+from order_service.bootstrap import (
+    consume_with_relay,
+    database_credentials,
+    install_stop_signals,
+    outbox_relay,
+)
 from order_service.errors import ConfigError
 from order_service.metrics import Metrics
 from order_service.settings import Settings
@@ -57,7 +62,7 @@ async def _until(stop: asyncio.Event) -> None:
 
 def print_status(settings: Settings) -> int:
     async def main() -> OutboxStatus:
-        outbox = PostgresOutbox(settings.database_dsn())
+        outbox = PostgresOutbox(settings.database_dsn(), database_credentials(settings))
         try:
             return await outbox.status()
         finally:
@@ -93,7 +98,7 @@ def retry_parked(settings: Settings, ids: Sequence[str], *, every: bool) -> int:
         raise ConfigError(f"not a row id: {exc}") from exc
 
     async def main() -> int:
-        outbox = PostgresOutbox(settings.database_dsn())
+        outbox = PostgresOutbox(settings.database_dsn(), database_credentials(settings))
         try:
             return await outbox.retry_parked(rows)
         finally:
