@@ -32,7 +32,8 @@ class Item:
 def alarm_metrics(config: EnvironmentConfig) -> int:
     """Metrics read by the alarms (pinned to the synthesized template by a test)."""
     burstable = c.database_class(config.db_instance_type).burstable
-    single = 9 + (1 if burstable else 0)  # DLQ, oldest, unhealthy, healthy, 5-6 RDS, paused
+    # DLQ, oldest, quiet tenants' oldest, unhealthy, healthy, 5-6 RDS, paused
+    single = 10 + (1 if burstable else 0)
     # invalid rate: 6 outcomes; lag: 6 outcomes + visible + held; the outbox relay's lag and
     # its parked rows: 1 each
     return single + 6 + 8 + 2

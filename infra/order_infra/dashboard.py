@@ -15,6 +15,18 @@ from constructs import Construct
 ONE_MINUTE = Duration.minutes(1)
 
 
+def noisy_groups(queue: sqs.IQueue) -> cloudwatch.Metric:
+    """Fair queues (issue 24): how many message groups (tenants) SQS counts as noisy."""
+    return queue.metric("ApproximateNumberOfNoisyGroups", statistic="Maximum", period=ONE_MINUTE)
+
+
+def quiet_groups_oldest_message(queue: sqs.IQueue) -> cloudwatch.Metric:
+    """Fair queues: the age of the oldest message outside the noisy groups (seconds)."""
+    return queue.metric(
+        "ApproximateAgeOfOldestMessageInQuietGroups", statistic="Maximum", period=ONE_MINUTE
+    )
+
+
 def add_dashboard(
     scope: Construct,
     *,
@@ -61,6 +73,21 @@ def add_dashboard(
                 )
             ],
             width=8,
+        ),
+    )
+    # Tenants: on a fair queue, how many are noisy and how long the quiet ones wait. Empty
+    # while no producer sets a message group.
+    dashboard.add_widgets(
+        cloudwatch.GraphWidget(
+            title="Noisy tenants (message groups)", left=[noisy_groups(queue)], width=12
+        ),
+        cloudwatch.GraphWidget(
+            title="Quiet tenants: age of oldest message (s)",
+            left=[quiet_groups_oldest_message(queue)],
+            left_annotations=[
+                cloudwatch.HorizontalAnnotation(value=oldest_message_alarm_seconds, label="alarm")
+            ],
+            width=12,
         ),
     )
     dashboard.add_widgets(*worker)

@@ -1,9 +1,9 @@
 """Alarms that reach the environment's subscriber, and the on-call dashboard.
 
-Four groups: the queue (dead letters, oldest message), the tasks (none healthy, unhealthy,
-failed deployment), the database (CPU, connections, memory, storage, CPU credits) and the
-worker's own metrics (invalid rate, paused, processing lag), which it publishes as embedded
-metric format lines (worker_metrics.py).
+Four groups: the queue (dead letters, oldest message, quiet tenants' oldest message), the tasks
+(none healthy, unhealthy, failed deployment), the database (CPU, connections, memory, storage,
+CPU credits) and the worker's own metrics (invalid rate, paused, processing lag), which it
+publishes as embedded metric format lines (worker_metrics.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from . import worker_metrics as wm
 from .alarm_routing import AlarmRouting
 from .alerting import AlarmTopic
 from .catalog import GIB, database_class
-from .dashboard import add_dashboard
+from .dashboard import add_dashboard, quiet_groups_oldest_message
 
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
@@ -128,6 +128,23 @@ class Monitoring(Construct):
             "OldestMessage",
             queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=ONE_MINUTE),
             "Events wait too long: workers down, stuck or too few.",
+            threshold=oldest_seconds,
+            comparison=GE,
+            missing=NOT_BREACHING,
+            periods=5,
+            datapoints=3,
+        )
+
+        # A fair queue (issue 24): where producers set MessageGroupId to a tenant, SQS keeps a
+        # noisy tenant from delaying the others, and reports the age of the oldest message
+        # outside the noisy groups. That age growing means quiet tenants wait too: the fleet is
+        # too small for them, not one tenant too loud. No producer setting groups, no data:
+        # not breaching.
+        self._alarm(
+            "QuietGroupsOldestMessage",
+            quiet_groups_oldest_message(queue),
+            "Quiet tenants' events wait too long (fair queue): the fleet is short for them, "
+            "not one noisy tenant (docs/runbook.md, section 10).",
             threshold=oldest_seconds,
             comparison=GE,
             missing=NOT_BREACHING,

@@ -24,6 +24,7 @@ ENVS = list(ENVIRONMENTS)
 ALWAYS = {
     "DeadLetters",
     "OldestMessage",
+    "QuietGroupsOldestMessage",  # issue 24: fair queues
     "UnhealthyTargets",
     "NoHealthyTask",
     "DatabaseCpu",
@@ -375,3 +376,28 @@ def test_dashboard_shows_worker_metrics_next_to_queue_and_database(
         "DatabaseConnections",
     ):
         assert needle in body, needle
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_quiet_tenants_waiting_alarm_and_the_dashboard_shows_tenants(
+    synthesized: dict[str, SynthReport], env: str
+) -> None:
+    # Issue 24: fair queues. The alarm reads the quiet groups' oldest message of this queue;
+    # no producer setting groups means no data, which must not page anyone.
+    (alarm,) = [
+        a
+        for a in _resources(synthesized[env], "AWS::CloudWatch::Alarm").values()
+        if a.get("MetricName") == "ApproximateAgeOfOldestMessageInQuietGroups"
+    ]
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["Threshold"] == ENVIRONMENTS[env].oldest_message_alarm_seconds
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    (dimension,) = alarm["Dimensions"]
+    assert "MessagingQueue" in json.dumps(dimension["Value"])
+    assert "DeadLetter" not in json.dumps(dimension["Value"])
+    assert alarm["AlarmActions"] and alarm["OKActions"]
+    (dashboard,) = _resources(synthesized[env], "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["DashboardBody"])
+    assert "ApproximateNumberOfNoisyGroups" in body
+    assert "ApproximateAgeOfOldestMessageInQuietGroups" in body
