@@ -290,6 +290,7 @@ async def _run_worker(
             consumer_config(settings, fifo=fifo),
             metrics,
             store_ready=store.probe,
+            check_schema=store.check_schema,
             spans=spans,
         )
         queue_type = {"queue_type": QueueType(fifo).name}

@@ -44,6 +44,8 @@ class FakeOutbox:
         self.claims: list[FakeClaim] = []
         self.fail = fail
         self.retention_fault: Exception | None = None
+        self.catch_up_fault: Exception | None = None
+        self.catch_ups = 0
         self.gauge_reads = 0
         self.parked: dict[uuid.UUID, str] = {}
 
@@ -61,6 +63,12 @@ class FakeOutbox:
     async def delete_published(self, older_than_seconds: float) -> int:
         if self.retention_fault:
             raise self.retention_fault
+        return 0
+
+    async def catch_up(self, max_orders: int) -> int:
+        self.catch_ups += 1
+        if self.catch_up_fault:
+            raise self.catch_up_fault
         return 0
 
     async def gauges(self) -> OutboxGauges:

@@ -129,6 +129,22 @@ async def test_retention_faults_never_hold_back_publishing():
     assert retention[0]["log_level"] == "error" and "retention" in retention[0]["event"]
 
 
+async def test_catch_up_faults_never_hold_back_publishing():
+    metrics = Metrics()
+    outbox = FakeOutbox(rows_of(uuid.uuid4(), 1))
+    outbox.catch_up_fault = StoreUnavailable("connection refused", kind="connection")
+    config = RelayConfig(poll_interval=0.01, catch_up_every=0)
+    relay = Relay(outbox, FakeTopic(), config, metrics)
+    with capture_logs() as logs:
+        await run_until(relay, lambda: outbox.catch_ups >= 2)
+        outbox.rows += rows_of(uuid.uuid4(), 2)
+        relay.wake.set()
+        await run_until(relay, lambda: not outbox.rows)
+    assert relay.published == 3
+    caught = [e for e in logs if e.get("kind") == "connection"]
+    assert caught[0]["log_level"] == "error" and "catching up" in caught[0]["event"]
+
+
 async def test_a_claim_marks_after_each_round_so_a_cut_claim_loses_no_accepted_row():
     a, b = uuid.uuid4(), uuid.uuid4()
     outbox = FakeOutbox(rows_of(a, 3) + rows_of(b, 1))

@@ -30,6 +30,7 @@ from uuid import UUID
 
 import asyncpg
 
+from order_service.adapters import status_catch_up
 from order_service.adapters.db_credentials import Connect, SecretCredentials, connect_with
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import load
@@ -143,6 +144,22 @@ class PostgresOutbox:
         except BaseException:
             self._claims.drop()  # failed or cancelled mid-claim: the server ends the transaction
             raise
+
+    async def catch_up(self, max_orders: int) -> int:
+        """Status events for changes a build without the outbox applied (migration 0007's
+        backlog), written for the relay to publish; how many."""
+        try:
+            conn = await self._claims.get()
+            await conn.execute("BEGIN")
+            written = await status_catch_up.catch_up(conn, max_orders)
+            await conn.execute("COMMIT")
+        except DRIVER_ERRORS as exc:
+            self._claims.drop()
+            raise translate(exc) from exc
+        except BaseException:
+            self._claims.drop()
+            raise
+        return written
 
     async def delete_published(self, older_than_seconds: float) -> int:
         deleted = 0

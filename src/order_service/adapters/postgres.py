@@ -20,8 +20,10 @@ from opentelemetry.trace import Span, SpanKind, Tracer
 from order_service import tracing
 from order_service.adapters.db_credentials import SecretCredentials, connect_with
 from order_service.adapters.migrations import shipped_revisions
+from order_service.adapters.order_rows import order_state
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import NamedQuery, load
+from order_service.adapters.status_catch_up import catch_up_orders
 from order_service.domain.batch import EventRecord, NewOrder, Plan, Snapshot, plan_batch
 from order_service.domain.events import (
     EventType,
@@ -29,8 +31,6 @@ from order_service.domain.events import (
     OrderEvent,
     Paid,
     Placed,
-    Shipped,
-    Status,
 )
 from order_service.domain.lifecycle import OrderState
 from order_service.domain.status_events import OutboxRow, last_sequences_after, outbox_rows
@@ -46,6 +46,7 @@ STATEMENT_SPANS = {
     "lock_keys": ("SELECT pg_advisory_xact_lock", "SELECT"),
     "recorded_event_ids": ("SELECT order_events", "SELECT"),
     "load_orders": ("SELECT orders", "SELECT"),
+    "catch_up_orders": ("INSERT order_outbox UPDATE orders", "INSERT"),
     "write_batch": ("INSERT orders order_items order_events order_outbox", "INSERT"),
     "commit": ("COMMIT", "COMMIT"),
     "quarantine": ("INSERT quarantined_messages", "INSERT"),
@@ -161,26 +162,52 @@ class PostgresStore:
                 action="a constraint or trigger rejects every order: check recent schema changes",
             ) from exc
 
+    async def check_schema(self) -> None:
+        """The schema's revision and what it requires of a build, checked on a connection of
+        the pool (the consumer repeats this while consuming: a migration may land under it)."""
+        try:
+            async with self._require_pool().acquire(timeout=10) as conn:
+                await self._check_revision(conn)
+        except DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+
     async def _check_revision(self, conn: asyncpg.Connection) -> None:
         head, known = shipped_revisions()
         try:
             current = await conn.fetchval("SELECT version_num FROM alembic_version")
         except asyncpg.UndefinedTableError:
             current = None
-        if current == head:
-            return
-        if current is None or current in known:
+        if current is None or (current in known and current != head):
             raise StoreUnavailable(
                 f"database is at revision {current or 'none'}, this worker needs {head}",
                 kind="schema",
                 action="run `order-service migrate` (the migration task) before this build",
             )
-        if current != self._newer_revision_seen:
+        await self._check_requirement(conn, head, known)
+        if current != head and current != self._newer_revision_seen:
             self._newer_revision_seen = current
             log.warning(
                 "database schema is newer than this build; carrying on",
                 revision=current,
                 expected=head,
+            )
+
+    async def _check_requirement(
+        self, conn: asyncpg.Connection, head: str, known: frozenset[str]
+    ) -> None:
+        # Migration 0007 on: the oldest revision a build must know. A newer schema is fine
+        # (expand-only) until a migration says otherwise by raising it past what we know.
+        try:
+            required = await conn.fetchval(Q["schema_requirement"])
+        except asyncpg.UndefinedTableError:
+            required = None  # a later migration dropped it: nothing is required
+        if required is not None and required not in known:
+            raise StoreUnavailable(
+                f"the database's schema needs a build that knows revision {required}; "
+                f"this build knows up to {head}",
+                kind="build_too_old",
+                action="finish the rollout (or the rollback) to a build that knows "
+                f"revision {required}: this one stays paused, writing nothing",
             )
 
     async def run_batch(
@@ -218,10 +245,15 @@ class PostgresStore:
             recorded = await conn.fetch(Q["recorded_event_ids"], event_ids)
         with self._statement("load_orders"):
             rows = await conn.fetch(Q["load_orders"], order_ids)
+        if behind := [r["order_id"] for r in rows if r["behind"]]:
+            # An older build changed these without status events: theirs first (ours follow).
+            with self._statement("catch_up_orders"):
+                await catch_up_orders(conn, behind, write_rows=self._outbox)
+                rows = await conn.fetch(Q["load_orders"], order_ids)
         plan = planner(
             Snapshot(
                 recorded_event_ids=frozenset(r["event_id"] for r in recorded),
-                orders={r["order_id"]: _order_state(r) for r in rows},
+                orders={r["order_id"]: order_state(r) for r in rows},
             )
         )
         await self._write(conn, plan, {r["order_id"]: r["last_sequence"] for r in rows})
@@ -386,26 +418,6 @@ def database_attributes(dsn: str) -> dict[str, str | int]:
     elif socket_dir := parse_qs(parts.query).get("host", [""])[-1]:
         attributes["server.address"] = socket_dir  # a Unix socket's directory
     return attributes
-
-
-def _order_state(row: asyncpg.Record) -> OrderState:
-    payment = (
-        Paid(row["payment_id"], Decimal(row["paid_amount"]), row["paid_currency"])
-        if row["payment_id"] is not None
-        else None
-    )
-    shipment = Shipped(row["carrier"], row["tracking_number"]) if row["carrier"] else None
-    order_id: UUID = row["order_id"]
-    return OrderState(
-        order_id=order_id,
-        status=Status(row["status"]),
-        placed_digest=row["placed_digest"],
-        currency=row["currency"],
-        total_amount=row["total_amount"],
-        payment=payment,
-        shipment=shipment,
-        cancel_reason=row["cancel_reason"],
-    )
 
 
 def _canary_events() -> list[list[OrderEvent]]:

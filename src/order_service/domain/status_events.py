@@ -10,13 +10,13 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from order_service.domain.batch import AppliedChange
-from order_service.domain.events import Status
+from order_service.domain.events import EventType, Status
 from order_service.domain.lifecycle import OrderState
 
 STATUS_EVENT_SCHEMA_VERSION = 1
@@ -39,7 +39,21 @@ class OutboxRow:
 
 
 def status_payload(row_id: UUID, sequence: int, change: AppliedChange) -> dict[str, Any]:
-    state, event = change.state, change.event
+    event = change.event
+    return payload_of(
+        row_id, sequence, change.state, event.event_id, event.event_type, event.occurred_at
+    )
+
+
+def payload_of(
+    row_id: UUID,
+    sequence: int,
+    state: OrderState,
+    event_id: UUID,
+    event_type: EventType,
+    occurred_at: datetime,
+) -> dict[str, Any]:
+    """The status event of one applied event: the order's state right after it."""
     return {
         "schema_version": STATUS_EVENT_SCHEMA_VERSION,
         "id": str(row_id),
@@ -56,9 +70,9 @@ def status_payload(row_id: UUID, sequence: int, change: AppliedChange) -> dict[s
             else None
         ),
         "cancel_reason": state.cancel_reason,
-        "event_id": str(event.event_id),
-        "event_type": event.event_type.value,
-        "occurred_at": event.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "event_id": str(event_id),
+        "event_type": event_type.value,
+        "occurred_at": occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
 
 

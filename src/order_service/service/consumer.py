@@ -92,16 +92,19 @@ class Consumer:
         metrics: Metrics,
         *,
         store_ready: Callable[[], Awaitable[None]],
+        check_schema: Callable[[], Awaitable[None]] | None = None,
         spans: BatchSpans | None = None,
     ) -> None:
-        """`spans`: the batches' `process` spans when tracing is on; None: no span is built."""
+        """`store_ready`: the probe the pause waits on; `check_schema`: re-checked while
+        consuming (service/pause.py); `spans`: the batches' `process` spans when tracing is
+        on, None: no span is built."""
         self._queue = queue
         self._spans = spans
         self._store = store
         self._processor = BatchProcessor(store)
         self._config = config
         self._metrics = metrics
-        self.gate = FaultGate(store_ready, metrics)
+        self.gate = FaultGate(store_ready, metrics, check_schema=check_schema)
         self._buffer = MessageBuffer(ordered=config.fifo)
         # Every message received and not yet acknowledged or handed back, with when it was
         # received: the heartbeat keeps all of them invisible, buffered and held ones included.

@@ -3,7 +3,9 @@ probe of what the work needs decides when to resume.
 
 One gate per worker. It is closed at start-up until the first probe passes, and again whenever
 a batch meets a fault every other message would meet alike (the database down, read-only,
-unmigrated, refusing connections or our role, lacking a privilege, timing out).
+unmigrated, refusing connections or our role, lacking a privilege, timing out). While open,
+it also re-checks the schema every `schema_every` seconds (`check_schema`): a migration that
+lands under a running worker and needs a newer build pauses it, though no batch fails.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from order_service.metrics import Metrics
 
 log = structlog.get_logger("order_service.pause")
 
+SCHEMA_FAULTS = ("schema", "build_too_old")  # what a schema check trips the gate for
 _STARTING = StoreUnavailable(
     "waiting for the first probe of the database", kind="starting", action="wait"
 )
@@ -32,8 +35,13 @@ class FaultGate:
         metrics: Metrics,
         *,
         max_delay: float = 10.0,
+        check_schema: Callable[[], Awaitable[None]] | None = None,
+        schema_every: float = 60.0,
     ) -> None:
         self._probe = probe
+        self._check_schema = check_schema
+        self._schema_every = schema_every
+        self._schema_watch: asyncio.Task[None] | None = None
         self._metrics = metrics
         self._max_delay = max_delay
         self._open = asyncio.Event()
@@ -48,14 +56,17 @@ class FaultGate:
         return self._open.is_set()
 
     def start(self) -> None:
-        """Probes until the work can start (at start-up)."""
+        """Probes until the work can start (at start-up), and watches the schema."""
         self._ensure_prober()
+        if self._check_schema is not None and self._schema_watch is None:
+            self._schema_watch = asyncio.create_task(self._watch_schema(), name="schema-watch")
 
     def close(self) -> None:
         """The worker stops: every `wait_open` returns, the prober ends."""
         self._closing.set()
-        if self._prober is not None:
-            self._prober.cancel()
+        for task in (self._prober, self._schema_watch):
+            if task is not None:
+                task.cancel()
 
     async def wait_open(self) -> bool:
         """True once the gate is open; False if the worker stops first."""
@@ -120,6 +131,22 @@ class FaultGate:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), delay)
             delay = min(delay * 2, self._max_delay)
+
+    async def _watch_schema(self) -> None:
+        assert self._check_schema is not None
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self._schema_every)
+            if self._closing.is_set() or not self._open.is_set():
+                continue  # paused: the prober's probe checks the schema itself
+            try:
+                await self._check_schema()
+            except StoreUnavailable as fault:
+                if fault.kind in SCHEMA_FAULTS:
+                    self.trip(fault)
+                # Any other fault is the batches' to meet: they pause for it themselves.
+            except Exception:
+                log.exception("schema check failed unexpectedly; checking again later")
 
     def _resume(self) -> None:
         fault, self.fault = self.fault, None

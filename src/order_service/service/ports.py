@@ -132,6 +132,11 @@ class Outbox(Protocol):
 
     async def delete_published(self, older_than_seconds: float) -> int: ...
 
+    async def catch_up(self, max_orders: int) -> int:
+        """Writes the status events that changes applied without the outbox lack (an older
+        build's); how many."""
+        ...
+
     async def gauges(self) -> OutboxGauges: ...
 
 

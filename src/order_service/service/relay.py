@@ -67,6 +67,10 @@ class RelayConfig:
     round_seconds: float = 20.0
     claim_seconds: float = 15.0  # no round starts after this: the rest goes in the next claim
     measure_every: float = 5.0  # the lag and parked gauges, read from the table
+    # Changes an older build applied without the outbox (migration 0007's backlog): looked for
+    # this often, this many orders a pass; what it writes goes out with the next claims.
+    catch_up_every: float = 5.0
+    catch_up_orders: int = 200
 
 
 def relay_fault(exc: Exception) -> tuple[str, str]:
@@ -99,6 +103,8 @@ class Relay:
         self.published = 0
         self.parked = 0
         self._next_retention = 0.0
+        self._next_catch_up = 0.0
+        self.caught_up = 0
         self._measured = True
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -129,6 +135,7 @@ class Relay:
                 await _wait(stop, None, backoff)
                 continue
             await self._retention()
+            more = await self._catch_up() or more
             if not more:
                 await _wait(stop, self.wake, self._config.poll_interval)
 
@@ -236,6 +243,29 @@ class Relay:
             return
         if deleted:
             log.info("outbox rows past retention deleted", deleted=deleted)
+
+    async def _catch_up(self) -> bool:
+        """True when it wrote status events (the next claim publishes them at once)."""
+        now = time.monotonic()
+        if now < self._next_catch_up:
+            return False
+        self._next_catch_up = now + self._config.catch_up_every
+        try:
+            written = await self._outbox.catch_up(self._config.catch_up_orders)
+        except Exception as exc:  # never holds back publishing: tried again next time
+            self._report(exc, "catching up", retry_in=self._config.catch_up_every)
+            return False
+        if written:
+            self.caught_up += written
+            log.warning(
+                "status events written for changes applied without them (a build from before "
+                "the outbox is running or ran on this schema)",
+                written=written,
+                action="finish the rollout: replace every task of a build from before the "
+                "outbox (docs/migrations.md)",
+            )
+            self._next_catch_up = now  # more may be waiting: look again after the claim
+        return bool(written)
 
     async def _measure(self, stop: asyncio.Event) -> None:
         """The gauges from the table every measure_every, whatever the claims are doing; not

@@ -11,9 +11,12 @@ FROM (SELECT DISTINCT hashtextextended(key, 0) AS k FROM unnest($1::text[]) AS k
 SELECT event_id FROM order_events WHERE event_id = ANY($1::uuid[]);
 
 -- name: load_orders
+-- `behind`: changed by a build without the outbox, not caught up yet (migration 0007).
 SELECT order_id, status, placed_digest, currency, total_amount,
        payment_id, paid_amount, paid_currency, carrier, tracking_number, cancel_reason,
-       last_sequence
+       last_sequence,
+       EXISTS (SELECT 1 FROM order_status_backlog AS b WHERE b.order_id = orders.order_id)
+           AS behind
 FROM orders
 WHERE order_id = ANY($1::uuid[]);
 
@@ -167,3 +170,46 @@ FROM rows;
 SELECT id, aggregateid, sequence, type, parked_at, park_reason
 FROM order_outbox WHERE published_at IS NULL AND parked_at IS NOT NULL
 ORDER BY parked_at LIMIT $1;
+
+-- name: catch_up_claim
+-- Orders a build without the outbox changed (migration 0007's backlog), oldest noted first,
+-- each under the writers' own lock of the order (lock_keys' 'o:' key), tried and never waited
+-- for: an order a batch is writing now is caught up on a later pass. Never waiting is what
+-- keeps a catch-up and an old build's batch (whose trigger inserts into the backlog) from
+-- waiting on each other.
+SELECT order_id FROM (
+    SELECT order_id FROM order_status_backlog
+    ORDER BY recorded_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS noted
+WHERE pg_try_advisory_xact_lock(hashtextextended('o:' || order_id::text, 0));
+
+-- name: catch_up_applied_events
+-- The claimed orders' applied events, in the order they were applied.
+SELECT order_id, event_id, event_type, occurred_at FROM order_events
+WHERE order_id = ANY($1::uuid[]) AND outcome = 'applied'
+ORDER BY order_id, processed_at, occurred_at, event_id;
+
+-- name: catch_up_published_event_ids
+-- The event ids the claimed orders' outbox rows still in the table were written for.
+SELECT aggregateid AS order_id, (payload ->> 'event_id')::uuid AS event_id FROM order_outbox
+WHERE aggregateid = ANY($1::uuid[]);
+
+-- name: catch_up_write
+-- The missing status events, each order's counter advanced past them (a change of
+-- last_sequence alone: the backlog's triggers stay quiet), and the claimed orders out of the
+-- backlog.
+WITH outbox AS (
+    INSERT INTO order_outbox (id, aggregateid, type, sequence, payload)
+    SELECT * FROM unnest(
+        :outbox.id::uuid[], :outbox.aggregateid::uuid[], :outbox.type::text[],
+        :outbox.sequence::int[], :outbox.payload::jsonb[])
+), sequenced AS (
+    UPDATE orders AS o SET last_sequence = u.last_sequence
+    FROM unnest(:sequenced.order_id::uuid[], :sequenced.last_sequence::int[])
+         AS u(order_id, last_sequence)
+    WHERE o.order_id = u.order_id
+)
+DELETE FROM order_status_backlog WHERE order_id = ANY(:caught_up.order_id::uuid[]);
+
+-- name: schema_requirement
+-- The oldest revision a build must know to run on this schema (migration 0007).
+SELECT minimum_build_revision FROM schema_requirements;
