@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,9 +93,12 @@ async def worker_path(dsn: str, bodies: list[str], batch: int, concurrency: int)
     return Timed(seconds, len(bodies))
 
 
+# last_sequence as the worker writes it (its applied events): a row left at 0 is what a build
+# from before the outbox writes, and migration 0007's trigger would note it (a write the worker
+# never makes).
 _ORDER_COLUMNS = (
     "order_id", "customer_id", "status", "currency", "total_amount", "placed_at",
-    "placed_event_id", "placed_digest",
+    "placed_event_id", "placed_digest", "last_sequence",
 )  # fmt: skip
 _ITEM_COLUMNS = ("order_id", "line_no", "sku", "quantity", "unit_price")
 _EVENT_COLUMNS = ("event_id", "order_id", "event_type", "outcome", "reason", "occurred_at")
@@ -107,9 +111,11 @@ def copy_rows(bodies: list[str]) -> list[tuple[list[tuple[Any, ...]], ...]]:
     for chunk in _chunks(bodies, COPY_TRANSACTION_EVENTS):
         events = [_parsed(body) for body in chunk]
         plan = plan_batch(events, Snapshot(frozenset(), {}))
+        changes = Counter(change.state.order_id for change in plan.applied)
         orders = [
             (n.state.order_id, n.customer_id, n.state.status.value, n.state.currency,
-             n.state.total_amount, n.placed_at, n.placed_event_id, n.state.placed_digest)
+             n.state.total_amount, n.placed_at, n.placed_event_id, n.state.placed_digest,
+             changes[n.state.order_id])
             for n in plan.new_orders
         ]  # fmt: skip
         items = [
@@ -149,8 +155,8 @@ async def copy_ceiling(dsn: str, bodies: list[str], concurrency: int) -> Timed:
 _NAIVE_SEEN = "SELECT 1 FROM order_events WHERE event_id = $1"
 _NAIVE_ORDER = """
     INSERT INTO orders (order_id, customer_id, status, currency, total_amount, placed_at,
-                        placed_event_id, placed_digest)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"""
+                        placed_event_id, placed_digest, last_sequence)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)"""
 _NAIVE_ITEM = """
     INSERT INTO order_items (order_id, line_no, sku, quantity, unit_price)
     VALUES ($1, $2, $3, $4, $5)"""
