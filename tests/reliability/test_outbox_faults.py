@@ -155,11 +155,13 @@ async def test_sns_errors_and_throttling_back_off_and_lose_nothing(
     assert_in_sequence(sns_proxy.accepted)
 
 
-# Full runs only for now: on a loaded 2-core host this scenario sees real re-sends (SNS
-# accepted 753 entries for 300 rows in 83 calls, no fault injected; on the untouched base
-# commit too), most likely PublishBatch calls the SDK retried after its 5 s read timeout.
-# Its cause is open (closing note of this session); `make reliability` runs it.
-@pytest.mark.parametrize("run", runs(0, 3))
+# On a loaded 2-core host the SNS proxy (in the test's own process) sometimes starts handling
+# a PublishBatch after the SDK's 5 s read timeout: the SDK sends the call again and its rows
+# arrive twice, with the same id and body (the contract's "answered too late to be heard";
+# seen as 3-7 copies in 3,000 rows, every one an answer to a connection the SDK had closed).
+# The proxy counts such answers per row (`late`); a copy beyond them would be a row published
+# by two relays.
+@pytest.mark.parametrize("run", runs(1, 3))
 async def test_four_workers_with_their_relays_publish_each_order_in_sequence_once(
     run, sqs, e2e_queues, database, start_worker, fast_env, status_topic, sns_proxy
 ):
@@ -184,16 +186,25 @@ async def test_four_workers_with_their_relays_publish_each_order_in_sequence_onc
             fault_at=fault_at,
         )
     )
-    counts = await downstream("outbox: four workers with their relays", sqs, database, status_topic)
-    assert counts["duplicates"] == 0  # no row published by two relays
+    received: list[dict] = []
+    scenario = "outbox: four workers with their relays"
+    await downstream(scenario, sqs, database, status_topic, received=received)
+    copies: dict[str, int] = {}
+    for event in received:
+        copies[event["id"]] = copies.get(event["id"], 0) + 1
+    # No row published by two relays: a copy only where SNS answered too late to be heard.
+    beyond = {i: n for i, n in copies.items() if n > 1 + sns_proxy.late.get(i, 0)}
+    assert not beyond, (len(beyond), sorted(beyond.values())[-5:], sns_proxy.counts)
     assert_in_sequence(sns_proxy.accepted)
 
 
 def assert_in_sequence(accepted: list[tuple[str, int]]) -> None:
-    """Each order's rows were accepted by SNS in sequence, each once, whatever relay sent
-    them: a row is sent only after SNS accepted its predecessor."""
+    """Each order's rows were first accepted by SNS in sequence, whatever relay sent them: a
+    row is sent only after SNS accepted its predecessor (a late answer's call sent again by
+    the SDK repeats a row before its successor is sent; the copies are counted above)."""
     by_order: dict[str, list[int]] = {}
     for order_id, sequence in accepted:
         by_order.setdefault(order_id, []).append(sequence)
     for order_id, sequences in by_order.items():
-        assert sequences == list(range(1, len(sequences) + 1)), (order_id, sequences)
+        first = list(dict.fromkeys(sequences))
+        assert first == list(range(1, len(first) + 1)), (order_id, sequences)

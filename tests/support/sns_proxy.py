@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
@@ -35,13 +36,21 @@ class SnsFaults:
     seed: int = 0
 
 
+# An answer this late may not be heard: the relay's SDK gives up reading after 5 s
+# (adapters/sns.py) and sends the call again. The margin covers this proxy's own scheduling on
+# a busy host (its clock starts after the request reached it); a busy test process may start
+# the handler itself late, so a connection the SDK closed before the answer counts as late too.
+LATE_AFTER_SECONDS = 4.0
+
+
 class SnsFaultProxy(FaultProxy):
     def __init__(self, upstream: str) -> None:
         super().__init__(upstream, SnsFaults())
         self.faults: SnsFaults
         self.accepted: list[tuple[str, int]] = []  # (order id, sequence) as SNS accepted them
         self.bodies: list[str] = []  # each accepted entry's Message, as the relay sent it
-        # Per row id: how many of the answers that accepted it were held back slow_seconds.
+        # Per row id: how many of the answers that accepted it came too late for the SDK to
+        # hear (it sends the call again): held back slow_seconds, or SNS itself that slow.
         self.late: dict[str, int] = {}
         self.groups: dict[tuple[str, int], str | None] = {}  # their MessageGroupId, if any
 
@@ -50,6 +59,7 @@ class SnsFaultProxy(FaultProxy):
         super().release(drop=drop)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
         payload = await request.read()
         form = dict(parse_qsl(payload.decode(errors="replace")))
         action = form.get("Action", "other")
@@ -79,10 +89,14 @@ class SnsFaultProxy(FaultProxy):
             if refused:
                 content = _with_failed(content.decode(), refused).encode()
             accepted = self._record(form, content.decode())
-            if self._rng.random() < self.faults.slow_rate:
-                self._count("fault:slow")
+            slow = self._rng.random() < self.faults.slow_rate
+            # The relay's SDK hung up before the answer: the call goes out again.
+            unheard = request.transport is None or request.transport.is_closing()
+            if slow or unheard or time.monotonic() - started >= LATE_AFTER_SECONDS:
+                self._count("fault:slow" if slow else "late:unheard" if unheard else "late:sns")
                 for row_id in accepted:
                     self.late[row_id] = self.late.get(row_id, 0) + 1
+            if slow:
                 await asyncio.sleep(self.faults.slow_seconds)
         return web.Response(status=status, body=content, headers={"Content-Type": content_type})
 
