@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from order_infra.bootstrap_template import KEPT_DIR
-from order_infra.checks import SynthReport
 from order_infra.config import ENVIRONMENTS
-from order_infra.policy_scan import (
+from tools.bootstrap_template import KEPT_DIR
+from tools.checks import SynthReport
+from tools.policy_scan import (
     ACKNOWLEDGED_EXPOSURE,
     CLOUDSPLAINING,
     PolicyScanReport,

@@ -4,8 +4,8 @@ catalog's list prices. Each figure block sits between markers:
 
     <!-- figures:NAME:begin --> ... <!-- figures:NAME:end -->
 
-    python -m order_infra.docs_figures          # rewrite the blocks (make docs-figures)
-    python -m order_infra.docs_figures --check  # exit 1 naming the stale ones (tests do this)
+    python -m tools.docs_figures          # rewrite the blocks (make docs-figures)
+    python -m tools.docs_figures --check  # exit 1 naming the stale ones (tests do this)
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from order_infra.catalog import REGION_PRICED
+from order_infra.config import ENVIRONMENTS
+
 from . import capacity_figures, cost_figures, scaling_sim
-from .catalog import REGION_PRICED
-from .config import ENVIRONMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results.json"

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalog as c
-from .config import ENVIRONMENTS, EnvironmentConfig
-from .tracing import COLLECTOR_CPU_UNITS, COLLECTOR_MEMORY_MIB
+from order_infra import catalog as c
+from order_infra.config import ENVIRONMENTS, EnvironmentConfig
+from order_infra.tracing import COLLECTOR_CPU_UNITS, COLLECTOR_MEMORY_MIB
 
 H = c.HOURS_PER_MONTH
 INTERFACE_ENDPOINTS_COUNT = 5  # network.py's INTERFACE_ENDPOINTS (pinned by a test)

@@ -29,8 +29,9 @@ from typing import Any
 
 import yaml
 
+from order_infra.config import DEPLOY_ENVIRONMENTS, ENVIRONMENTS, EnvironmentConfig
+
 from .checks import INFRA_DIR
-from .config import DEPLOY_ENVIRONMENTS, ENVIRONMENTS, EnvironmentConfig
 
 STOCK_TEMPLATE = INFRA_DIR / "node_modules" / "aws-cdk" / "lib" / "api" / "bootstrap"
 KEPT_DIR = INFRA_DIR / "cdk-bootstrap"
