@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from order_service.adapters.local import free_port
 from order_service.adapters.sqs import SqsQueue
+from order_service.entrypoints.local_servers import free_port
 from tests.factories import body, placed
 
 

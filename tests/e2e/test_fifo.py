@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from order_service.adapters.local import create_queues
 from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.domain.batch import Snapshot, plan_batch
 from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import Outcome
 from order_service.domain.parsing import parse_body
+from order_service.entrypoints.local_servers import create_queues
 from order_service.generator import generate
 from order_service.producer import send_keys
 from tests.e2e.test_cli import cli

@@ -9,10 +9,10 @@ import uuid
 import asyncpg
 import pytest
 
-from order_service.adapters.local import create_topic_with_queue
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic
+from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.errors import StoreUnavailable
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor

@@ -15,10 +15,10 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from order_service.adapters.local import create_topic_with_queue
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic
+from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.metrics import Metrics
 from order_service.service.processing import BatchProcessor
 from order_service.service.relay import Relay, RelayConfig

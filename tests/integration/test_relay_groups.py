@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from order_service.adapters.local import create_topic_with_queue
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic, sns_client
+from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
 from order_service.service.relay import Relay

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from order_service.adapters.local import LocalSqs, create_queues
+from order_service.entrypoints.local_servers import LocalSqs, create_queues
 from tests.reliability.harness import VISIBILITY
 from tests.support.queues import Queues
 from tests.support.sns_proxy import SnsFaultProxy

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from order_service.adapters.local import create_queues
 from order_service.domain.batch import Snapshot, plan_batch
 from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import Outcome
 from order_service.domain.parsing import parse_body
+from order_service.entrypoints.local_servers import create_queues
 from order_service.generator import generate
 from tests.factories import body, cancelled, paid, placed
 from tests.reliability.harness import (

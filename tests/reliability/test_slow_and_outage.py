@@ -12,8 +12,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from order_service.adapters.local import LocalPostgres
 from order_service.adapters.migrations import upgrade
+from order_service.entrypoints.local_servers import LocalPostgres
 from order_service.generator import generate
 from tests.reliability.harness import (
     FULL,

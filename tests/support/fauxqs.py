@@ -16,7 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from order_service.adapters.local import free_port
+from order_service.entrypoints.local_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "requirements" / "fauxqs"

@@ -18,8 +18,13 @@ from typing import Any
 
 import pytest
 
-from order_service.adapters.local import LocalPostgres, LocalSqs, create_queues, free_port
 from order_service.adapters.sqs import sqs_client
+from order_service.entrypoints.local_servers import (
+    LocalPostgres,
+    LocalSqs,
+    create_queues,
+    free_port,
+)
 from tests.support import fauxqs
 from tests.support.database import PostgresServer
 from tests.support.fauxqs import FauxqsServer

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from order_service.adapters.local import LocalSqs, create_topic_with_queue
 from order_service.adapters.sns import sns_client
+from order_service.entrypoints.local_servers import LocalSqs, create_topic_with_queue
 
 
 @dataclass

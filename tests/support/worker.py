@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from order_service.adapters.local import free_port
+from order_service.entrypoints.local_servers import free_port
 
 _SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="([^"]*)"\})? ([0-9.e+]+)$', re.MULTILINE)
 
