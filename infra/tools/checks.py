@@ -1,6 +1,6 @@
 """Synthesis with the policy checks: cdk-nag (via the app's validation plugins) and cfn-lint.
 
-Used by `make synth` (infra/synth_all.py) and by tests/infra, so both check the same thing.
+Used by `make synth` (synth_all.py) and by tests/infra, so both check the same thing.
 """
 
 from __future__ import annotations

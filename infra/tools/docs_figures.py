@@ -1,6 +1,6 @@
 """Writes the figures of the docs from their sources, so that none is typed by hand:
 bench/results.json (`make bench`), the simulation (scaling_sim.py), the config and the
-catalog's list prices. Each figure block sits between markers:
+list prices (prices.py). Each figure block sits between markers:
 
     <!-- figures:NAME:begin --> ... <!-- figures:NAME:end -->
 
@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from order_infra.catalog import REGION_PRICED
 from order_infra.config import ENVIRONMENTS
 
 from . import capacity_figures, cost_figures, scaling_sim
+from .prices import REGION_PRICED
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results.json"

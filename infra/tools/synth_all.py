@@ -3,7 +3,7 @@
 with cdk-nag (AwsSolutions), cfn-lint and checkov, and cloudsplaining on every IAM policy
 (synthesized and the kept bootstrap templates, cdk-bootstrap/); exit non-zero on any
 unacknowledged finding (cdk-nag's are acknowledged next to their constructs, checkov's in
-order_infra/checkov_scan.py, cloudsplaining's in order_infra/policy_scan.py)."""
+checkov_scan.py, cloudsplaining's in policy_scan.py, both beside this file)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """cloudsplaining over every IAM policy: no privilege escalation, no service-wide wildcard, each
-resource exposure acknowledged (order_infra/policy_scan.py, run by `make synth` too)."""
+resource exposure acknowledged (tools/policy_scan.py, run by `make synth` too)."""
 
 from __future__ import annotations
 
