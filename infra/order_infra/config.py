@@ -41,7 +41,7 @@ RDS_CA_BUNDLE_PATH = "/opt/rds/global-bundle.pem"  # Dockerfile RDS_CA_BUNDLE
 DEPLOY_ENVIRONMENTS = ("dev", "staging", "prod")
 CDK_QUALIFIERS = {"dev": "ordsvcdev", "staging": "ordsvcstg", "prod": "ordsvcprd"}
 
-# Target tracking's cooldowns (scaling.py sets them, scaling_sim.py replays them).
+# Target tracking's cooldowns (scaling.py sets them, tools/scaling_sim.py replays them).
 SCALE_OUT_COOLDOWN_SECONDS = 60
 SCALE_IN_COOLDOWN_SECONDS = 300
 

@@ -21,7 +21,7 @@ from .config import SCALE_IN_COOLDOWN_SECONDS, SCALE_OUT_COOLDOWN_SECONDS
 #   it falls behind again;
 # - per desired task (tasks asked for), not running: while new tasks start, per running task
 #   the work still looks high and target tracking would keep adding tasks it already asked for.
-# scaling_sim.py replays this policy; docs/capacity.md shows what it does under spikes.
+# tools/scaling_sim.py replays this policy; docs/capacity.md shows what it does under spikes.
 WORK_PER_TASK = "(visible + held + deleted / 60 * {latency}) / IF(tasks > 0, tasks, 1)"
 _SQS_QUERIES = (
     ("visible", "ApproximateNumberOfMessagesVisible", "Average"),
@@ -36,7 +36,7 @@ def work_per_task_expression(acceptable_latency_seconds: int) -> str:
 
 class Scaling(Construct):
     """Target tracking of backlog (visible + in flight) per task between min_tasks and
-    max_tasks; scaling_sim.py replays this policy minute by minute."""
+    max_tasks; tools/scaling_sim.py replays this policy minute by minute."""
 
     def __init__(
         self,

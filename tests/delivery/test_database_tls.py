@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from order_service.adapters.local import free_port
+from order_service.entrypoints.local_servers import free_port
 from order_service.settings import Settings
 
 BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
-from order_service.adapters.local import free_port
 from order_service.adapters.sqs import SqsQueue
+from order_service.entrypoints.local_servers import free_port
 from tests.factories import body, placed
-
-
-def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "order_service.entrypoints.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.support.worker import cli
 
 
 def test_a_malformed_setting_is_one_line_and_exit_2(worker_env):

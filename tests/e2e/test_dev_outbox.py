@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from order_service.adapters.local import free_port
+from order_service.entrypoints.local_servers import free_port
 
 pytestmark = pytest.mark.slow
 

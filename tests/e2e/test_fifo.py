@@ -12,31 +12,24 @@ from typing import Any
 
 import pytest
 
-from order_service.adapters.local import create_queues
 from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.domain.batch import Snapshot, plan_batch
 from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import Outcome
 from order_service.domain.parsing import parse_body
+from order_service.entrypoints.local_servers import create_queues
 from order_service.generator import generate
 from order_service.producer import send_keys
-from tests.e2e.test_cli import cli
 from tests.factories import body, cancelled, paid, placed, shipped
 from tests.support.database import query
 from tests.support.fixtures import E2E_VISIBILITY
-from tests.support.queues import Queues, sqs_env
+from tests.support.queues import Queues, dead_letters, sqs_env
 from tests.support.sqs_proxy import Faults
 from tests.support.waiting import wait_for
-from tests.support.worker import WorkerProcess, worker_environment
+from tests.support.worker import WorkerProcess, cli, worker_environment
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def e2e_queues(sqs: Any) -> Queues:
-    """Overrides the shared fixture (so `worker_env` points at these): FIFO queues."""
-    url, dlq = await create_queues(sqs, f"fifo-{uuid.uuid4().hex[:12]}", E2E_VISIBILITY, fifo=True)
-    return Queues(url, dlq)
+# `worker_env` points at FIFO queues (the shared e2e_queues fixture reads the mark).
+pytestmark = [pytest.mark.slow, pytest.mark.e2e_queues(fifo=True)]
 
 
 def order_dependent_sequences(orders: int) -> tuple[list[str], dict[str, str]]:
@@ -70,22 +63,6 @@ def contract_in_group_order(bodies: Sequence[str]) -> dict[str, str]:
     plan = plan_batch(events, Snapshot(frozenset(), {}))
     assert Outcome.DEFERRED not in {d.outcome for d in plan.decisions}
     return {str(r.event.event_id): r.outcome.value for r in plan.records}
-
-
-async def dead_letters(sqs: Any, url: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    while True:
-        response = await sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
-            VisibilityTimeout=300,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["All"],
-        )
-        if not response.get("Messages"):
-            return found
-        found += response["Messages"]
 
 
 async def drain_and_check(

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from order_service.adapters.cloudwatch_emf import OUTBOX_LAG
-from order_service.adapters.local import free_port
 from order_service.adapters.sqs import SqsQueue
+from order_service.entrypoints.local_servers import free_port
 from order_service.generator import generate
 from tests.support.database import query
 from tests.support.downstream import check_downstream, receive_all

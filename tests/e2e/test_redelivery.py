@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from order_service.adapters.local import create_queues
 from order_service.adapters.sqs import SqsQueue
+from order_service.entrypoints.local_servers import create_queues
 from tests.factories import body, paid
 from tests.support.waiting import wait_for
 

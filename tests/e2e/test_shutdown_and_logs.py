@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
-from order_service.adapters.local import free_port
 from order_service.adapters.sqs import SqsQueue
+from order_service.entrypoints.local_servers import free_port
 from tests import factories
 from tests.support.database import query
 from tests.support.waiting import wait_for

@@ -120,8 +120,8 @@ async def test_dummy_mode_serves_health_with_nothing_configured(start_worker, wo
 async def test_database_down_health_stays_up_ready_fails_and_work_resumes(
     sqs, e2e_queues, start_worker
 ):
-    from order_service.adapters.local import LocalPostgres
     from order_service.adapters.migrations import upgrade
+    from order_service.entrypoints.local_servers import LocalPostgres
 
     postgres = LocalPostgres(Path(tempfile.mkdtemp(prefix="order-service-pg-down-")))
     dsn = postgres.start()

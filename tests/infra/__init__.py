@@ -8,6 +8,6 @@ INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 if str(INFRA_DIR) not in sys.path:
     sys.path.insert(0, str(INFRA_DIR))
 
-from order_infra.node import use_bundled_node  # noqa: E402
+from tools.node import use_bundled_node  # noqa: E402
 
 use_bundled_node()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from order_infra.checks import SynthReport, synth_run
 from tests.infra.infra_support import RUNS
+from tools.checks import SynthReport, synth_run
 
 
 @pytest.fixture(scope="session")

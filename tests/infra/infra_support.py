@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from order_infra.checks import SynthReport, synth_runs
+from tools.checks import SynthReport, synth_runs
 
 IMAGE_TAG = "0123456789abcdef0123456789abcdef01234567"
 RUNS = {run.label: run for run in synth_runs(IMAGE_TAG)}

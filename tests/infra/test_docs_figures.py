@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from order_infra import capacity_figures, cost_figures, docs_figures
 from order_infra.catalog import database_class
-from order_infra.checks import SynthReport
 from order_infra.config import ENVIRONMENTS
 from order_service.settings import Settings
 from tests.infra.infra_support import template_json
+from tools import capacity_figures, cost_figures, docs_figures
+from tools.checks import SynthReport
 
 RESULTS: dict[str, Any] = json.loads(docs_figures.RESULTS.read_text())
 ENVS = list(ENVIRONMENTS)

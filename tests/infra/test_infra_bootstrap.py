@@ -10,9 +10,9 @@ from aws_cdk import App, assertions
 
 import bootstrap_app
 from order_infra.bootstrap import KEEP_DEPLOYED_IMAGES, KEEP_IMAGES
-from order_infra.checks import SynthReport
 from order_infra.config import DEPLOY_ENVIRONMENTS, DEPLOYED_TAG_PREFIX, ENVIRONMENTS
 from tests.infra.infra_support import template_json
+from tools.checks import SynthReport
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +253,7 @@ def test_execution_policies_fit_the_managed_policy_quota(
     template: assertions.Template, env: str
 ) -> None:
     from order_infra.execution_policy import MANAGED_POLICY_MAX_CHARS
-    from order_infra.policy_scan import resolve
+    from tools.policy_scan import resolve
 
     policies = template.find_resources("AWS::IAM::ManagedPolicy").values()
     for policy in policies:

@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from order_infra.bootstrap_template import (
+from order_infra.config import DEPLOY_ENVIRONMENTS, ENVIRONMENTS
+from tests.infra.iam_reach import Target, action_matches, as_list, reaches
+from tools.bootstrap_template import (
     STACK_READS,
     STACK_WRITES,
     kept_path,
     pinned_cli_version,
     toolkit_stack_name,
 )
-from order_infra.config import DEPLOY_ENVIRONMENTS, ENVIRONMENTS
-from order_infra.policy_scan import load_template
-from tests.infra.iam_reach import Target, action_matches, as_list, reaches
+from tools.policy_scan import load_template
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from order_infra.checkov_scan import ACKNOWLEDGED, CHECKOV, CheckovFinding, judge, scan
-from order_infra.checks import SynthReport
+from tools.checkov_scan import ACKNOWLEDGED, CHECKOV, CheckovFinding, judge, scan
+from tools.checks import SynthReport
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ import pytest
 from aws_cdk import App, Environment, RemovalPolicy, Stack, assertions
 from aws_cdk import aws_ec2 as ec2
 
-from order_infra.checks import SynthReport
 from order_infra.config import ENVIRONMENTS
 from order_infra.database import Database
 from tests.infra.infra_support import template_json
+from tools.checks import SynthReport
 
 
 def _database(*, multi_az: bool, deletion_protection: bool) -> assertions.Template:

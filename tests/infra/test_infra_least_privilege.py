@@ -14,11 +14,8 @@ from typing import Any
 
 import pytest
 
-from order_infra.bootstrap_template import kept_path, toolkit_stack_name
-from order_infra.checks import SynthReport
 from order_infra.config import DEPLOY_ENVIRONMENTS, ENVIRONMENTS, RDS_LOG_GROUP
 from order_infra.policy_grants import ENVIRONMENT_TAG
-from order_infra.policy_scan import SAMPLE_ACCOUNT, IamPolicy, iam_policies, load_template
 from tests.infra.iam_reach import (
     Target,
     action_matches,
@@ -27,6 +24,9 @@ from tests.infra.iam_reach import (
     reaching_statements,
     statements,
 )
+from tools.bootstrap_template import kept_path, toolkit_stack_name
+from tools.checks import SynthReport
+from tools.policy_scan import SAMPLE_ACCOUNT, IamPolicy, iam_policies, load_template
 
 REGION = ENVIRONMENTS["dev"].region
 PREFIX = f"arn:aws:{{service}}:{REGION}:{SAMPLE_ACCOUNT}"

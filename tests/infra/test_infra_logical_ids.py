@@ -14,9 +14,9 @@ from aws_cdk import App, Names, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_sqs as sqs
 
-from order_infra.checks import SynthReport
 from order_infra.logical_ids import unique_id
 from tests.infra.infra_support import RUNS, template_json
+from tools.checks import SynthReport
 
 BEFORE = json.loads((Path(__file__).parent / "fixtures/logical_ids_before_split.json").read_text())
 # The apps that existed before the split (dev-fifo, a variant synthesized for its checks, did not).

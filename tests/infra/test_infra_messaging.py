@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 from aws_cdk import App, Duration, RemovalPolicy, Stack, assertions
 
-from order_infra.checks import SynthReport
 from order_infra.config import ENVIRONMENTS
 from order_infra.messaging import Messaging
 from tests.infra.infra_support import template_json
+from tools.checks import SynthReport
 
 
 @pytest.fixture(scope="module")

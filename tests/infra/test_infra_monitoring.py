@@ -13,12 +13,12 @@ import app as app_module
 from order_infra import config as config_module
 from order_infra.alarm_routing import SAMPLE_SUBSCRIBER
 from order_infra.catalog import database_class
-from order_infra.checks import SynthReport
 from order_infra.config import ENVIRONMENTS, AlarmRouting
 from order_infra.monitoring import RDS_CONNECTIONS_SHARE
 from order_infra.stack import OrderServiceStack
 from tests.infra.infra_support import template_json
 from tests.infra.policy_evaluation import ACCOUNT, REGION, allows
+from tools.checks import SynthReport
 
 ENVS = list(ENVIRONMENTS)
 ALWAYS = {

@@ -7,12 +7,12 @@ from typing import Any, get_args
 import pytest
 
 from order_infra import worker_metrics
-from order_infra.checks import SynthReport
 from order_infra.config import CONTAINER_NAME, ENVIRONMENTS
 from order_service.adapters import cloudwatch_emf
 from order_service.domain.lifecycle import Outcome
 from order_service.service.message_logs import MessageLogs
 from tests.infra.infra_support import template_json
+from tools.checks import SynthReport
 
 
 def test_names_are_the_workers() -> None:

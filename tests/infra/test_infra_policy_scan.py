@@ -1,5 +1,5 @@
 """cloudsplaining over every IAM policy: no privilege escalation, no service-wide wildcard, each
-resource exposure acknowledged (order_infra/policy_scan.py, run by `make synth` too)."""
+resource exposure acknowledged (tools/policy_scan.py, run by `make synth` too)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from order_infra.bootstrap_template import KEPT_DIR
-from order_infra.checks import SynthReport
 from order_infra.config import ENVIRONMENTS
-from order_infra.policy_scan import (
+from tools.bootstrap_template import KEPT_DIR
+from tools.checks import SynthReport
+from tools.policy_scan import (
     ACKNOWLEDGED_EXPOSURE,
     CLOUDSPLAINING,
     PolicyScanReport,

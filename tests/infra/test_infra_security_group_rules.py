@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from order_infra.checks import SynthReport
 from tests.infra.infra_support import RUNS, template_json
+from tools.checks import SynthReport
 
 RuleKey = tuple[str, str, str, int | None, int | None, str]
 # The peer of a rule, by direction: exactly one of these is set.

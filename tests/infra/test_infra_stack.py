@@ -12,10 +12,10 @@ import pytest
 from aws_cdk import App
 
 import app as app_module
-from order_infra.checks import INFRA_DIR, SynthReport, cfn_lint
 from order_infra.config import CONTAINER_NAME, DB_SSLMODE, ENVIRONMENTS, RDS_CA_BUNDLE_PATH
 from order_infra.tracing import XRAY_ACTIONS
 from tests.infra.infra_support import RUNS, template_json
+from tools.checks import INFRA_DIR, SynthReport, cfn_lint
 
 ENVS = list(ENVIRONMENTS)
 EXPECTED_OUTPUTS = {

@@ -14,7 +14,6 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_logs as logs
 
 from order_infra import tracing as trace_spec
-from order_infra.checks import SynthReport
 from order_infra.config import CONTAINER_NAME, ENVIRONMENTS, Tracing
 from order_infra.task_cluster import TaskCluster
 from order_infra.tracing import (
@@ -31,6 +30,7 @@ from order_infra.tracing import (
 from order_infra.worker_image import WorkerImage
 from order_infra.worker_service import WorkerService
 from tests.infra.infra_support import template_json
+from tools.checks import SynthReport
 
 ENVS = list(ENVIRONMENTS)
 TASK_CPU, TASK_MEMORY_MIB = 512, 1024

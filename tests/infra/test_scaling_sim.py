@@ -9,7 +9,7 @@ import re
 import pytest
 
 from order_infra.config import ENVIRONMENTS
-from order_infra.scaling_sim import (
+from tools.scaling_sim import (
     HORIZON_MINUTES,
     Policy,
     Spike,

@@ -13,8 +13,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from order_service.adapters.local import LocalPostgres
 from order_service.adapters.migrations import MIGRATION_LOCK_ID, shipped_revisions, upgrade
+from order_service.entrypoints.local_servers import LocalPostgres
 from order_service.migrations.extensions import create_where_loaded
 
 READ_CONTRACT = {

@@ -8,38 +8,19 @@ import json
 import uuid
 
 import asyncpg
-import pytest
 
 from order_service.adapters.migrations import upgrade
 from order_service.adapters.postgres import PostgresStore
 from order_service.domain.lifecycle import Outcome
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
-from tests.factories import body, cancelled, paid, placed, shipped
-
-
-def messages(*events: dict) -> list[Message]:
-    return [Message(str(uuid.uuid4()), f"rh-{i}", body(e)) for i, e in enumerate(events)]
-
-
-@pytest.fixture
-async def store(database):
-    s = PostgresStore(database, outbox=True)
-    await s.connect()
-    yield s
-    await s.close()
-
-
-async def fetch(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
+from tests.factories import cancelled, paid, placed, shipped
+from tests.support.batches import messages
+from tests.support.database import query
 
 
 async def outbox(dsn: str) -> list[dict]:
-    rows = await fetch(
+    rows = await query(
         dsn,
         "SELECT id, aggregatetype, aggregateid, type, sequence, payload::text, published_at "
         "FROM order_outbox ORDER BY aggregateid, sequence",
@@ -47,10 +28,10 @@ async def outbox(dsn: str) -> list[dict]:
     return [{**dict(r), "payload": json.loads(r["payload"])} for r in rows]
 
 
-async def test_each_applied_event_writes_one_row_and_nothing_else_does(store, database):
+async def test_each_applied_event_writes_one_row_and_nothing_else_does(outbox_store, database):
     order, unknown = str(uuid.uuid4()), str(uuid.uuid4())
     first, pay, ship = placed(order), paid(order), shipped(order)
-    results = await BatchProcessor(store).process(
+    results = await BatchProcessor(outbox_store).process(
         [
             *messages(
                 first,
@@ -87,7 +68,7 @@ async def test_each_applied_event_writes_one_row_and_nothing_else_does(store, da
         ("PAID", {"payment_id": "pay-1", "amount": "28.99", "currency": "EUR"}),
         ("SHIPPED", {"payment_id": "pay-1", "amount": "28.99", "currency": "EUR"}),
     ]
-    (stored,) = await fetch(database, "SELECT * FROM orders")
+    (stored,) = await query(database, "SELECT * FROM orders")
     last = rows[-1]["payload"]
     assert (last["status"], last["currency"], last["total_amount"], last["sequence"]) == (
         stored["status"],
@@ -101,14 +82,14 @@ async def test_each_applied_event_writes_one_row_and_nothing_else_does(store, da
     }
 
 
-async def test_sequences_run_on_across_batches_without_gaps(store, database):
+async def test_sequences_run_on_across_batches_without_gaps(outbox_store, database):
     order = str(uuid.uuid4())
-    deferred = await BatchProcessor(store).process(messages(shipped(order), paid(order)))
+    deferred = await BatchProcessor(outbox_store).process(messages(shipped(order), paid(order)))
     assert {r.outcome for r in deferred} == {Outcome.DEFERRED}
     assert await outbox(database) == []
-    await BatchProcessor(store).process(messages(placed(order)))
-    await BatchProcessor(store).process(messages(shipped(order), paid(order)))
-    await BatchProcessor(store).process(messages(cancelled(order)))  # rejected: shipped
+    await BatchProcessor(outbox_store).process(messages(placed(order)))
+    await BatchProcessor(outbox_store).process(messages(shipped(order), paid(order)))
+    await BatchProcessor(outbox_store).process(messages(cancelled(order)))  # rejected: shipped
     rows = await outbox(database)
     assert [(r["sequence"], r["payload"]["status"]) for r in rows] == [
         (1, "PLACED"),
@@ -136,7 +117,7 @@ async def test_four_concurrent_writers_number_each_order_1_to_n(database):
     finally:
         for s in stores:
             await s.close()
-    applied = await fetch(
+    applied = await query(
         database,
         "SELECT order_id, count(*) AS n FROM order_events WHERE outcome = 'applied' "
         "GROUP BY order_id",
@@ -148,7 +129,7 @@ async def test_four_concurrent_writers_number_each_order_1_to_n(database):
     assert len(sequences) == len(orders)
 
 
-async def test_a_rolled_back_batch_writes_no_outbox_row(store, database):
+async def test_a_rolled_back_batch_writes_no_outbox_row(outbox_store, database):
     # The outbox insert fails for one event: the batch is rolled back whole (its orders too)
     # and retried one message at a time; the refused one leaves neither its row nor its order.
     conn = await asyncpg.connect(database)
@@ -163,8 +144,8 @@ async def test_a_rolled_back_batch_writes_no_outbox_row(store, database):
     """)
     await conn.close()
     good, bad = str(uuid.uuid4()), str(uuid.uuid4())
-    await BatchProcessor(store).process(messages(placed(good), placed(bad)))
-    results = await BatchProcessor(store).process(
+    await BatchProcessor(outbox_store).process(messages(placed(good), placed(bad)))
+    results = await BatchProcessor(outbox_store).process(
         messages(paid(good), cancelled(bad, reason="poison"))
     )
     assert [r.outcome for r in results] == [Outcome.APPLIED, Outcome.INVALID]
@@ -172,7 +153,7 @@ async def test_a_rolled_back_batch_writes_no_outbox_row(store, database):
     assert sorted((str(r["aggregateid"]), r["sequence"]) for r in rows) == sorted(
         [(good, 1), (good, 2), (bad, 1)]
     )
-    statuses = dict(await fetch(database, "SELECT order_id::text, status FROM orders"))
+    statuses = dict(await query(database, "SELECT order_id::text, status FROM orders"))
     assert statuses == {good: "PAID", bad: "PLACED"}
 
 
@@ -185,7 +166,7 @@ async def test_with_the_outbox_off_nothing_is_written_but_orders_still_count(dat
     finally:
         await store.close()
     assert await outbox(database) == []
-    assert [r["last_sequence"] for r in await fetch(database, "SELECT * FROM orders")] == [2]
+    assert [r["last_sequence"] for r in await query(database, "SELECT * FROM orders")] == [2]
 
 
 async def test_the_migration_starts_each_order_from_its_applied_events(empty_database):

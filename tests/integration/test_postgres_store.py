@@ -11,13 +11,10 @@ import pytest
 from order_service.adapters.postgres import PostgresStore
 from order_service.domain.lifecycle import Outcome
 from order_service.errors import StoreUnavailable
-from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
-from tests.factories import body, cancelled, paid, placed, shipped
-
-
-def messages(*events: dict) -> list[Message]:
-    return [Message(str(uuid.uuid4()), f"rh-{i}", body(e)) for i, e in enumerate(events)]
+from tests.factories import cancelled, paid, placed, shipped
+from tests.support.batches import messages
+from tests.support.database import query
 
 
 @pytest.fixture
@@ -28,35 +25,27 @@ async def store(database):
     await s.close()
 
 
-async def rows(dsn: str, sql: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql)
-    finally:
-        await conn.close()
-
-
 async def test_a_batch_writes_the_read_contract(store, database):
     order = str(uuid.uuid4())
     results = await BatchProcessor(store).process(
         messages(placed(order), paid(order), shipped(order), paid(order, payment_id="pay-x"))
     )
     assert [r.outcome for r in results] == [Outcome.APPLIED] * 3 + [Outcome.REJECTED]
-    (o,) = await rows(database, "SELECT * FROM orders")
+    (o,) = await query(database, "SELECT * FROM orders")
     assert (str(o["order_id"]), o["status"], o["currency"], str(o["total_amount"])) == (
         order,
         "SHIPPED",
         "EUR",
         "28.99",
     )
-    items = await rows(
+    items = await query(
         database, "SELECT line_no, sku, quantity, unit_price FROM order_items ORDER BY line_no"
     )
     assert [tuple(map(str, i)) for i in items] == [
         ("1", "BOOK-123", "2", "12.50"),
         ("2", "PEN-9", "1", "3.99"),
     ]
-    events = await rows(database, "SELECT outcome, reason FROM order_events ORDER BY outcome")
+    events = await query(database, "SELECT outcome, reason FROM order_events ORDER BY outcome")
     assert [(e["outcome"], e["reason"]) for e in events] == [
         ("applied", None),
         ("applied", None),
@@ -71,7 +60,7 @@ async def test_same_batch_twice_changes_the_database_once(store, database):
     await BatchProcessor(store).process(batch)
     again = await BatchProcessor(store).process(batch)
     assert {r.outcome for r in again} == {Outcome.DUPLICATE}
-    counts = await rows(
+    counts = await query(
         database,
         "SELECT (SELECT count(*) FROM orders) o, "
         "(SELECT count(*) FROM order_items) i, "
@@ -98,7 +87,7 @@ async def test_concurrent_workers_apply_each_event_once(database):
             await s.close()
     applied = [r.event.event_id for rs in results for r in rs if r.outcome is Outcome.APPLIED]
     assert len(applied) == len(set(applied))
-    counts = await rows(
+    counts = await query(
         database,
         "SELECT (SELECT count(*) FROM order_events) e, (SELECT count(*) FROM order_items) i",
     )
@@ -119,7 +108,7 @@ async def test_out_of_order_across_batches(store, database):
     await BatchProcessor(store).process(messages(placed(order)))
     later = await BatchProcessor(store).process(messages(shipped(order), paid(order)))
     assert [r.outcome for r in later] == [Outcome.APPLIED] * 2
-    assert (await rows(database, "SELECT status FROM orders"))[0]["status"] == "SHIPPED"
+    assert (await query(database, "SELECT status FROM orders"))[0]["status"] == "SHIPPED"
 
 
 async def test_a_poison_message_does_not_take_its_batch_mates_down(store, database):
@@ -150,7 +139,7 @@ async def test_a_poison_message_does_not_take_its_batch_mates_down(store, databa
         Outcome.APPLIED,
     ]
     assert "poison row" in (results[1].reason or "")
-    assert len(await rows(database, "SELECT 1 FROM orders")) == 3
+    assert len(await query(database, "SELECT 1 FROM orders")) == 3
 
 
 async def test_unreachable_database_is_transient_not_invalid():

@@ -9,37 +9,17 @@ import uuid
 import asyncpg
 import pytest
 
-from order_service.adapters.local import create_topic_with_queue
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic
+from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.errors import StoreUnavailable
-from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
 from order_service.service.relay import Relay, RelayConfig
-from tests.factories import body, cancelled, paid, placed, shipped
+from tests.factories import paid, placed
+from tests.support.batches import lifecycles, messages
 from tests.support.downstream import check_downstream, receive_all
 from tests.support.status_contract import validate_status_event
-
-
-def messages(*events: dict) -> list[Message]:
-    return [Message(str(uuid.uuid4()), f"rh-{i}", body(e)) for i, e in enumerate(events)]
-
-
-@pytest.fixture
-async def store(database):
-    s = PostgresStore(database, outbox=True)
-    await s.connect()
-    yield s
-    await s.close()
-
-
-async def lifecycles(store: PostgresStore, n: int) -> list[str]:
-    orders = [str(uuid.uuid4()) for _ in range(n)]
-    for step in (placed, paid, shipped):
-        await BatchProcessor(store).process(messages(*(step(o) for o in orders)))
-    await BatchProcessor(store).process(messages(*(cancelled(o) for o in orders[:3])))
-    return orders
 
 
 async def unpublished(dsn: str) -> int:
@@ -51,8 +31,10 @@ async def unpublished(dsn: str) -> int:
 
 
 @pytest.mark.parametrize("fifo", [False, True])
-async def test_every_row_reaches_the_downstream_queue_in_sequence(store, database, sns, sqs, fifo):
-    await lifecycles(store, 25)  # 75 rows (cancelling a shipped order is rejected)
+async def test_every_row_reaches_the_downstream_queue_in_sequence(
+    outbox_store, database, sns, sqs, fifo
+):
+    await lifecycles(outbox_store, 25)  # 75 rows (cancelling a shipped order is rejected)
     topic_arn, downstream = await create_topic_with_queue(
         sns, sqs, f"status-{uuid.uuid4().hex[:8]}", fifo=fifo
     )
@@ -70,8 +52,8 @@ async def test_every_row_reaches_the_downstream_queue_in_sequence(store, databas
     assert counts == {"orders": 25, "rows": 75, "duplicates": 0}
 
 
-async def test_a_claimed_order_is_skipped_by_another_relay_not_waited_for(store, database):
-    orders = await lifecycles(store, 4)
+async def test_a_claimed_order_is_skipped_by_another_relay_not_waited_for(outbox_store, database):
+    orders = await lifecycles(outbox_store, 4)
     first, second = PostgresOutbox(database), PostgresOutbox(database)
     try:
         async with first.claim(2) as held:
@@ -86,8 +68,8 @@ async def test_a_claimed_order_is_skipped_by_another_relay_not_waited_for(store,
         await second.close()
 
 
-async def test_a_dead_relays_claim_ends_with_its_connection(store, database):
-    await lifecycles(store, 1)
+async def test_a_dead_relays_claim_ends_with_its_connection(outbox_store, database):
+    await lifecycles(outbox_store, 1)
     dying, other = PostgresOutbox(database), PostgresOutbox(database)
     try:
 
@@ -122,8 +104,8 @@ async def test_the_claim_connection_ends_an_idle_claim_within_30_seconds(databas
         await outbox.close()
 
 
-async def test_retention_deletes_published_rows_only(store, database):
-    await lifecycles(store, 2)
+async def test_retention_deletes_published_rows_only(outbox_store, database):
+    await lifecycles(outbox_store, 2)
     conn = await asyncpg.connect(database)
     try:
         await conn.execute(
@@ -143,18 +125,18 @@ async def test_retention_deletes_published_rows_only(store, database):
 
 
 async def test_a_relay_woken_by_its_worker_publishes_without_waiting_for_the_poll(
-    store, database, sns, sqs
+    outbox_store, database, sns, sqs
 ):
     topic_arn, downstream = await create_topic_with_queue(sns, sqs, f"w-{uuid.uuid4().hex[:8]}")
     outbox = PostgresOutbox(database)
     relay = Relay(outbox, SnsTopic(sns, topic_arn), RelayConfig(poll_interval=10))
-    store.on_outbox_written = relay.wake.set
+    outbox_store.on_outbox_written = relay.wake.set
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     try:
         await asyncio.sleep(0.2)  # the relay's first claim found nothing and sleeps (10 s)
         order = str(uuid.uuid4())
-        await BatchProcessor(store).process(messages(placed(order)))
+        await BatchProcessor(outbox_store).process(messages(placed(order)))
         bodies = await receive_all(sqs, downstream, expect=1, timeout=5)
         assert [b["sequence"] for b in bodies] == [1]
     finally:

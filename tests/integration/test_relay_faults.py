@@ -15,27 +15,17 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from order_service.adapters.local import create_topic_with_queue
 from order_service.adapters.outbox import PostgresOutbox
-from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic
+from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.metrics import Metrics
 from order_service.service.processing import BatchProcessor
 from order_service.service.relay import Relay, RelayConfig
 from tests.factories import paid, placed, shipped
-from tests.integration.test_relay import lifecycles, messages
+from tests.support.batches import lifecycles, messages
 from tests.support.database import execute
 from tests.support.downstream import check_downstream, receive_all
-from tests.support.pg_proxy import PostgresProxy
 from tests.support.status_contract import validate_status_event
-
-
-@pytest.fixture
-async def store(database):
-    s = PostgresStore(database, outbox=True)
-    await s.connect()
-    yield s
-    await s.close()
 
 
 @pytest.fixture
@@ -58,7 +48,7 @@ async def raw_bodies(sqs, queue_url: str, expect: int) -> list[str]:
 
 
 async def test_a_status_event_holding_characters_sqs_refuses_is_published_as_sqs_takes_it(
-    store, database, outbox, sns, sqs
+    outbox_store, database, outbox, sns, sqs
 ):
     """U+FFFE and U+FFFF: valid JSON escapes the incoming contract accepts, raw in
     PostgreSQL's rendering of the jsonb column. Real SNS cannot deliver such a body to SQS
@@ -66,7 +56,7 @@ async def test_a_status_event_holding_characters_sqs_refuses_is_published_as_sqs
     handed to SQS's SendMessage, which does (as real SQS)."""
     order, carrier = str(uuid.uuid4()), "DHL \ufffe\uffff"
     for step in (placed(order), paid(order), shipped(order, carrier=carrier)):
-        await BatchProcessor(store).process(messages(step))
+        await BatchProcessor(outbox_store).process(messages(step))
     arn, downstream = await create_topic_with_queue(sns, sqs, f"c-{uuid.uuid4().hex[:8]}")
     assert await Relay(outbox, SnsTopic(sns, arn)).publish_once() is False
     bodies = await raw_bodies(sqs, downstream, expect=3)
@@ -94,8 +84,8 @@ async def sequence_row(dsn: str, order: str, sequence: int) -> uuid.UUID:
         await conn.close()
 
 
-async def test_a_parked_row_holds_its_order_only_until_retried(store, database, outbox):
-    held, other = await lifecycles(store, 2)  # three rows each
+async def test_a_parked_row_holds_its_order_only_until_retried(outbox_store, database, outbox):
+    held, other = await lifecycles(outbox_store, 2)  # three rows each
     first, parked_id = [await sequence_row(database, held, n) for n in (1, 2)]
     async with outbox.claim(10) as claim:
         assert {str(r.order_id) for r in claim.rows} == {held, other}
@@ -115,7 +105,7 @@ async def test_a_parked_row_holds_its_order_only_until_retried(store, database, 
 
 
 async def test_retention_refused_by_the_database_is_reported_and_publishing_goes_on(
-    store, database, outbox, sns, sqs
+    outbox_store, database, outbox, sns, sqs
 ):
     await execute(
         database,
@@ -130,13 +120,13 @@ async def test_retention_refused_by_the_database_is_reported_and_publishing_goes
     metrics = Metrics()
     config = RelayConfig(poll_interval=0.05, retention_seconds=0, retention_every=0)
     relay = Relay(outbox, SnsTopic(sns, arn), config, metrics)
-    await lifecycles(store, 2)
+    await lifecycles(outbox_store, 2)
     stop = asyncio.Event()
     with capture_logs() as logs:
         task = asyncio.create_task(relay.run(stop))
         bodies = await receive_all(sqs, downstream, expect=6, timeout=30)
         order = str(uuid.uuid4())
-        await BatchProcessor(store).process(messages(placed(order)))  # while retention fails
+        await BatchProcessor(outbox_store).process(messages(placed(order)))  # while retention fails
         bodies += await receive_all(sqs, downstream, expect=1, timeout=30)
         assert not task.done()
         stop.set()
@@ -146,15 +136,10 @@ async def test_retention_refused_by_the_database_is_reported_and_publishing_goes
     assert refused and refused[0]["log_level"] == "error" and refused[0]["action"]
 
 
-@pytest.fixture
-async def pg_proxy(database) -> AsyncIterator[PostgresProxy]:
-    proxy = await PostgresProxy(database).start()
-    yield proxy
-    await proxy.stop()
-
-
-async def test_a_claim_cancelled_while_the_database_is_blackholed_ends_at_once(store, pg_proxy):
-    await lifecycles(store, 1)
+async def test_a_claim_cancelled_while_the_database_is_blackholed_ends_at_once(
+    outbox_store, pg_proxy
+):
+    await lifecycles(outbox_store, 1)
     outbox = PostgresOutbox(pg_proxy.dsn)
     claimed = asyncio.Event()
 

@@ -9,10 +9,9 @@ import uuid
 
 import pytest
 
-from order_service.adapters.local import create_topic_with_queue
 from order_service.adapters.outbox import PostgresOutbox
-from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic, sns_client
+from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
 from order_service.service.relay import Relay
@@ -20,24 +19,16 @@ from tests.factories import body, paid, placed
 from tests.support.sns_proxy import SnsFaultProxy
 
 
-@pytest.fixture
-async def store(database):
-    s = PostgresStore(database, outbox=True)
-    await s.connect()
-    yield s
-    await s.close()
-
-
 @pytest.mark.parametrize(
     ("fifo", "group_by_customer", "expected"),
     [(False, True, "customer"), (False, False, None), (True, True, "order")],
 )
 async def test_the_message_group_of_each_status_event(
-    store, database, sns, sqs, sqs_server, monkeypatch, fifo, group_by_customer, expected
+    outbox_store, database, sns, sqs, sqs_server, monkeypatch, fifo, group_by_customer, expected
 ):
     orders = {str(uuid.uuid4()): f"cust-{n}" for n in range(4)}
     for events in ([placed(o, customer_id=c) for o, c in orders.items()], map(paid, orders)):
-        await BatchProcessor(store).process(
+        await BatchProcessor(outbox_store).process(
             [Message(str(uuid.uuid4()), f"rh-{i}", body(e)) for i, e in enumerate(events)]
         )
     topic_arn, _ = await create_topic_with_queue(

@@ -6,21 +6,13 @@ import asyncio
 
 from order_service.adapters.sqs import SqsQueue
 from order_service.service.ports import Message
-
-
-async def receive_all(queue: SqsQueue, expected: int) -> list[Message]:
-    got: list[Message] = []
-    for _ in range(20):
-        got += await queue.receive(10, 1)
-        if len(got) >= expected:
-            break
-    return got
+from tests.support.queues import receive_messages
 
 
 async def test_send_receive_delete(sqs, queues):
     queue = SqsQueue(sqs, queues.url, queues.dlq_url)
     await queue.send(queues.url, [f"m{i}" for i in range(25)])
-    got = await receive_all(queue, 25)
+    got = await receive_messages(queue, 25)
     assert sorted(m.body for m in got) == sorted(f"m{i}" for i in range(25))
     assert all(m.receive_count == 1 for m in got)
     assert await queue.delete(got) == []
@@ -30,7 +22,7 @@ async def test_send_receive_delete(sqs, queues):
 async def test_stale_receipt_handle_is_reported_not_ignored(sqs, queues):
     queue = SqsQueue(sqs, queues.url, queues.dlq_url)
     await queue.send(queues.url, ["a"])
-    (message,) = await receive_all(queue, 1)
+    (message,) = await receive_messages(queue, 1)
     stale = Message(message.message_id, "not-a-receipt-handle", message.body)
     failed = await queue.delete([message, stale])
     assert [(m.receipt_handle, code) for m, code in failed] == [
@@ -41,9 +33,9 @@ async def test_stale_receipt_handle_is_reported_not_ignored(sqs, queues):
 async def test_visibility_zero_returns_a_message_at_once_with_its_receive_count(sqs, queues):
     queue = SqsQueue(sqs, queues.url, queues.dlq_url)
     await queue.send(queues.url, ["b"])
-    (first,) = await receive_all(queue, 1)
+    (first,) = await receive_messages(queue, 1)
     assert await queue.change_visibility([first], [0]) == []
-    (second,) = await receive_all(queue, 1)
+    (second,) = await receive_messages(queue, 1)
     assert second.message_id == first.message_id and second.receive_count == 2
 
 
@@ -67,7 +59,7 @@ async def test_redrive_policy_moves_a_message_after_five_receives(sqs, queues):
     queue = SqsQueue(sqs, queues.url, queues.dlq_url)
     await queue.send(queues.url, ["never processed"])
     for _ in range(5):
-        (m,) = await receive_all(queue, 1)
+        (m,) = await receive_messages(queue, 1)
         await queue.change_visibility([m], [0])
     await asyncio.sleep(0)
     assert await queue.receive(10, 1) == []

@@ -13,34 +13,9 @@ from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.adapters.sqs_dlq import DeadLetterQueue
 from order_service.domain.queue_type import QueueType
 from order_service.errors import QueueUnavailable
-from order_service.service.ports import Message
 from tests.factories import body, paid, placed
+from tests.support.queues import dead_letters, receive_messages
 from tests.support.sqs_proxy import Faults
-
-
-async def receive_all(queue: SqsQueue, expected: int) -> list[Message]:
-    got: list[Message] = []
-    for _ in range(20):
-        got += await queue.receive(10, 1)
-        if len(got) >= expected:
-            break
-    return got
-
-
-async def dlq_messages(sqs, url: str) -> list[dict]:
-    found: list[dict] = []
-    while True:
-        response = await sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
-            VisibilityTimeout=60,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["All"],
-        )
-        if not response.get("Messages"):
-            return found
-        found += response["Messages"]
 
 
 async def test_describe_reads_both_types_and_the_high_throughput_mode(sqs, fifo_queues, queues):
@@ -62,7 +37,7 @@ async def test_send_groups_by_order_with_the_event_id_as_deduplication_id(sqs, f
     order = str(uuid.uuid4())
     first, second = body(placed(order)), body(paid(order))
     await queue.send(fifo_queues.url, [first, second, first])  # the resend is dropped by SQS
-    got = await receive_all(queue, 2)
+    got = await receive_messages(queue, 2)
     assert [m.body for m in got] == [first, second]
     assert {m.group_id for m in got} == {order}
 
@@ -73,11 +48,11 @@ async def test_the_dlq_copy_on_fifo_keeps_the_group_and_a_retried_copy_is_not_do
     queue = SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url)
     order = str(uuid.uuid4())
     await queue.send(fifo_queues.url, [body(placed(order)), "not json"])
-    _, invalid = await receive_all(queue, 2)
+    _, invalid = await receive_messages(queue, 2)
     assert invalid.group_id == order
     assert await queue.send_to_dlq(invalid, "not JSON") is True
     assert await queue.send_to_dlq(invalid, "not JSON") is True  # the delete after it was lost
-    (copy,) = await dlq_messages(sqs, fifo_queues.dlq_url)
+    (copy,) = await dead_letters(sqs, fifo_queues.dlq_url)
     assert copy["Body"] == "not json"
     assert copy["Attributes"]["MessageGroupId"] == order
     assert copy["Attributes"]["MessageDeduplicationId"] == invalid.message_id
@@ -88,10 +63,10 @@ async def test_the_dlq_copy_on_fifo_keeps_the_group_and_a_retried_copy_is_not_do
 async def test_the_dlq_copy_on_a_fair_queue_keeps_the_tenant(sqs, queues):
     queue = SqsQueue(sqs, queues.url, queues.dlq_url)
     await sqs.send_message(QueueUrl=queues.url, MessageBody="{", MessageGroupId="cust-7")
-    (tenant,) = await receive_all(queue, 1)
+    (tenant,) = await receive_messages(queue, 1)
     assert tenant.group_id == "cust-7"
     assert await queue.send_to_dlq(tenant, "not JSON") is True
-    (copy,) = await dlq_messages(sqs, queues.dlq_url)
+    (copy,) = await dead_letters(sqs, queues.dlq_url)
     assert copy["Attributes"]["MessageGroupId"] == "cust-7"
     assert "MessageDeduplicationId" not in copy["Attributes"]
 
@@ -103,7 +78,7 @@ async def test_manual_redrive_into_fifo_keeps_groups_and_order_with_fresh_dedupl
     orders = [str(uuid.uuid4()) for _ in range(3)]
     bodies = [body(step(o)) for o in orders for step in (placed, paid)]
     await queue.send(fifo_queues.url, bodies)
-    received = await receive_all(queue, len(bodies))
+    received = await receive_messages(queue, len(bodies))
     for m in received:
         assert await queue.send_to_dlq(m, "test")
     await queue.delete(received)
@@ -111,7 +86,7 @@ async def test_manual_redrive_into_fifo_keeps_groups_and_order_with_fresh_dedupl
     assert {letter.group_id for letter in letters} == set(orders)
     result = await DeadLetterQueue(queue).redrive(letters)
     assert (result.moved, result.errors) == (len(bodies), [])
-    back = await receive_all(queue, len(bodies))
+    back = await receive_messages(queue, len(bodies))
     assert sorted((m.group_id, m.body) for m in back) == sorted(
         (m.group_id, m.body) for m in received
     )

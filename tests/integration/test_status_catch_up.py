@@ -13,22 +13,18 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from order_service.adapters.local import create_topic_with_queue
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic
+from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.errors import StoreUnavailable
-from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
 from order_service.service.relay import Relay
-from tests.factories import body, paid, placed, shipped
+from tests.factories import paid, placed, shipped
+from tests.support.batches import messages
 from tests.support.database import query
 from tests.support.downstream import check_downstream, receive_all
 from tests.support.status_contract import validate_status_event
-
-
-def messages(*events: dict) -> list[Message]:
-    return [Message(str(uuid.uuid4()), f"rh-{i}", body(e)) for i, e in enumerate(events)]
 
 
 async def old_build_places(conn: asyncpg.Connection, order_id: str) -> None:
@@ -66,14 +62,6 @@ async def _record(conn: asyncpg.Connection, order_id: str, event_type: str) -> N
 
 
 @pytest.fixture
-async def store(database):
-    s = PostgresStore(database, outbox=True)
-    await s.connect()
-    yield s
-    await s.close()
-
-
-@pytest.fixture
 async def conn(database):
     c = await asyncpg.connect(database)
     yield c
@@ -84,9 +72,9 @@ async def backlog(dsn: str) -> set[str]:
     return {str(r["order_id"]) for r in await query(dsn, "SELECT * FROM order_status_backlog")}
 
 
-async def test_only_writes_that_skip_the_counter_are_noted(store, conn, database):
+async def test_only_writes_that_skip_the_counter_are_noted(outbox_store, conn, database):
     new, old = str(uuid.uuid4()), str(uuid.uuid4())
-    await BatchProcessor(store).process(messages(placed(new), paid(new)))
+    await BatchProcessor(outbox_store).process(messages(placed(new), paid(new)))
     await old_build_places(conn, old)
     assert await backlog(database) == {old}
     await old_build_pays(conn, old)  # noted once per order
@@ -98,11 +86,11 @@ async def test_only_writes_that_skip_the_counter_are_noted(store, conn, database
 
 
 async def test_the_relay_publishes_what_an_older_build_applied_in_sequence(
-    store, conn, database, sns, sqs
+    outbox_store, conn, database, sns, sqs
 ):
     # Orders of the new build, an old build's, and one each wrote a step of.
     new, old, mixed = (str(uuid.uuid4()) for _ in range(3))
-    await BatchProcessor(store).process(messages(placed(new), placed(mixed)))
+    await BatchProcessor(outbox_store).process(messages(placed(new), placed(mixed)))
     await old_build_places(conn, old)
     await old_build_pays(conn, old)
     await old_build_pays(conn, mixed)
@@ -125,11 +113,13 @@ async def test_the_relay_publishes_what_an_older_build_applied_in_sequence(
     assert late[mixed]["sequence"] == 2 and late[mixed]["status"] == "PAID"
 
 
-async def test_a_batch_catches_an_order_up_before_its_own_change(store, conn, database, sns, sqs):
+async def test_a_batch_catches_an_order_up_before_its_own_change(
+    outbox_store, conn, database, sns, sqs
+):
     order = str(uuid.uuid4())
-    await BatchProcessor(store).process(messages(placed(order)))
+    await BatchProcessor(outbox_store).process(messages(placed(order)))
     await old_build_pays(conn, order)
-    await BatchProcessor(store).process(messages(shipped(order)))
+    await BatchProcessor(outbox_store).process(messages(shipped(order)))
     assert await backlog(database) == set()
     rows = await query(
         database,
@@ -172,13 +162,13 @@ async def test_without_an_outbox_reader_only_the_counter_catches_up(database, co
     assert await backlog(database) == set()
 
 
-async def test_a_schema_that_needs_a_newer_build_pauses_this_one(store, conn):
-    await store.probe()
-    await store.check_schema()
+async def test_a_schema_that_needs_a_newer_build_pauses_this_one(outbox_store, conn):
+    await outbox_store.probe()
+    await outbox_store.check_schema()
     await conn.execute("UPDATE schema_requirements SET minimum_build_revision = '9999'")
-    for check in (store.probe, store.check_schema):
+    for check in (outbox_store.probe, outbox_store.check_schema):
         with pytest.raises(StoreUnavailable) as fault:
             await check()
         assert fault.value.kind == "build_too_old" and "9999" in str(fault.value)
     await conn.execute("UPDATE schema_requirements SET minimum_build_revision = '0007'")
-    await store.probe()
+    await outbox_store.probe()

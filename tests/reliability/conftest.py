@@ -1,26 +1,17 @@
 """Fault runs use the shared fixtures (a real worker process, real PostgreSQL and ministack,
-the SQS fault proxy), with a shorter visibility timeout so that a killed worker's messages
-return fast."""
+the SQS and PostgreSQL fault proxies), with a shorter visibility timeout so that a killed
+worker's messages return fast: the queues' through each module's `FAULT_RUN_QUEUES` mark
+(harness.py), the worker's through `fast_env`. This conftest overrides no shared fixture."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
-from order_service.adapters.local import LocalSqs, create_queues
+from order_service.entrypoints.local_servers import LocalSqs
 from tests.reliability.harness import VISIBILITY
-from tests.support.queues import Queues
 from tests.support.sns_proxy import SnsFaultProxy
-
-
-@pytest.fixture
-async def e2e_queues(sqs: Any) -> Queues:
-    """Overrides the shared fixture of the same name (so `worker_env` points at these)."""
-    url, dlq = await create_queues(sqs, f"rel-{uuid.uuid4().hex[:12]}", VISIBILITY)
-    return Queues(url, dlq)
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from tests.support.status_contract import validate_status_event
 from tests.support.waiting import wait_for
 
 FULL = os.environ.get("RELIABILITY_FULL") == "1"
-# Seconds, the least the settings allow: a killed worker's messages return fast.
+# Seconds, the least the settings allow: a killed worker's messages return fast (each module's
+# queues through its `e2e_queues` mark, the worker through `fast_env`).
 VISIBILITY = 5
 RESULTS = Path(os.environ.get("RELIABILITY_RESULTS", "/tmp/order-service-reliability.jsonl"))
 

@@ -24,10 +24,9 @@ from order_service.adapters.migrations import _config, shipped_revisions, upgrad
 from order_service.generator import generate
 from tests.reliability.harness import FULL, VISIBILITY, assert_invariants, measure, runs, send
 from tests.reliability.model import expected_state
-from tests.support.pg_proxy import PostgresProxy
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e_queues(visibility=VISIBILITY)]
 
 ORDERS = 400 if FULL else 80
 HOLD = 20 if FULL else 3  # seconds the fault stays in place once the worker has met it
@@ -416,13 +415,6 @@ async def test_a_fault_longer_than_the_redrive_budget_sends_nothing_to_the_dlq(
         end=lambda: set_read_only(database, False),
         hold=6 * VISIBILITY,
     )
-
-
-@pytest.fixture
-async def pg_proxy(database) -> AsyncIterator[PostgresProxy]:
-    proxy = await PostgresProxy(database).start()
-    yield proxy
-    await proxy.stop()
 
 
 @pytest.mark.parametrize("run", runs(1, 3))

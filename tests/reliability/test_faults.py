@@ -16,6 +16,7 @@ import pytest
 from order_service.generator import generate
 from tests.reliability.harness import (
     FULL,
+    VISIBILITY,
     assert_invariants,
     install_hold,
     measure,
@@ -30,7 +31,7 @@ from tests.reliability.model import expected_state
 from tests.support.sqs_proxy import Faults
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e_queues(visibility=VISIBILITY)]
 
 ORDERS = 1200 if FULL else 150  # about 2.3 events an order: a few thousand events in full
 

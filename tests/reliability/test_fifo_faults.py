@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from order_service.adapters.local import create_queues
 from order_service.domain.batch import Snapshot, plan_batch
 from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import Outcome
@@ -34,19 +33,12 @@ from tests.reliability.harness import (
 )
 from tests.reliability.model import expected_state
 from tests.support.database import query
-from tests.support.queues import Queues
 from tests.support.sqs_proxy import Faults
 
-pytestmark = pytest.mark.slow
+# FIFO queues with the fault runs' short visibility (the shared e2e_queues fixture).
+pytestmark = [pytest.mark.slow, pytest.mark.e2e_queues(fifo=True, visibility=VISIBILITY)]
 
 ORDERS = 1200 if FULL else 150
-
-
-@pytest.fixture
-async def e2e_queues(sqs: Any) -> Queues:
-    """Overrides the reliability conftest's queues (so `worker_env` points at these)."""
-    url, dlq = await create_queues(sqs, f"relf-{uuid.uuid4().hex[:12]}", VISIBILITY, fifo=True)
-    return Queues(url, dlq)
 
 
 def fifo_stream(seed: int) -> list[str]:

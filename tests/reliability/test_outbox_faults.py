@@ -17,6 +17,7 @@ import pytest
 from order_service.generator import generate
 from tests.reliability.harness import (
     FULL,
+    VISIBILITY,
     assert_invariants,
     downstream,
     measure,
@@ -29,7 +30,7 @@ from tests.support.downstream import receive_all
 from tests.support.sns_proxy import SnsFaults
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e_queues(visibility=VISIBILITY)]
 
 ORDERS = 600 if FULL else 60
 

@@ -13,7 +13,6 @@ import json
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -21,6 +20,7 @@ from order_service.generator import generate
 from tests.factories import body, paid, placed, shipped
 from tests.reliability.harness import (
     FULL,
+    VISIBILITY,
     applied,
     assert_invariants,
     downstream,
@@ -30,12 +30,11 @@ from tests.reliability.harness import (
 )
 from tests.support.database import execute, query
 from tests.support.downstream import receive_all
-from tests.support.pg_proxy import PostgresProxy
 from tests.support.sns_proxy import SnsFaults
 from tests.support.waiting import wait_for
 from tests.support.worker import cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e_queues(visibility=VISIBILITY)]
 
 ORDERS = 600 if FULL else 60
 
@@ -217,13 +216,6 @@ async def test_status_events_holding_characters_sqs_refuses_reach_every_subscrib
     for published in sns_proxy.bodies:  # refused (InvalidMessageContents) if SQS can't take it
         await sqs.send_message(QueueUrl=scratch, MessageBody=published)
     assert sum("\\ufffe" in b for b in sns_proxy.bodies) >= len(odd)
-
-
-@pytest.fixture
-async def pg_proxy(database) -> AsyncIterator[PostgresProxy]:
-    proxy = await PostgresProxy(database).start()
-    yield proxy
-    await proxy.stop()
 
 
 @pytest.mark.parametrize("run", runs(1, 3))

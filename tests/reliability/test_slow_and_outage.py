@@ -12,8 +12,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from order_service.adapters.local import LocalPostgres
 from order_service.adapters.migrations import upgrade
+from order_service.entrypoints.local_servers import LocalPostgres
 from order_service.generator import generate
 from tests.reliability.harness import (
     FULL,
@@ -31,7 +31,7 @@ from tests.reliability.model import expected_state
 from tests.support.sqs_proxy import Faults
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e_queues(visibility=VISIBILITY)]
 
 
 def placed_only(seed: int, orders: int) -> list[str]:

@@ -14,11 +14,19 @@ import time
 import pytest
 
 from order_service.generator import generate
-from tests.reliability.harness import FULL, assert_invariants, measure, send, wait_progress
+from tests.reliability.harness import (
+    FULL,
+    VISIBILITY,
+    assert_invariants,
+    measure,
+    send,
+    wait_progress,
+)
 from tests.reliability.model import expected_state
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.e2e_queues(visibility=VISIBILITY),
     pytest.mark.skipif(not FULL, reason="full run only (make reliability)"),
 ]
 CHUNK = 2000

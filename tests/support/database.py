@@ -11,8 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from order_service.adapters.local import LocalPostgres
 from order_service.adapters.migrations import upgrade
+from order_service.entrypoints.local_servers import LocalPostgres
 
 
 async def query(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:

@@ -11,7 +11,7 @@ from typing import Any, Self
 import aiohttp
 from aiohttp import web
 
-from order_service.adapters.local import free_port
+from order_service.entrypoints.local_servers import free_port
 
 
 class FaultProxy:

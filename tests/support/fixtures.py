@@ -18,11 +18,17 @@ from typing import Any
 
 import pytest
 
-from order_service.adapters.local import LocalPostgres, LocalSqs, create_queues, free_port
 from order_service.adapters.sqs import sqs_client
+from order_service.entrypoints.local_servers import (
+    LocalPostgres,
+    LocalSqs,
+    create_queues,
+    free_port,
+)
 from tests.support import fauxqs
 from tests.support.database import PostgresServer
 from tests.support.fauxqs import FauxqsServer
+from tests.support.pg_proxy import PostgresProxy
 from tests.support.queues import SQS_ENV, Queues, sqs_env
 from tests.support.sqs_proxy import SqsFaultProxy
 from tests.support.worker import WorkerProcess, worker_environment
@@ -110,10 +116,22 @@ async def fifo_queues(sqs: Any) -> Queues:
     return Queues(url, dlq)
 
 
+def e2e_queue_options(*, fifo: bool = False, visibility: int = E2E_VISIBILITY) -> dict[str, Any]:
+    """What the `e2e_queues` mark may ask for (a mistyped option fails the test's set-up)."""
+    return {"fifo": fifo, "visibility": visibility}
+
+
 @pytest.fixture
-async def e2e_queues(sqs: Any) -> Queues:
-    """The queues `worker_env` points at; a directory's conftest may override them."""
-    url, dlq = await create_queues(sqs, f"e2e-{uuid.uuid4().hex[:12]}", E2E_VISIBILITY)
+async def e2e_queues(request: pytest.FixtureRequest, sqs: Any) -> Queues:
+    """The queues `worker_env` points at: standard ones with E2E_VISIBILITY, unless the test
+    or its module (`pytestmark`) carries `@pytest.mark.e2e_queues(fifo=..., visibility=...)`.
+    The one definition: no conftest or test module overrides it."""
+    mark = request.node.get_closest_marker("e2e_queues")
+    options = e2e_queue_options(*mark.args, **mark.kwargs) if mark else e2e_queue_options()
+    prefix = "e2e-f" if options["fifo"] else "e2e"
+    url, dlq = await create_queues(
+        sqs, f"{prefix}-{uuid.uuid4().hex[:12]}", options["visibility"], fifo=options["fifo"]
+    )
     return Queues(url, dlq)
 
 
@@ -163,5 +181,13 @@ def start_worker(
 async def proxy(sqs_server: LocalSqs) -> AsyncIterator[SqsFaultProxy]:
     """A fault-injecting proxy in front of the session's SQS endpoint."""
     started = await SqsFaultProxy(sqs_server.endpoint).start()
+    yield started
+    await started.stop()
+
+
+@pytest.fixture
+async def pg_proxy(database: str) -> AsyncIterator[PostgresProxy]:
+    """A blackholing proxy in front of this test's database (tests/support/pg_proxy.py)."""
+    started = await PostgresProxy(database).start()
     yield started
     await started.stop()

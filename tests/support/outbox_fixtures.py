@@ -1,5 +1,6 @@
-"""Fixtures of the outbox tests (registered by tests/conftest.py): an SNS client on the
-session's ministack, and a topic with its subscribed downstream queue per test."""
+"""Fixtures of the outbox tests (registered by tests/conftest.py): the store with the outbox on,
+an SNS client on the session's ministack, and a topic with its subscribed downstream queue per
+test."""
 
 from __future__ import annotations
 
@@ -10,14 +11,25 @@ from typing import Any
 
 import pytest
 
-from order_service.adapters.local import LocalSqs, create_topic_with_queue
+from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import sns_client
+from order_service.entrypoints.local_servers import LocalSqs, create_topic_with_queue
 
 
 @dataclass
 class StatusTopic:
     arn: str
     downstream_url: str
+
+
+@pytest.fixture
+async def outbox_store(database: str) -> AsyncIterator[PostgresStore]:
+    """The store on this test's database with the outbox on (each applied event writes its
+    status-event row in the batch's transaction)."""
+    store = PostgresStore(database, outbox=True)
+    await store.connect()
+    yield store
+    await store.close()
 
 
 @pytest.fixture

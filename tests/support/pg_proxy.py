@@ -9,7 +9,7 @@ import contextlib
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from order_service.adapters.local import free_port
+from order_service.entrypoints.local_servers import free_port
 
 
 class PostgresProxy:

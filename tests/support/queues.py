@@ -1,8 +1,12 @@
-"""The local SQS endpoint as the SDK finds it, and a queue with its DLQ."""
+"""The local SQS endpoint as the SDK finds it, a queue with its DLQ, and reading them back."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from order_service.adapters.sqs import SqsQueue
+from order_service.service.ports import Message
 
 SQS_ENV = (
     "AWS_ENDPOINT_URL_SQS",
@@ -30,3 +34,31 @@ def sqs_env(endpoint: str) -> dict[str, str]:
 class Queues:
     url: str
     dlq_url: str
+
+
+async def receive_messages(queue: SqsQueue, expected: int) -> list[Message]:
+    """What the adapter receives in up to 20 one-second polls, stopping at `expected`."""
+    got: list[Message] = []
+    for _ in range(20):
+        got += await queue.receive(10, 1)
+        if len(got) >= expected:
+            break
+    return got
+
+
+async def dead_letters(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every message now visible on `url` (a DLQ), with its attributes, hidden for 5 minutes
+    so that none is read twice."""
+    found: list[dict[str, Any]] = []
+    while True:
+        response = await sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=300,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+        )
+        if not response.get("Messages"):
+            return found
+        found += response["Messages"]

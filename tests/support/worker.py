@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from order_service.adapters.local import free_port
+from order_service.entrypoints.local_servers import free_port
 
 _SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="([^"]*)"\})? ([0-9.e+]+)$', re.MULTILINE)
 
@@ -37,14 +37,14 @@ def worker_environment(
     }
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """`order-service ARGS...` run to its end with `env`."""
     return subprocess.run(
         [sys.executable, "-m", "order_service.entrypoints.cli", *args],
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 

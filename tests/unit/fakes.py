@@ -64,12 +64,15 @@ class FakeStore:
         self.quarantined: list[tuple[str, str, str]] = []
         self.delay = delay
         self.down = False
+        self.probes = 0  # readiness probes answered or refused: the worker has been up that long
+        self.batches_started = 0
 
     async def run_batch(
         self, events: Sequence[OrderEvent], planner: Callable[[Snapshot], Plan]
     ) -> Plan:
         if self.down:
             raise StoreUnavailable("database down (fake)")
+        self.batches_started += 1
         await asyncio.sleep(self.delay)
         plan = planner(Snapshot(frozenset(self.recorded), dict(self.orders)))
         states: list[OrderState] = [n.state for n in plan.new_orders] + plan.changed_orders
@@ -81,6 +84,7 @@ class FakeStore:
         self.quarantined.append((message_id, body, reason))
 
     async def ready(self) -> None:
+        self.probes += 1
         if self.down:
             raise StoreUnavailable("database down (fake)")
 

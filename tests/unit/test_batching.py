@@ -16,6 +16,7 @@ from order_service.service.batching import MessageBuffer, form_batch
 from order_service.service.consumer import Consumer
 from order_service.service.ports import Message
 from tests.factories import body, cancelled, paid, placed
+from tests.support.waiting import wait_for
 from tests.unit.fakes import FakeQueue, FakeStore, make_config
 
 
@@ -70,8 +71,7 @@ async def test_concurrent_takers_never_hold_one_group_at_once_and_see_each_in_or
             delivered.setdefault(m.group_id, []).append(m)
         buffer.put(receive)
         await asyncio.sleep(rng.random() / 400)
-    while len(buffer) or holding:
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: not (len(buffer) or holding), 10, "the buffer drained", interval=0.01)
     buffer.close()
     await asyncio.gather(*takers)
     assert overlaps == []
@@ -130,9 +130,7 @@ async def test_the_consumer_on_a_fifo_queue_decides_each_order_in_group_order_ac
     consumer = Consumer(queue, store, config, Metrics(), store_ready=store.ready)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop, 2.0))
-    async with asyncio.timeout(10):
-        while consumer.processed < len(messages):
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: consumer.processed == len(messages), 10, "all processed", interval=0.01)
     stop.set()
     await task
     assert store.overlaps == []

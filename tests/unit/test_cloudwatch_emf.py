@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -10,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from order_service.adapters import cloudwatch_emf as emf
 from order_service.metrics import Metrics
+from tests.support.waiting import wait_for
 
 
 def _metrics_with_faults_and_pause() -> tuple[Metrics, Counter, Gauge]:
@@ -109,8 +109,7 @@ async def test_publisher_writes_each_interval_and_a_last_snapshot_on_stop() -> N
     publisher = emf.EmfPublisher(
         emf.EmfSnapshots(metrics.registry, "q"), 0.01, write=written.extend
     ).start()
-    while not written:
-        await asyncio.sleep(0.005)
+    await wait_for(lambda: written, 5, "a first snapshot", interval=0.005)
     metrics.messages.labels("applied").inc(7)
     await publisher.stop()
     assert sum(d["MessagesApplied"] for d in written) == 7

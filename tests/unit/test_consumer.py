@@ -12,6 +12,7 @@ from order_service.metrics import Metrics
 from order_service.service.consumer import Consumer
 from order_service.service.ports import Message
 from tests.factories import body, paid, placed
+from tests.support.waiting import wait_for
 from tests.unit.fakes import FakeQueue, FakeStore, make_config
 
 
@@ -27,9 +28,7 @@ def consumer(queue, store, **config) -> Consumer:
 async def run_until(c: Consumer, done, timeout: float = 5.0, grace: float = 2.0) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop, grace))
-    async with asyncio.timeout(timeout):
-        while not done():
-            await asyncio.sleep(0.01)
+    await wait_for(done, timeout, "the consumer's condition", interval=0.01)
     stop.set()
     await asyncio.wait_for(task, grace + 1)
 
@@ -95,7 +94,10 @@ async def test_stop_hands_buffered_messages_back_at_once():
     )
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop, 5))
-    await asyncio.sleep(0.2)  # one batch of 5 in progress, 15 buffered
+    # One batch of 5 in progress (the store takes 0.5 s), the other 15 received and buffered.
+    await wait_for(
+        lambda: store.batches_started == 1 and not queue.available, 5, "all received", interval=0.01
+    )
     stop.set()
     await asyncio.wait_for(task, 6)
     released = {mid for mid, t in queue.visibility if t == 0}
@@ -113,12 +115,11 @@ async def test_database_down_leaves_messages_and_pauses_until_it_answers():
     c = consumer(queue, store)
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop, 1))
-    await asyncio.sleep(0.3)
+    # The probe refused twice (the second after its back-off): the worker waited, received nothing.
+    await wait_for(lambda: store.probes >= 2, 5, "a second refused probe", interval=0.01)
     assert queue.deleted == [] and len(queue.available) == 3  # not even received
     store.down = False
-    async with asyncio.timeout(5):
-        while len(queue.deleted) < 3:
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: len(queue.deleted) == 3, 5, "3 messages deleted", interval=0.01)
     stop.set()
     await task
 

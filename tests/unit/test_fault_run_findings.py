@@ -22,6 +22,7 @@ from order_service.service.consumer import Consumer
 from order_service.service.ports import Message
 from order_service.settings import load_settings
 from tests.factories import body, placed
+from tests.support.waiting import wait_for
 from tests.unit.fakes import FakeQueue, FakeStore, make_config
 
 
@@ -86,9 +87,7 @@ async def test_prefetched_messages_stay_invisible_while_they_wait_for_a_processo
     c = Consumer(queue, store, config, Metrics(), store_ready=store.ready)
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop, 2))
-    async with asyncio.timeout(15):
-        while c.processed < 3:
-            await asyncio.sleep(0.05)
+    await wait_for(lambda: c.processed >= 3, 15, "3 messages processed", interval=0.05)
     stop.set()
     await asyncio.wait_for(task, 5)
     assert queue.expired == set()  # no message was ever visible again while the worker held it

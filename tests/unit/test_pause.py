@@ -19,6 +19,7 @@ from order_service.service.consumer import Consumer, ConsumerCrashed
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
 from tests.factories import body, placed
+from tests.support.waiting import wait_for
 from tests.unit.fakes import FakeQueue, FakeStore, make_config
 
 
@@ -73,14 +74,6 @@ async def test_a_refused_event_is_the_systems_fault_when_a_known_good_batch_fail
     assert results[0].fault is not None and results[0].fault.kind == "refuses_valid_batch"
 
 
-async def run_for(c: Consumer, seconds: float, grace: float = 2.0) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(c.run(stop, grace))
-    await asyncio.sleep(seconds)
-    stop.set()
-    await asyncio.wait_for(task, grace + 2)
-
-
 async def test_messages_held_by_a_fault_stay_in_flight_and_are_retried_in_place():
     messages = placed_messages(25)
     queue = FakeQueue(messages)
@@ -89,21 +82,15 @@ async def test_messages_held_by_a_fault_stay_in_flight_and_are_retried_in_place(
     c = consumer(queue, store, metrics, batch_max_messages=5)
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop, 2))
-    async with asyncio.timeout(5):
-        while len(store.recorded) < 5:
-            await asyncio.sleep(0.005)
+    await wait_for(lambda: len(store.recorded) >= 5, 5, "the first batch", interval=0.005)
     store.down = True  # the next batch meets the fault
-    async with asyncio.timeout(5):
-        while c.gate.is_open:
-            await asyncio.sleep(0.005)
+    await wait_for(lambda: not c.gate.is_open, 5, "the pause", interval=0.005)
     assert metrics.paused._value.get() == 1
     await asyncio.sleep(0.3)
     held = len(c._in_flight)
     assert held > 0  # received, unacknowledged, under the heartbeat
     store.down = False
-    async with asyncio.timeout(10):
-        while len(store.recorded) < 25:
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: len(store.recorded) == 25, 10, "all 25 recorded", interval=0.01)
     stop.set()
     await asyncio.wait_for(task, 4)
     assert metrics.paused._value.get() == 0
@@ -120,13 +107,12 @@ async def test_the_worker_does_not_consume_before_the_first_probe_passes():
     c = consumer(queue, store)
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop, 1))
-    await asyncio.sleep(0.3)
+    # The probe refused twice (the second after its back-off): the worker waited, received nothing.
+    await wait_for(lambda: store.probes >= 2, 5, "a second refused probe", interval=0.01)
     assert len(queue.available) == 5  # nothing received
     assert c.gate.fault is not None and c.stuck() is None
     store.down = False
-    async with asyncio.timeout(5):
-        while len(store.recorded) < 5:
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: len(store.recorded) == 5, 5, "all 5 recorded", interval=0.01)
     stop.set()
     await asyncio.wait_for(task, 3)
 
@@ -139,9 +125,7 @@ async def test_pollers_never_starve_each_other_of_capacity(pollers, max_in_fligh
     c = consumer(queue, store, pollers=pollers, max_in_flight=max_in_flight, batch_max_messages=10)
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop, 2))
-    async with asyncio.timeout(10):
-        while len(store.recorded) < len(messages):
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: len(store.recorded) == len(messages), 10, "all recorded", interval=0.01)
     stop.set()
     await asyncio.wait_for(task, 4)
 
@@ -173,12 +157,11 @@ async def test_stuck_only_when_nothing_excuses_it():
     c = consumer(HangingQueue(), store, stuck_after_seconds=0.2)
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop, 0.5))
-    await asyncio.sleep(0.4)
+    # Refused twice: the worker has waited 0.5 s for the database, past stuck_after_seconds.
+    await wait_for(lambda: store.probes >= 2, 5, "a second refused probe", interval=0.01)
     assert c.stuck() is None  # waiting for the database is not stuck
     store.down = False
-    async with asyncio.timeout(5):
-        while c.stuck() is None:  # a receive that never returns is
-            await asyncio.sleep(0.05)
+    await wait_for(c.stuck, 5, "stuck: a receive that never returns", interval=0.05)
     assert "no receive" in (c.stuck() or "")
     stop.set()
     await asyncio.wait_for(task, 3)

@@ -4,100 +4,14 @@ accepted, a refused row holds its order back (not the others), accepted rows are
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import pytest
 
 from order_service.errors import StoreUnavailable, TopicUnavailable
-from order_service.service.ports import OutboxGauges, PendingRow, PublishResult
 from order_service.service.relay import Relay, RelayConfig
-
-
-def rows_of(order: uuid.UUID, n: int) -> list[PendingRow]:
-    now = datetime.now(UTC)
-    return [PendingRow(uuid.uuid4(), order, "t", s, "{}", now) for s in range(1, n + 1)]
-
-
-@dataclass
-class FakeClaim:
-    rows: Sequence[PendingRow]
-    full: bool = False
-    marked: list[uuid.UUID] = field(default_factory=list)
-    parked: dict[uuid.UUID, str] = field(default_factory=dict)
-    marks: int = 0  # statements: one per round that published something
-
-    async def mark_published(self, ids: Sequence[uuid.UUID]) -> None:
-        self.marked += ids
-        self.marks += 1
-
-    async def park(self, refused: Mapping[uuid.UUID, str]) -> None:
-        self.parked.update(refused)
-
-
-class FakeOutbox:
-    def __init__(self, rows: list[PendingRow], fail: Exception | None = None) -> None:
-        self.rows = rows
-        self.claims: list[FakeClaim] = []
-        self.fail = fail
-        self.retention_fault: Exception | None = None
-        self.catch_up_fault: Exception | None = None
-        self.catch_ups = 0
-        self.gauge_reads = 0
-        self.parked: dict[uuid.UUID, str] = {}
-
-    @contextlib.asynccontextmanager
-    async def claim(self, max_orders: int) -> AsyncIterator[FakeClaim]:
-        if self.fail:
-            raise self.fail
-        held = {r.order_id for r in self.rows if r.id in self.parked}
-        claim = FakeClaim([r for r in self.rows if r.order_id not in held])
-        self.claims.append(claim)
-        yield claim
-        self.parked.update(claim.parked)
-        self.rows = [r for r in self.rows if r.id not in claim.marked]
-
-    async def delete_published(self, older_than_seconds: float) -> int:
-        if self.retention_fault:
-            raise self.retention_fault
-        return 0
-
-    async def catch_up(self, max_orders: int) -> int:
-        self.catch_ups += 1
-        if self.catch_up_fault:
-            raise self.catch_up_fault
-        return 0
-
-    async def gauges(self) -> OutboxGauges:
-        self.gauge_reads += 1
-        if self.fail:
-            raise self.fail
-        return OutboxGauges(7.0 if self.rows else 0.0, len(self.parked))
-
-
-class FakeTopic:
-    def __init__(
-        self,
-        refuse: set[uuid.UUID] | None = None,
-        down: bool = False,
-        refuse_for_good: set[uuid.UUID] | None = None,
-    ) -> None:
-        self.calls: list[list[PendingRow]] = []
-        self.refuse = refuse or set()
-        self.refuse_for_good = refuse_for_good or set()
-        self.down = down
-
-    async def publish(self, rows: Sequence[PendingRow]) -> PublishResult:
-        self.calls.append(list(rows))
-        if self.down:
-            raise TopicUnavailable("throttled", kind="sns_throttled")
-        ids = {r.id for r in rows}
-        refused = {i: "InvalidParameter: bad" for i in ids & self.refuse_for_good}
-        failure = TopicUnavailable("refused") if ids & self.refuse else None
-        return PublishResult(frozenset(ids - self.refuse - set(refused)), refused, failure)
+from tests.support.waiting import wait_for
+from tests.unit.relay_fakes import FakeOutbox, FakeTopic, rows_of
 
 
 async def test_each_call_holds_at_most_one_row_per_order_in_sequence():
@@ -141,12 +55,10 @@ async def test_a_topic_that_is_down_marks_nothing_and_run_backs_off_then_carries
     relay = Relay(outbox, topic, RelayConfig(poll_interval=0.01, max_backoff=0.05))
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
-    while len(topic.calls) < 3:
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: len(topic.calls) >= 3, 5, "3 refused calls", interval=0.01)
     assert all(not c.marked for c in outbox.claims)
     topic.down = False
-    while outbox.rows:
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: not outbox.rows, 5, "every row published", interval=0.01)
     stop.set()
     await task
     assert relay.published == 2
@@ -157,7 +69,7 @@ async def test_a_database_fault_is_waited_out_not_raised():
     relay = Relay(outbox, FakeTopic(), RelayConfig(max_backoff=0.01))
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
-    await asyncio.sleep(0.1)
+    await wait_for(lambda: outbox.claim_attempts >= 3, 5, "3 refused claims", interval=0.005)
     assert not task.done()
     stop.set()
     await task

@@ -19,7 +19,8 @@ from order_service.errors import StoreError, StoreUnavailable, TopicUnavailable
 from order_service.metrics import Metrics
 from order_service.service.ports import PendingRow, PublishResult
 from order_service.service.relay import Relay, RelayConfig
-from tests.unit.test_relay import FakeOutbox, FakeTopic, rows_of
+from tests.support.waiting import wait_for
+from tests.unit.relay_fakes import FakeOutbox, FakeTopic, rows_of
 
 FAST = RelayConfig(poll_interval=0.01, max_backoff=0.02, measure_every=0.01)
 
@@ -36,10 +37,13 @@ def faults(metrics: Metrics) -> dict[str, float]:
 async def run_until(relay: Relay, done, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
+
+    def done_while_running() -> bool:
+        assert not task.done(), task  # the relay never ends by itself
+        return bool(done())
+
     try:
-        while not done():
-            assert not task.done(), task  # the relay never ends by itself
-            await asyncio.sleep(0.005)
+        await wait_for(done_while_running, 10, "the relay's condition", interval=0.005)
     finally:
         stop.set()
         await asyncio.wait({task}, timeout=5)
@@ -90,12 +94,14 @@ async def test_a_bug_in_the_relay_is_reported_and_backed_off_and_publishing_resu
     relay = Relay(outbox, broken, FAST, metrics)
     with capture_logs() as logs:
         task = asyncio.create_task(relay.run(stop := asyncio.Event()))
-        while faults(metrics).get("relay_bug", 0) < 2:
-            assert not task.done()
-            await asyncio.sleep(0.005)
+
+        def second_bug() -> bool:
+            assert not task.done(), task  # the relay never ends by itself
+            return faults(metrics).get("relay_bug", 0) >= 2
+
+        await wait_for(second_bug, 10, "a second relay_bug", interval=0.005)
         relay._topic = FakeTopic()  # the bug is fixed (say, a dependency came back)
-        while outbox.rows:
-            await asyncio.sleep(0.005)
+        await wait_for(lambda: not outbox.rows, 10, "every row published", interval=0.005)
         stop.set()
         await task
     assert relay.published == 2
@@ -253,8 +259,7 @@ async def test_a_claim_that_published_despite_a_fault_does_not_escalate_the_back
         task = asyncio.create_task(relay.run(stop))
         for n in range(1, 4):  # each claim, another order's row passes
             outbox.rows += rows_of(uuid.uuid4(), 1)
-            while relay.published < n:
-                await asyncio.sleep(0.005)
+            await wait_for(lambda: relay.published >= n, 10, f"{n} published", interval=0.005)  # noqa: B023
         stop.set()
         await task
     backoffs = [e["retry_in"] for e in logs if "retry_in" in e]

@@ -26,12 +26,6 @@ from typing import cast
 
 from pydantic import SecretStr
 
-from order_service.adapters.local import (
-    LocalPostgres,
-    LocalSqs,
-    create_queues,
-    create_topic_with_queue,
-)
 from order_service.adapters.migrations import upgrade_async
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
@@ -40,6 +34,12 @@ from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.adapters.telemetry import Tracing, start_tracing
 from order_service.bootstrap import install_stop_signals, run_worker, stop_tracing
 from order_service.domain.queue_type import is_fifo_name
+from order_service.entrypoints.local_servers import (
+    LocalPostgres,
+    LocalSqs,
+    create_queues,
+    create_topic_with_queue,
+)
 from order_service.errors import ConfigError
 from order_service.generator import generate
 from order_service.metrics import Metrics

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .catalog import DATABASE_CLASSES, RDS_RESERVED_CONNECTIONS, database_class
-from .config import ENVIRONMENTS, EnvironmentConfig
+from order_infra.catalog import DATABASE_CLASSES, RDS_RESERVED_CONNECTIONS, database_class
+from order_infra.config import ENVIRONMENTS, EnvironmentConfig
 
 # The worker's DB_POOL_SIZE default (pinned to Settings by tests/infra/test_docs_figures.py).
 WORKER_DB_POOL_SIZE = 4

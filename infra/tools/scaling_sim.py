@@ -11,7 +11,7 @@ Pure Python and deterministic. What it models of ECS and Application Auto Scalin
 What it leaves out: SQS's approximate counts, metric delays beyond the minute, spot
 interruptions, the database slowing down under more tasks (docs/capacity.md covers that).
 
-    python -m order_infra.scaling_sim        # prints the table for every environment
+    python -m tools.scaling_sim        # prints the table for every environment
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .config import (
+from order_infra.config import (
     ENVIRONMENTS,
     SCALE_IN_COOLDOWN_SECONDS,
     SCALE_OUT_COOLDOWN_SECONDS,

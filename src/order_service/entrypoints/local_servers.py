@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,35 @@ def ministack_binary() -> Path:
     raise FileNotFoundError("ministack not found: run `make install` (it creates .venv-sqs)")
 
 
+def wait_healthy(
+    process: subprocess.Popen[bytes], health_url: str, timeout: float, exited: Callable[[], str]
+) -> None:
+    """Polls `health_url` until it answers 200: RuntimeError(exited()) if the process ends
+    first, TimeoutError once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(exited())
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(health_url, timeout=1) as response,  # noqa: S310
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{health_url} did not answer within {timeout} s")
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within 10 s."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 class LocalSqs:
     """A ministack process serving SQS, SNS and Secrets Manager on 127.0.0.1:<port>."""
 
@@ -73,25 +103,17 @@ class LocalSqs:
             stderr=log,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"ministack exited; see {self.state_dir / 'ministack.log'}")
-            with contextlib.suppress(OSError):
-                url = f"{self.endpoint}/_ministack/health"
-                with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
-                    if response.status == 200:
-                        return self
-            time.sleep(0.1)
-        raise TimeoutError("ministack did not become healthy")
+        log_path = self.state_dir / "ministack.log"
+        wait_healthy(
+            self._process,
+            f"{self.endpoint}/_ministack/health",
+            timeout,
+            lambda: f"ministack exited; see {log_path}",
+        )
+        return self
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+        stop_process(self._process)
 
 
 class LocalPostgres:

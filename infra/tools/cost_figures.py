@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalog as c
-from .config import ENVIRONMENTS, EnvironmentConfig
-from .tracing import COLLECTOR_CPU_UNITS, COLLECTOR_MEMORY_MIB
+from order_infra.catalog import database_class
+from order_infra.config import ENVIRONMENTS, EnvironmentConfig
+from order_infra.tracing import COLLECTOR_CPU_UNITS, COLLECTOR_MEMORY_MIB
+
+from . import prices as c  # the list prices
 
 H = c.HOURS_PER_MONTH
 INTERFACE_ENDPOINTS_COUNT = 5  # network.py's INTERFACE_ENDPOINTS (pinned by a test)
@@ -31,7 +33,7 @@ class Item:
 
 def alarm_metrics(config: EnvironmentConfig) -> int:
     """Metrics read by the alarms (pinned to the synthesized template by a test)."""
-    burstable = c.database_class(config.db_instance_type).burstable
+    burstable = database_class(config.db_instance_type).burstable
     # DLQ, oldest, quiet tenants' oldest, unhealthy, healthy, 5-6 RDS, paused
     single = 10 + (1 if burstable else 0)
     # invalid rate: 6 outcomes; lag: 6 outcomes + visible + held; the outbox relay's lag and
@@ -41,7 +43,6 @@ def alarm_metrics(config: EnvironmentConfig) -> int:
 
 def items(config: EnvironmentConfig) -> list[Item]:
     azs = len(config.availability_zones)
-    spec = c.database_class(config.db_instance_type)
     copies = 2 if config.db_multi_az else 1
     vcpu, gib = config.task_cpu / 1024, config.task_memory_mib / 1024
     task_hour = vcpu * c.FARGATE_ARM_USD_PER_VCPU_HOUR + gib * c.FARGATE_ARM_USD_PER_GIB_HOUR
@@ -77,7 +78,7 @@ def items(config: EnvironmentConfig) -> list[Item]:
         Item(
             "RDS instance",
             f"db.{config.db_instance_type}" + (" Multi-AZ" if config.db_multi_az else ""),
-            spec.usd_per_hour * copies * H,
+            c.database_usd_per_hour(config.db_instance_type) * copies * H,
             f'db_instance_type="{config.db_instance_type}", db_multi_az={config.db_multi_az}',
         ),
         Item(

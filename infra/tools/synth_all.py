@@ -3,7 +3,7 @@
 with cdk-nag (AwsSolutions), cfn-lint and checkov, and cloudsplaining on every IAM policy
 (synthesized and the kept bootstrap templates, cdk-bootstrap/); exit non-zero on any
 unacknowledged finding (cdk-nag's are acknowledged next to their constructs, checkov's in
-order_infra/checkov_scan.py, cloudsplaining's in order_infra/policy_scan.py)."""
+checkov_scan.py, cloudsplaining's in policy_scan.py, both beside this file)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ SYNTH_IMAGE_TAG = os.environ.get("IMAGE_TAG", "0" * 40)
 
 
 def main() -> int:
-    from order_infra.node import use_bundled_node
+    from tools.node import use_bundled_node
 
     use_bundled_node()  # before anything imports aws_cdk (jsii starts node at import)
-    from order_infra.checks import INFRA_DIR, cfn_lint, synth_run, synth_runs
+    from tools.checks import INFRA_DIR, cfn_lint, synth_run, synth_runs
 
     out = INFRA_DIR / "cdk.out"
     shutil.rmtree(out, ignore_errors=True)
@@ -42,7 +42,7 @@ def main() -> int:
         for problem in problems:
             print(f"     {problem}")
         failures += len(problems)
-    from order_infra.checkov_scan import scan
+    from tools.checkov_scan import scan
 
     checkov = scan(out)
     problems = checkov.problems()
@@ -54,9 +54,9 @@ def main() -> int:
     for problem in problems:
         print(f"     {problem}")
     failures += len(problems)
-    from order_infra.bootstrap_template import KEPT_DIR
     from order_infra.config import ENVIRONMENTS
-    from order_infra.policy_scan import scan as scan_policies
+    from tools.bootstrap_template import KEPT_DIR
+    from tools.policy_scan import scan as scan_policies
 
     kept = sorted(KEPT_DIR.glob("*.yaml"))
     policies = scan_policies(out, kept, ENVIRONMENTS["dev"].region)
@@ -75,5 +75,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     sys.exit(main())

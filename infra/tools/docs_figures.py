@@ -1,11 +1,11 @@
 """Writes the figures of the docs from their sources, so that none is typed by hand:
 bench/results.json (`make bench`), the simulation (scaling_sim.py), the config and the
-catalog's list prices. Each figure block sits between markers:
+list prices (prices.py). Each figure block sits between markers:
 
     <!-- figures:NAME:begin --> ... <!-- figures:NAME:end -->
 
-    python -m order_infra.docs_figures          # rewrite the blocks (make docs-figures)
-    python -m order_infra.docs_figures --check  # exit 1 naming the stale ones (tests do this)
+    python -m tools.docs_figures          # rewrite the blocks (make docs-figures)
+    python -m tools.docs_figures --check  # exit 1 naming the stale ones (tests do this)
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from order_infra.config import ENVIRONMENTS
+
 from . import capacity_figures, cost_figures, scaling_sim
-from .catalog import REGION_PRICED
-from .config import ENVIRONMENTS
+from .prices import REGION_PRICED
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results.json"

@@ -1,6 +1,6 @@
 """Synthesis with the policy checks: cdk-nag (via the app's validation plugins) and cfn-lint.
 
-Used by `make synth` (infra/synth_all.py) and by tests/infra, so both check the same thing.
+Used by `make synth` (synth_all.py) and by tests/infra, so both check the same thing.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ class SynthRun:
 def synth_runs(image_tag: str) -> list[SynthRun]:
     """Every environment in normal mode, dev in dummy mode (first deploy) and on FIFO queues,
     the bootstrap."""
-    from .alarm_routing import SAMPLE_SUBSCRIBER, SUBSCRIBER_CONTEXT
-    from .config import ENVIRONMENTS
+    from order_infra.alarm_routing import SAMPLE_SUBSCRIBER, SUBSCRIBER_CONTEXT
+    from order_infra.config import ENVIRONMENTS
 
     def context(name: str) -> dict[str, str]:
         # Where the deploy routes alarms, the sample stands in (its template refuses to deploy).
