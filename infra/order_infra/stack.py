@@ -62,7 +62,7 @@ class OrderServiceStack(Stack):
         construct_id: str,
         *,
         config: EnvironmentConfig,
-        image_tag: str | None,
+        image_digest: str | None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -128,10 +128,12 @@ class OrderServiceStack(Stack):
         )
 
         # Imported in dummy mode too: the first CI migration runs the real image with these
-        # task definitions' execution role, before any deploy with an imageTag.
+        # task definitions' execution role, before any deploy with an imageDigest.
         repository = ecr.Repository.from_repository_name(self, "Repository", ECR_REPOSITORY_NAME)
         image = (
-            WorkerImage.from_ecr(repository, image_tag) if image_tag else WorkerImage.placeholder()
+            WorkerImage.from_ecr(repository, image_digest)
+            if image_digest
+            else WorkerImage.placeholder()
         )
 
         name_prefix = f"order-service-{config.name}"
