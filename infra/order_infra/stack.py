@@ -125,6 +125,10 @@ class OrderServiceStack(Stack):
                 if config.db_audit_log_retention_days
                 else None
             ),
+            backup_window=config.db_backup_window,
+            maintenance_window=config.db_maintenance_window,
+            observability=config.db_observability,
+            storage_key_mode=config.db_storage_key,
         )
 
         # Imported in dummy mode too: the first CI migration runs the real image with these

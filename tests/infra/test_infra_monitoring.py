@@ -225,13 +225,14 @@ def test_failed_deployments_are_published(synthesized: dict[str, SynthReport], e
 
 def _alarm_topic_policies(report: SynthReport) -> tuple[dict[str, Any], dict[str, Any]]:
     """The alarm topic's policy and its key's policy."""
-    (topic_id,) = _resources(report, "AWS::SNS::Topic")
+    ((topic_id, topic),) = _resources(report, "AWS::SNS::Topic").items()
     (topic_policy,) = [
         p["PolicyDocument"]
         for p in _resources(report, "AWS::SNS::TopicPolicy").values()
         if p["Topics"] == [{"Ref": topic_id}]
     ]
-    (key,) = _resources(report, "AWS::KMS::Key").values()
+    # The topic's own key (prod has its database's too, issue 26).
+    key = _resources(report, "AWS::KMS::Key")[topic["KmsMasterKeyId"]["Fn::GetAtt"][0]]
     return topic_policy, key["KeyPolicy"]
 
 

@@ -38,6 +38,9 @@ ALLOWED_ACKNOWLEDGEMENTS = {
     "AwsSolutions::AwsSolutions-EC23",
     "AwsSolutions::AwsSolutions-S1",
     "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+    # Issue 26: Enhanced Monitoring's streams are named by RDS (database_operations.py).
+    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:logs:eu-west-1:<AWS::AccountId>"
+    ":log-group:RDSOSMetrics:log-stream:*]",
     "CloudFormation-Validate::W3010",  # acknowledged by aws-cdk-lib itself (literal AZs)
 }
 
