@@ -120,12 +120,12 @@ bootstrap-templates: install-dev
 # Regenerate the lock files after changing pyproject.toml or requirements/*.in.
 lock: install-dev
 	$(BIN)/python -m pip install -q uv
-	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements/app.lock
-	$(BIN)/uv pip compile requirements/local.in --universal --python-version 3.11 --generate-hashes -q -o requirements/local.lock
-	$(BIN)/uv pip compile requirements/dev.in --universal --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
-	$(BIN)/uv pip compile requirements/sqs-server.in --universal --python-version 3.11 --generate-hashes -q -o requirements/sqs-server.lock
-	$(BIN)/uv pip compile requirements/checkov.in --universal --python-version 3.11 --generate-hashes -q -o requirements/checkov.lock
-	$(BIN)/uv pip compile requirements/cloudsplaining.in --universal --python-version 3.11 --generate-hashes -q -o requirements/cloudsplaining.lock
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version=3.11 --generate-hashes -q --output-file=requirements/app.lock
+	$(BIN)/uv pip compile requirements/local.in --universal --python-version=3.11 --generate-hashes -q --output-file=requirements/local.lock
+	$(BIN)/uv pip compile requirements/dev.in --universal --python-version=3.11 --generate-hashes -q --output-file=requirements/dev.lock
+	$(BIN)/uv pip compile requirements/sqs-server.in --universal --python-version=3.11 --generate-hashes -q --output-file=requirements/sqs-server.lock
+	$(BIN)/uv pip compile requirements/checkov.in --universal --python-version=3.11 --generate-hashes -q --output-file=requirements/checkov.lock
+	$(BIN)/uv pip compile requirements/cloudsplaining.in --universal --python-version=3.11 --generate-hashes -q --output-file=requirements/cloudsplaining.lock
 
 clean:
 	rm -rf $(VENV) $(SQS_VENV) $(CHECKOV_VENV) $(CLOUDSPLAINING_VENV) .fauxqs .local

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """The order-service CDK app.
 
-    npx cdk deploy -c env=<dev|staging|prod> -c imageTag=<git sha>
+    npx cdk deploy -c env=<dev|staging|prod> -c imageDigest=sha256:<64 hex digits>
     npx cdk deploy -c env=<dev|staging|prod> -c dummy=true   # first creation of a stack
     ... -c alarmSubscriber=<email or SNS topic ARN>          # staging and prod: where alarms go
 
-The image tag is required: a deploy that forgot it must fail, not replace the worker with
-the placeholder. Dummy mode (a public placeholder that answers /health, before CI has pushed
-an image) only when asked for by its own flag. This module is the only reader of the context.
+The image digest is required: the task definitions name the image by the digest CI pushed
+and scanned (`<repository>@sha256:...`, issue 26), which no later push can move the way a tag
+could be moved; a deploy that forgot it must fail, not replace the worker with the
+placeholder. Dummy mode (a public placeholder that answers /health, before CI has pushed an
+image) only when asked for by its own flag. This module is the only reader of the context.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from order_infra.config import get_environment
 from order_infra.entry import synthesize
 from order_infra.stack import OrderServiceStack
 
-IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # ECR's tag grammar
+IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # what ECR reports as imageDigest
 
 
 def build(app: App) -> OrderServiceStack:
-    """Add the stack selected by `-c env=` (and `-c imageTag=`) and the cdk-nag checks."""
+    """Add the stack selected by `-c env=` (and `-c imageDigest=`) and the cdk-nag checks."""
     config = get_environment(app.node.try_get_context("env"))
     subscriber = str(app.node.try_get_context(SUBSCRIBER_CONTEXT) or "").strip() or None
     config = dataclasses.replace(
@@ -36,23 +38,28 @@ def build(app: App) -> OrderServiceStack:
     queue_type = app.node.try_get_context("queueType")
     if queue_type is not None:  # the other type, synthesized for a check (make synth)
         config = dataclasses.replace(config, queue_type=str(queue_type))
-    image_tag = app.node.try_get_context("imageTag") or None
+    if app.node.try_get_context("imageTag") is not None:
+        raise ValueError("-c imageTag is gone: pass -c imageDigest=sha256:<digest> (issue 26)")
+    image_digest = app.node.try_get_context("imageDigest") or None
     dummy = str(app.node.try_get_context("dummy") or "false").lower()
     if dummy not in ("true", "false"):
         raise ValueError(f"invalid dummy {dummy!r}: expected true or false")
-    if dummy == "true" and image_tag is not None:
-        raise ValueError("pass either -c imageTag=<git sha> or -c dummy=true, not both")
-    if dummy == "false" and image_tag is None:
+    if dummy == "true" and image_digest is not None:
+        raise ValueError("pass either -c imageDigest=sha256:<digest> or -c dummy=true, not both")
+    if dummy == "false" and image_digest is None:
         raise ValueError(
-            "missing -c imageTag=<git sha> (or -c dummy=true for a first deploy's placeholder)"
+            "missing -c imageDigest=sha256:<digest> "
+            "(or -c dummy=true for a first deploy's placeholder)"
         )
-    if image_tag is not None and not IMAGE_TAG.fullmatch(str(image_tag)):
-        raise ValueError(f"invalid imageTag {image_tag!r}: expected an ECR tag such as a git SHA")
+    if image_digest is not None and not IMAGE_DIGEST.fullmatch(str(image_digest)):
+        raise ValueError(
+            f"invalid imageDigest {image_digest!r}: expected sha256: and 64 lowercase hex digits"
+        )
     stack = OrderServiceStack(
         app,
         config.stack_name,
         config=config,
-        image_tag=image_tag,
+        image_digest=image_digest,
         # Account-agnostic on purpose: the same template deploys to any account, and synth
         # needs no credentials. AZ names come from the config, so nothing is looked up.
         env=Environment(region=config.region),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .alarm_routing import AlarmRouting
+from .db_windows import check_windows
 
 # Names shared by the bootstrap stack (which creates them) and the main stack (which imports them).
 ECR_REPOSITORY_NAME = "order-service"
@@ -71,6 +72,48 @@ class Tracing:
 QUEUE_TYPES = ("standard", "fifo")
 
 
+# --- The database's observability and storage key (issue 26) -------------------------------
+ENHANCED_MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)  # seconds; RDS's values, 0 = off
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseObservability:
+    """Performance Insights, in Database Insights' standard mode (7 days of history, no
+    charge), and Enhanced Monitoring (the instance's OS metrics every
+    `enhanced_monitoring_seconds` into CloudWatch Logs' RDSOSMetrics group, billed as logs).
+    Either off needs `off_reason`: every environment says why."""
+
+    performance_insights: bool
+    enhanced_monitoring_seconds: int
+    off_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.enhanced_monitoring_seconds not in ENHANCED_MONITORING_INTERVALS:
+            raise ValueError(
+                f"enhanced_monitoring_seconds {self.enhanced_monitoring_seconds} not in "
+                f"{ENHANCED_MONITORING_INTERVALS}"
+            )
+        off = not self.performance_insights or self.enhanced_monitoring_seconds == 0
+        if off and not self.off_reason:
+            raise ValueError(
+                "database observability: say why Performance Insights or "
+                "Enhanced Monitoring is off (off_reason)"
+            )
+        if not off and self.off_reason:
+            raise ValueError("database observability: off_reason given, but both are on")
+
+
+# The key of the database's storage (and its snapshots):
+# - "aws-managed": RDS's aws/rds key. Its snapshots cannot be shared with another account.
+# - "customer": a key of the stack's own, which the instance is created with: snapshots can be
+#   copied to a backup account. Set on an instance that exists, it would replace the instance,
+#   which CloudFormation refuses (fixed identifier): the update fails and rolls back.
+# - "customer-restored": the stack's key exists, the instance's template names none: the
+#   instance was moved onto the key by the runbook's snapshot-copy path (docs/runbook.md,
+#   "Moving an existing database onto the stack's key").
+DB_STORAGE_KEYS = ("aws-managed", "customer", "customer-restored")
+
+
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """What one deployment environment looks like. Immutable; built once by the app."""
@@ -88,6 +131,12 @@ class EnvironmentConfig:
     db_multi_az: bool
     db_deletion_protection: bool
     db_backup_retention_days: int
+    # UTC; the backup window daily (hh:mm-hh:mm), the maintenance window weekly; required, so
+    # that no environment gets RDS's random ones (db_windows.py checks them).
+    db_backup_window: str
+    db_maintenance_window: str
+    db_observability: DatabaseObservability
+    db_storage_key: str  # one of DB_STORAGE_KEYS
     # The database's audit trail (pgaudit, connections, CloudWatch Logs exports; database.py):
     # how many days its logs are kept, or None for none. Required, so every environment decides.
     db_audit_log_retention_days: int | None
@@ -127,6 +176,11 @@ class EnvironmentConfig:
     retain_data: bool = True  # False only where losing the database is acceptable (dev)
 
     def __post_init__(self) -> None:
+        check_windows(self.db_backup_window, self.db_maintenance_window)
+        if self.db_storage_key not in DB_STORAGE_KEYS:
+            raise ValueError(
+                f"{self.name}: db_storage_key {self.db_storage_key!r} not in {DB_STORAGE_KEYS}"
+            )
         if self.queue_type not in QUEUE_TYPES:
             raise ValueError(f"{self.name}: queue_type {self.queue_type!r} not in {QUEUE_TYPES}")
         if len(self.availability_zones) < 2:
@@ -193,6 +247,16 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         db_multi_az=False,
         db_deletion_protection=False,
         db_backup_retention_days=1,
+        db_backup_window="02:00-02:30",
+        db_maintenance_window="sun:03:00-sun:03:30",
+        db_observability=DatabaseObservability(
+            performance_insights=False,
+            enhanced_monitoring_seconds=0,
+            off_reason="t4g.micro has no Performance Insights (RDS offers it on no micro or "
+            "small class); dev's load is the tests'",
+        ),
+        # Disposable data: no snapshot of dev's is ever copied to a backup account.
+        db_storage_key="aws-managed",
         db_audit_log_retention_days=None,  # disposable data, nobody audits dev
         task_cpu=256,
         task_memory_mib=512,
@@ -227,6 +291,16 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         db_multi_az=False,
         db_deletion_protection=True,
         db_backup_retention_days=7,
+        db_backup_window="02:00-02:30",
+        db_maintenance_window="sun:03:00-sun:03:30",
+        db_observability=DatabaseObservability(
+            performance_insights=False,
+            enhanced_monitoring_seconds=0,
+            off_reason="t4g.small has no Performance Insights (RDS offers it on no micro or "
+            "small class), and load tests read the instance's CloudWatch metrics",
+        ),
+        # Test data: its snapshots are not kept in the backup account.
+        db_storage_key="aws-managed",
         db_audit_log_retention_days=90,
         task_cpu=512,
         task_memory_mib=1024,
@@ -257,6 +331,14 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         db_multi_az=True,
         db_deletion_protection=True,
         db_backup_retention_days=14,
+        # Eu-west-1's quietest hours; the maintenance window after the backup, on Sunday.
+        db_backup_window="02:00-02:30",
+        db_maintenance_window="sun:03:00-sun:03:30",
+        db_observability=DatabaseObservability(
+            performance_insights=True, enhanced_monitoring_seconds=60
+        ),
+        # Snapshots copied to the backup account need a key of ours (docs/runbook.md).
+        db_storage_key="customer",
         db_audit_log_retention_days=365,
         task_cpu=512,
         task_memory_mib=1024,

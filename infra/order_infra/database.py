@@ -16,7 +16,8 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from .config import DB_APP_USERNAME, RDS_LOG_GROUP
+from .config import DB_APP_USERNAME, RDS_LOG_GROUP, DatabaseObservability
+from .database_operations import monitoring_role, storage_key
 from .nag import acknowledge
 
 # An explicit minor version: a bare "16" is deprecated for new instances (cfn-lint W3691).
@@ -62,9 +63,27 @@ class Database(Construct):
         removal_policy: RemovalPolicy,
         instance_identifier: str,
         audit_log_retention: logs.RetentionDays | None,
+        backup_window: str,
+        maintenance_window: str,
+        observability: DatabaseObservability,
+        storage_key_mode: str,
     ) -> None:
-        """`audit_log_retention`: None for no audit trail, else how long its logs are kept."""
+        """`audit_log_retention`: None for no audit trail, else how long its logs are kept;
+        `storage_key_mode`: one of config.DB_STORAGE_KEYS."""
         super().__init__(scope, construct_id)
+        # Issue 26: prod's own storage key (snapshots copyable to a backup account) and its
+        # Enhanced Monitoring role; both None where the config leaves them off.
+        self.storage_key = (
+            storage_key(self, "StorageKey", database_identifier=instance_identifier)
+            if storage_key_mode != "aws-managed"
+            else None
+        )
+        self.monitoring_role = (
+            monitoring_role(self, "MonitoringRole")
+            if observability.enhanced_monitoring_seconds
+            else None
+        )
+        instance_key = self.storage_key if storage_key_mode == "customer" else None
 
         self.security_group = ec2.SecurityGroup(
             self,
@@ -113,6 +132,27 @@ class Database(Construct):
             parameter_group=parameter_group,
             publicly_accessible=False,
             storage_encrypted=True,
+            storage_encryption_key=instance_key,
+            preferred_backup_window=backup_window,
+            preferred_maintenance_window=maintenance_window,
+            enable_performance_insights=observability.performance_insights or None,
+            database_insights_mode=(
+                rds.DatabaseInsightsMode.STANDARD if observability.performance_insights else None
+            ),
+            performance_insight_retention=(
+                rds.PerformanceInsightRetention.DEFAULT
+                if observability.performance_insights
+                else None
+            ),
+            performance_insight_encryption_key=(
+                self.storage_key if observability.performance_insights else None
+            ),
+            monitoring_interval=(
+                Duration.seconds(observability.enhanced_monitoring_seconds)
+                if observability.enhanced_monitoring_seconds
+                else None
+            ),
+            monitoring_role=self.monitoring_role,
             storage_type=rds.StorageType.GP3,
             allocated_storage=allocated_storage_gib,
             max_allocated_storage=max_allocated_storage_gib,

@@ -235,6 +235,33 @@ def execution_grants(config: EnvironmentConfig) -> list[Grant]:
             ],
             ["*"],
         ),
+        # Issue 26: the custom resource that empties the VPC's default security group
+        # (network.py, restrict_default_security_group): its function, named after the stack,
+        # is created from the CDK asset in this environment's bootstrap bucket and invoked by
+        # CloudFormation on create, update and delete.
+        Grant(
+            "OwnFunctions",
+            [
+                "lambda:CreateFunction",
+                "lambda:DeleteFunction",
+                "lambda:GetFunction",
+                "lambda:GetFunctionCodeSigningConfig",
+                "lambda:GetFunctionRecursionConfig",
+                "lambda:GetRuntimeManagementConfig",
+                "lambda:InvokeFunction",
+                "lambda:ListTags",
+                "lambda:TagResource",
+                "lambda:UntagResource",
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+            ],
+            [f"arn:{{partition}}:lambda:{{region}}:{{account}}:function:{stack}-*"],
+        ),
+        Grant(
+            "FunctionCodeFromOwnBootstrap",
+            ["s3:GetObject", "s3:GetObjectVersion"],
+            [f"arn:{{partition}}:s3:::cdk-{config.cdk_qualifier}-assets-{{account}}-{{region}}/*"],
+        ),
         Grant(
             "OwnRules",
             [

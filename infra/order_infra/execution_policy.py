@@ -72,6 +72,12 @@ def iam_grants(config: EnvironmentConfig, boundary_arn: str) -> list[Grant]:
                     "iam:PassedToService": [
                         "ecs-tasks.amazonaws.com",
                         "vpc-flow-logs.amazonaws.com",
+                        # Issue 26: the default security group's custom resource function,
+                        # and prod's Enhanced Monitoring role (RDS passes it to its monitoring
+                        # service; which name its check uses is not documented: both).
+                        "lambda.amazonaws.com",
+                        "monitoring.rds.amazonaws.com",
+                        "rds.amazonaws.com",
                     ]
                 }
             },

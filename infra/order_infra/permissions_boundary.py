@@ -9,7 +9,7 @@ without it (iam:PermissionsBoundary) and the stack applies it to every role (sta
 from __future__ import annotations
 
 from .config import EnvironmentConfig
-from .policy_grants import Grant, own_tag
+from .policy_grants import ENVIRONMENT_TAG, Grant, own_tag
 
 PERMISSIONS_BOUNDARY_NAME = "order-service-{env}-boundary"
 
@@ -81,6 +81,40 @@ def boundary_grants(config: EnvironmentConfig) -> list[Grant]:
                 "ecr:GetDownloadUrlForLayer",
             ],
             ["arn:{partition}:ecr:{region}:{account}:repository/*"],
+        ),
+        # Issue 26, prod's Enhanced Monitoring role: RDS's own group, one stream per instance.
+        Grant(
+            "DatabaseOsMetrics",
+            [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:DescribeLogStreams",
+                "logs:PutLogEvents",
+                "logs:PutRetentionPolicy",
+            ],
+            [
+                "arn:{partition}:logs:{region}:{account}:log-group:RDSOSMetrics",
+                "arn:{partition}:logs:{region}:{account}:log-group:RDSOSMetrics:log-stream:*",
+            ],
+        ),
+        # Issue 26, the custom resource that empties the VPC's default security group: its
+        # function's logs, and the rules of a default group. A default group is made by EC2
+        # with its VPC and carries no tag (every group the stack makes does): untagged only.
+        Grant(
+            "OwnFunctionLogs",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"arn:{{partition}}:logs:{{region}}:{{account}}:log-group:/aws/lambda/{stack}-*"],
+        ),
+        Grant(
+            "DefaultSecurityGroupRules",
+            [
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+            ],
+            ["arn:{partition}:ec2:{region}:{account}:security-group/*"],
+            {"Null": {f"aws:ResourceTag/{ENVIRONMENT_TAG}": "true"}},
         ),
         # No resource-level permissions exist for these.
         Grant(

@@ -62,7 +62,7 @@ class OrderServiceStack(Stack):
         construct_id: str,
         *,
         config: EnvironmentConfig,
-        image_tag: str | None,
+        image_digest: str | None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -125,13 +125,19 @@ class OrderServiceStack(Stack):
                 if config.db_audit_log_retention_days
                 else None
             ),
+            backup_window=config.db_backup_window,
+            maintenance_window=config.db_maintenance_window,
+            observability=config.db_observability,
+            storage_key_mode=config.db_storage_key,
         )
 
         # Imported in dummy mode too: the first CI migration runs the real image with these
-        # task definitions' execution role, before any deploy with an imageTag.
+        # task definitions' execution role, before any deploy with an imageDigest.
         repository = ecr.Repository.from_repository_name(self, "Repository", ECR_REPOSITORY_NAME)
         image = (
-            WorkerImage.from_ecr(repository, image_tag) if image_tag else WorkerImage.placeholder()
+            WorkerImage.from_ecr(repository, image_digest)
+            if image_digest
+            else WorkerImage.placeholder()
         )
 
         name_prefix = f"order-service-{config.name}"

@@ -273,6 +273,18 @@ def tagged_grants(config: EnvironmentConfig) -> list[Grant]:
             ["arn:{partition}:kms:{region}:{account}:key/*"],
             own,
         ),
+        # Issue 26: RDS encrypts prod's storage with the stack's key through a grant that the
+        # caller (CloudFormation) makes, through RDS only.
+        Grant(
+            "KmsGrantsForRds",
+            ["kms:CreateGrant"],
+            ["arn:{partition}:kms:{region}:{account}:key/*"],
+            {
+                **own,
+                "StringLike": {"kms:ViaService": "rds.*.amazonaws.com"},
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
+            },
+        ),
         *tag_guard(
             "Kms",
             ["kms:TagResource"],

@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .config import CONTAINER_NAME, CONTAINER_USER, STOP_TIMEOUT_SECONDS
+from .container_hardening import no_capabilities
 from .nag import acknowledge
 from .worker_image import WorkerImage
 
@@ -113,6 +114,7 @@ class TaskCluster(Construct):
             cpu=cpu,
             user=CONTAINER_USER,
             readonly_root_filesystem=True,
+            linux_parameters=no_capabilities(task_definition, "WorkerLinuxParameters"),
             environment=dict(self.environment),
             secrets=dict(secrets),
             logging=ecs.LogDriver.aws_logs(stream_prefix=stream_prefix, log_group=self.log_group),

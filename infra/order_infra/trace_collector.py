@@ -15,6 +15,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .config import Tracing
+from .container_hardening import no_capabilities
 from .nag import acknowledge
 from .tracing import (
     COLLECTOR_CONTAINER_NAME,
@@ -55,6 +56,7 @@ class TraceCollector(Construct):
             memory_limit_mib=COLLECTOR_MEMORY_MIB,
             user=COLLECTOR_USER,
             readonly_root_filesystem=True,
+            linux_parameters=no_capabilities(self, "LinuxParameters"),
             environment={
                 "AOT_CONFIG_CONTENT": stack.to_json_string(
                     collector_config(log_group_name=log_group.log_group_name)

@@ -35,15 +35,18 @@ class WorkerImage:
     description: str = field(default="")
 
     @classmethod
-    def from_ecr(cls, repository: ecr.IRepository, tag: str) -> WorkerImage:
-        """The order-service image CI pushed (linux/arm64), in normal mode."""
+    def from_ecr(cls, repository: ecr.IRepository, digest: str) -> WorkerImage:
+        """The order-service image CI pushed and scanned (linux/arm64), by its digest
+        (`sha256:...`: the CDK writes `<repository>@<digest>`), in normal mode."""
+        if not digest.startswith("sha256:"):
+            raise ValueError(f"an image digest starts with sha256:, not {digest!r}")
         return cls(
-            image=ecs.ContainerImage.from_ecr_repository(repository, tag),
+            image=ecs.ContainerImage.from_ecr_repository(repository, digest),
             worker_mode="normal",
             worker_command=["worker"],
             migrate_command=["migrate"],
             health_check_command=["CMD", "order-service", "healthcheck"],
-            description=f"{repository.repository_name}:{tag}",
+            description=f"{repository.repository_name}@{digest}",
         )
 
     @classmethod

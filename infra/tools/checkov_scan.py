@@ -57,6 +57,9 @@ _QUEUES = (
 )
 _LISTENER = ("ComputeLoadBalancerHttp95D16466",)
 _DATABASE = ("DatabaseInstanceAA8A5FDE",)
+# Issue 26: CDK's function that empties the VPC's default security group (network.py).
+_DEFAULT_SG_FUNCTION = ("CustomVpcRestrictDefaultSGCustomResourceProviderHandlerDC833E5E",)
+NOT_PROD = frozenset({"dev", "dev-dummy", "dev-fifo", "staging"})
 
 ACKNOWLEDGED = (
     CheckovAck(
@@ -112,8 +115,9 @@ ACKNOWLEDGED = (
         "CKV_AWS_118",
         "AWS::RDS::DBInstance",
         _DATABASE,
-        "Enhanced monitoring (an extra role and per-second OS metrics at a cost) is an "
-        "operations decision; the CloudWatch RDS alarms cover CPU and storage.",
+        "Enhanced Monitoring is prod's (issue 26, config db_observability); dev and staging "
+        "say why not in their config, and their CloudWatch RDS alarms cover CPU and storage.",
+        NOT_PROD,
     ),
     CheckovAck(
         "CKV_AWS_157",
@@ -128,6 +132,27 @@ ACKNOWLEDGED = (
         ("ComputeAccessLogs35899BA2",),
         "This bucket receives the ALB access logs; logging its own access would need another "
         "bucket that records reads of logs nobody reads but operators (cdk-nag S1 too).",
+    ),
+    CheckovAck(
+        "CKV_AWS_116",
+        "AWS::Lambda::Function",
+        _DEFAULT_SG_FUNCTION,
+        "CloudFormation invokes the function synchronously for its custom resource and waits "
+        "for the answer; a failure fails the stack operation, there is no event to dead-letter.",
+    ),
+    CheckovAck(
+        "CKV_AWS_117",
+        "AWS::Lambda::Function",
+        _DEFAULT_SG_FUNCTION,
+        "It calls EC2's API only (revoke the default group's rules); in the VPC it would need "
+        "NAT or an EC2 endpoint to reach the API it already reaches from Lambda's network.",
+    ),
+    CheckovAck(
+        "CKV_AWS_115",
+        "AWS::Lambda::Function",
+        _DEFAULT_SG_FUNCTION,
+        "Invoked only by CloudFormation, once per create, update or delete of the VPC; a "
+        "reserved concurrency would take from the account's pool for a function that idles.",
     ),
     CheckovAck(
         "CKV_AWS_136",

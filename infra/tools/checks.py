@@ -40,7 +40,7 @@ class SynthRun:
     region: str
 
 
-def synth_runs(image_tag: str) -> list[SynthRun]:
+def synth_runs(image_digest: str) -> list[SynthRun]:
     """Every environment in normal mode, dev in dummy mode (first deploy) and on FIFO queues,
     the bootstrap."""
     from order_infra.alarm_routing import SAMPLE_SUBSCRIBER, SUBSCRIBER_CONTEXT
@@ -52,14 +52,14 @@ def synth_runs(image_tag: str) -> list[SynthRun]:
         return {"env": name, **({SUBSCRIBER_CONTEXT: SAMPLE_SUBSCRIBER} if routed else {})}
 
     runs = [
-        SynthRun(name, "app", {**context(name), "imageTag": image_tag}, config.region)
+        SynthRun(name, "app", {**context(name), "imageDigest": image_digest}, config.region)
         for name, config in ENVIRONMENTS.items()
     ]
     region = ENVIRONMENTS["dev"].region
     runs.append(SynthRun("dev-dummy", "app", {"env": "dev", "dummy": "true"}, region))
     # Every environment is a standard queue today: dev on FIFO queues shows the other type
     # passes the same checks (cdk-nag, cfn-lint, checkov).
-    fifo = {**context("dev"), "imageTag": image_tag, "queueType": "fifo"}
+    fifo = {**context("dev"), "imageDigest": image_digest, "queueType": "fifo"}
     runs.append(SynthRun("dev-fifo", "app", fifo, region))
     runs.append(
         SynthRun(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from order_infra.catalog import database_class
+from order_infra.catalog import GIB, database_class
 from order_infra.config import ENVIRONMENTS, EnvironmentConfig
 from order_infra.tracing import COLLECTOR_CPU_UNITS, COLLECTOR_MEMORY_MIB
 
@@ -21,6 +21,9 @@ LOG_GIB_PER_MONTH = {"dev": 2, "staging": 3, "prod": 10}  # worker, flow logs, C
 # Container Insights' service-level metrics (about 20 for one service with its tasks).
 EMF_METRICS = 13  # with the outbox's parked rows and relay faults (issue 21)
 CONTAINER_INSIGHTS_METRICS = 20
+# Enhanced Monitoring's OS metrics (issue 26) go to CloudWatch Logs: an estimate of about 12 KB
+# a sample, one instance (Multi-AZ: the primary only), a sample a minute.
+ENHANCED_MONITORING_KB_PER_SAMPLE = 12
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,29 @@ def alarm_metrics(config: EnvironmentConfig) -> int:
     # invalid rate: 6 outcomes; lag: 6 outcomes + visible + held; the outbox relay's lag and
     # its parked rows: 1 each
     return single + 6 + 8 + 2
+
+
+def kms_keys(config: EnvironmentConfig) -> list[str]:
+    """The KMS keys an environment's stack creates (pinned to the synthesized templates by a
+    test, so a new one shows in docs/cost.md)."""
+    keys = ["alarm topic", "status topic"]
+    if config.db_storage_key != "aws-managed":
+        keys.append("database storage")
+    return keys
+
+
+def secrets(config: EnvironmentConfig) -> list[str]:
+    """The secrets an environment's stack creates, RDS's managed master secret included (it is
+    billed like any other; pinned to the templates by the same test)."""
+    return ["application role", "RDS-managed master user"]
+
+
+def enhanced_monitoring_gib(config: EnvironmentConfig) -> float:
+    seconds = config.db_observability.enhanced_monitoring_seconds
+    if not seconds:
+        return 0.0
+    samples = H * 3600 / seconds
+    return samples * ENHANCED_MONITORING_KB_PER_SAMPLE * 1024 / GIB
 
 
 def items(config: EnvironmentConfig) -> list[Item]:
@@ -106,10 +132,30 @@ def items(config: EnvironmentConfig) -> list[Item]:
             f'log_messages="{config.log_messages}", log_retention_days={config.log_retention_days}',
         ),
         Item(
-            "KMS key, secret",
-            "alarm topic key, database secret",
-            c.KMS_KEY_USD_PER_MONTH + c.SECRET_USD_PER_MONTH,
+            "KMS keys",
+            f"{len(kms_keys(config))} keys: " + ", ".join(kms_keys(config)),
+            len(kms_keys(config)) * c.KMS_KEY_USD_PER_MONTH,
+            f'db_storage_key="{config.db_storage_key}"',
+        ),
+        Item(
+            "Secrets",
+            f"{len(secrets(config))} secrets: " + ", ".join(secrets(config)),
+            len(secrets(config)) * c.SECRET_USD_PER_MONTH,
             "(fixed)",
+        ),
+        Item(
+            "RDS Performance Insights, Enhanced Monitoring",
+            (
+                f"7 days of Performance Insights at no charge, Enhanced Monitoring every "
+                f"{config.db_observability.enhanced_monitoring_seconds} s: "
+                f"{enhanced_monitoring_gib(config):.1f} GiB logs"
+            )
+            if config.db_observability.off_reason is None
+            else "off: config.py says why",
+            enhanced_monitoring_gib(config)
+            * (c.CLOUDWATCH_LOGS_USD_PER_GIB + c.CLOUDWATCH_LOGS_STORAGE_USD_PER_GIB_MONTH),
+            "db_observability=DatabaseObservability(performance_insights=True, "
+            "enhanced_monitoring_seconds=60)",
         ),
     ]
     return found

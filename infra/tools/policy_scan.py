@@ -97,6 +97,9 @@ ACKNOWLEDGED_EXPOSURE: dict[str, str] = {
     "stack's task roles to ecs-tasks, the execution policy the stack's own roles to ecs-tasks "
     "and vpc-flow-logs, the CDK deploy role its execution role to CloudFormation (each with an "
     "iam:PassedToService condition, on the environment's own roles only).",
+    "kms:CreateGrant": "RDS encrypts prod's storage with the stack's key through a grant made "
+    "on CloudFormation's behalf: through RDS only (kms:ViaService), for an AWS resource "
+    "(kms:GrantIsForAWSResource), on keys tagged with the environment.",
     "kms:PutKeyPolicy": "The key policies of the stack's topic keys (CloudFormation updates "
     "them); only keys tagged with the environment (aws:ResourceTag condition).",
     "s3:PutBucketPolicy": "The ALB access-log bucket's policy (the ELB log delivery "

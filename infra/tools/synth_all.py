@@ -12,8 +12,9 @@ import shutil
 import sys
 from pathlib import Path
 
-# The tag CI passes is a commit SHA; any valid tag synthesizes the same resources.
-SYNTH_IMAGE_TAG = os.environ.get("IMAGE_TAG", "0" * 40)
+# A sample digest (CI passes the pushed image's): the templates show the deployed form,
+# <repository>@sha256:..., and any valid digest synthesizes the same resources.
+SYNTH_IMAGE_DIGEST = os.environ.get("IMAGE_DIGEST", "sha256:" + "0" * 64)
 
 
 def main() -> int:
@@ -25,7 +26,7 @@ def main() -> int:
     out = INFRA_DIR / "cdk.out"
     shutil.rmtree(out, ignore_errors=True)
     failures = 0
-    for run in synth_runs(SYNTH_IMAGE_TAG):
+    for run in synth_runs(SYNTH_IMAGE_DIGEST):
         report = synth_run(run, out)
         problems = list(report.violations)
         if report.validation_error and not problems:

@@ -38,8 +38,15 @@ def deploy_chain() -> list[str]:
     calls = {name: job for name, job in jobs.items() if job.get("uses") == REUSABLE}
     order: list[str] = []
     previous = "image"
+
+    def after(job: dict[str, Any]) -> str:
+        """The job this one waits for, besides the image job it takes the digest from."""
+        needs = job.get("needs")
+        (waits_for,) = [needs] if isinstance(needs, str) else set(needs) - {"image"} or {"image"}
+        return str(waits_for)
+
     while True:
-        following = [n for n, job in calls.items() if job.get("needs") == previous]
+        following = [n for n, job in calls.items() if after(job) == previous]
         if not following:
             return order
         (name,) = following
@@ -138,7 +145,8 @@ def test_the_deployed_image_is_tagged_idempotently_before_the_deploy() -> None:
     assert check < run.index("exit 0") < run.index("put-image")
     # The same manifest, in its own media type and with its digest: the tag names the image
     # that runs, and a manifest converted to schema 1 (another digest) is never asked for.
-    assert '--image-ids "imageTag=$IMAGE_TAG"' in run
+    # Issue 26: the tag goes on the digest that was scanned and is deployed.
+    assert '--image-ids "imageDigest=$IMAGE_DIGEST"' in run
     assert "--image-manifest-media-type" in run
     assert '--image-digest "$DIGEST"' in run
     assert "--accepted-media-types application/vnd.docker.distribution.manifest.v2+json" in run
@@ -164,3 +172,31 @@ def test_the_deploy_job_checks_its_account_and_waits_for_the_image() -> None:
     assert "aws ecr describe-images" in job["steps"][wait]["run"]
     cicd = (REPO / "CICD.md").read_text()
     assert "`AWS_ACCOUNT_ID`" in cicd
+
+
+def test_every_environment_deploys_the_digest_the_image_job_pushed_and_scanned() -> None:
+    # Issue 26: the digest travels from the image job to each deploy; nothing deploys a tag.
+    jobs = workflow("deploy.yml")["jobs"]
+    assert jobs["image"]["outputs"]["digest"] == "${{ steps.digest.outputs.digest }}"
+    calls = [job for job in jobs.values() if job.get("uses") == REUSABLE]
+    assert len(calls) == len(DEPLOY_ENVIRONMENTS)
+    for job in calls:
+        assert "image" in ([job["needs"]] if isinstance(job["needs"], str) else job["needs"])
+        assert job["with"]["image-digest"] == "${{ needs.image.outputs.digest }}"
+    reusable = workflow("deploy-environment.yml")
+    # yaml reads the `on:` key as True.
+    assert reusable[True]["workflow_call"]["inputs"]["image-digest"]["required"] is True
+    (job,) = reusable["jobs"].values()
+    assert job["env"]["IMAGE_DIGEST"] == "${{ inputs.image-digest }}"
+    steps = _deploy_steps()
+    (deploy,) = [s for s in steps if "cdk deploy" in s.get("run", "")]
+    assert '-c "imageDigest=$IMAGE_DIGEST"' in deploy["run"]
+    assert "imageTag" not in deploy["run"]
+    (check,) = [s for s in steps if s.get("name") == "Check the environment's account"]
+    assert "/$ECR_REPOSITORY@$IMAGE_DIGEST" in check["run"]  # the migration's image too
+    (wait,) = [
+        s for s in steps if s.get("name") == "Wait for the image in this account's repository"
+    ]
+    assert '[ "$FOUND" != "$IMAGE_DIGEST" ]' in wait["run"]
+    (build,) = [s for s in jobs["image"]["steps"] if s.get("id") == "digest"]
+    assert "imageDigest" in build["run"] and '"$BUILT" != "$DIGEST"' in build["run"]

@@ -32,8 +32,9 @@ NEW_TD_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{FAMILY}:8"
 TASK_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 TASK_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/{TASK_ID}"
 REPO = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/order-service"
-OLD_IMAGE = f"{REPO}:1111111111111111111111111111111111111111"
-NEW_IMAGE = f"{REPO}:2222222222222222222222222222222222222222"
+# Issue 26: the deploy passes the image by digest, the form the task definitions use.
+OLD_IMAGE = f"{REPO}@sha256:{'1' * 64}"
+NEW_IMAGE = f"{REPO}@sha256:{'2' * 64}"
 SUBNETS = ("subnet-0aaa", "subnet-0bbb")
 SECURITY_GROUPS = ("sg-0ccc",)
 
@@ -43,6 +44,9 @@ CONTAINER_DEFINITION: dict[str, Any] = {
     "essential": True,
     "command": ["migrate"],
     "readonlyRootFilesystem": True,
+    # Issue 26: the revision registered with the new image keeps every capability dropped
+    # (the Stubber checks the RegisterTaskDefinition request carries it).
+    "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
     "user": "10001:10001",
     "environment": [{"name": "LOG_FORMAT", "value": "json"}],
     "secrets": [

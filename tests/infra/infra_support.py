@@ -7,8 +7,8 @@ from typing import Any
 
 from tools.checks import SynthReport, synth_runs
 
-IMAGE_TAG = "0123456789abcdef0123456789abcdef01234567"
-RUNS = {run.label: run for run in synth_runs(IMAGE_TAG)}
+IMAGE_DIGEST = "sha256:" + "0123456789abcdef" * 4
+RUNS = {run.label: run for run in synth_runs(IMAGE_DIGEST)}
 
 
 def template_json(report: SynthReport) -> dict[str, Any]:

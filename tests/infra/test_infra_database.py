@@ -10,7 +10,8 @@ from tests.infra.infra_support import template_json
 from tools.checks import SynthReport
 
 
-def _database(*, multi_az: bool, deletion_protection: bool) -> assertions.Template:
+def _database(*, multi_az: bool, deletion_protection: bool, env: str) -> assertions.Template:
+    config = ENVIRONMENTS[env]  # issue 26: the environment's windows, observability, key
     stack = Stack(App(), "Test", env=Environment(region="eu-west-1"))
     vpc = ec2.Vpc(
         stack,
@@ -37,18 +38,22 @@ def _database(*, multi_az: bool, deletion_protection: bool) -> assertions.Templa
         removal_policy=RemovalPolicy.SNAPSHOT,
         instance_identifier="order-service-test",
         audit_log_retention=None,
+        backup_window=config.db_backup_window,
+        maintenance_window=config.db_maintenance_window,
+        observability=config.db_observability,
+        storage_key_mode=config.db_storage_key,
     )
     return assertions.Template.from_stack(stack)
 
 
 @pytest.fixture(scope="module")
 def dev() -> assertions.Template:
-    return _database(multi_az=False, deletion_protection=False)
+    return _database(multi_az=False, deletion_protection=False, env="dev")
 
 
 @pytest.fixture(scope="module")
 def prod() -> assertions.Template:
-    return _database(multi_az=True, deletion_protection=True)
+    return _database(multi_az=True, deletion_protection=True, env="prod")
 
 
 def test_postgres_16_private_encrypted_backed_up(dev: assertions.Template) -> None:

@@ -81,6 +81,11 @@ ADDED_ON_PURPOSE.update(
         )
     }
 )
+# Issue 26: the custom resource that empties the VPC's default security group (its function
+# and the function's role: AWS::IAM::Role above), and prod's database key (AWS::KMS::Key above)
+# and Enhanced Monitoring role.
+ADDED_ON_PURPOSE["AWS::Lambda::Function"] = "restrict_default_security_group's function"
+ADDED_ON_PURPOSE["Custom::VpcRestrictDefaultSG"] = "restrict_default_security_group (issue 26)"
 
 
 def removed_on_purpose(logical_id: str, stack_id: str, label: str) -> bool:

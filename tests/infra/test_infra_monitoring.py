@@ -16,7 +16,7 @@ from order_infra.catalog import database_class
 from order_infra.config import ENVIRONMENTS, AlarmRouting
 from order_infra.monitoring import RDS_CONNECTIONS_SHARE
 from order_infra.stack import OrderServiceStack
-from tests.infra.infra_support import template_json
+from tests.infra.infra_support import IMAGE_DIGEST, template_json
 from tests.infra.policy_evaluation import ACCOUNT, REGION, allows
 from tools.checks import SynthReport
 
@@ -100,7 +100,7 @@ def test_staging_and_prod_route_alarms_from_the_deploy_not_the_config() -> None:
 
 
 def _build(context: dict[str, str]) -> OrderServiceStack:
-    return app_module.build(App(context={"imageTag": "abc", **context}))
+    return app_module.build(App(context={"imageDigest": IMAGE_DIGEST, **context}))
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
@@ -159,7 +159,7 @@ def test_prod_synth_fails_without_a_subscriber(monkeypatch: pytest.MonkeyPatch) 
     prod = dataclasses.replace(ENVIRONMENTS["prod"], alarms=unrouted)
     monkeypatch.setitem(config_module.ENVIRONMENTS, "prod", prod)
     with pytest.raises(ValueError, match="prod: alarms reach nobody"):
-        app_module.build(App(context={"env": "prod", "imageTag": "abc"}))
+        app_module.build(App(context={"env": "prod", "imageDigest": IMAGE_DIGEST}))
 
 
 @pytest.mark.parametrize(
@@ -181,7 +181,11 @@ def test_alarm_routing_refuses_what_reaches_nobody(
 def paged_by_topic() -> assertions.Template:
     config = dataclasses.replace(ENVIRONMENTS["staging"], alarms=AlarmRouting(subscriber=TOPIC_ARN))
     stack = OrderServiceStack(
-        App(), "Test", config=config, image_tag="abc", env=Environment(region=config.region)
+        App(),
+        "Test",
+        config=config,
+        image_digest=IMAGE_DIGEST,
+        env=Environment(region=config.region),
     )
     return assertions.Template.from_stack(stack)
 
@@ -221,13 +225,14 @@ def test_failed_deployments_are_published(synthesized: dict[str, SynthReport], e
 
 def _alarm_topic_policies(report: SynthReport) -> tuple[dict[str, Any], dict[str, Any]]:
     """The alarm topic's policy and its key's policy."""
-    (topic_id,) = _resources(report, "AWS::SNS::Topic")
+    ((topic_id, topic),) = _resources(report, "AWS::SNS::Topic").items()
     (topic_policy,) = [
         p["PolicyDocument"]
         for p in _resources(report, "AWS::SNS::TopicPolicy").values()
         if p["Topics"] == [{"Ref": topic_id}]
     ]
-    (key,) = _resources(report, "AWS::KMS::Key").values()
+    # The topic's own key (prod has its database's too, issue 26).
+    key = _resources(report, "AWS::KMS::Key")[topic["KmsMasterKeyId"]["Fn::GetAtt"][0]]
     return topic_policy, key["KeyPolicy"]
 
 

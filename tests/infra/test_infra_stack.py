@@ -14,7 +14,7 @@ from aws_cdk import App
 import app as app_module
 from order_infra.config import CONTAINER_NAME, DB_SSLMODE, ENVIRONMENTS, RDS_CA_BUNDLE_PATH
 from order_infra.tracing import XRAY_ACTIONS
-from tests.infra.infra_support import RUNS, template_json
+from tests.infra.infra_support import IMAGE_DIGEST, RUNS, template_json
 from tools.checks import INFRA_DIR, SynthReport, cfn_lint
 
 ENVS = list(ENVIRONMENTS)
@@ -38,6 +38,9 @@ ALLOWED_ACKNOWLEDGEMENTS = {
     "AwsSolutions::AwsSolutions-EC23",
     "AwsSolutions::AwsSolutions-S1",
     "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+    # Issue 26: Enhanced Monitoring's streams are named by RDS (database_operations.py).
+    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:logs:eu-west-1:<AWS::AccountId>"
+    ":log-group:RDSOSMetrics:log-stream:*]",
     "CloudFormation-Validate::W3010",  # acknowledged by aws-cdk-lib itself (literal AZs)
 }
 
@@ -102,9 +105,11 @@ def test_image_comes_from_the_bootstrap_repository(
     resources = template_json(synthesized[env])["Resources"].values()
     assert not [r for r in resources if r["Type"] == "AWS::ECR::Repository"]
     task_defs = [r["Properties"] for r in resources if r["Type"] == "AWS::ECS::TaskDefinition"]
+    assert len(task_defs) == 2
     for props in task_defs:
         parts = _container(props, CONTAINER_NAME)["Image"]["Fn::Join"][1]
-        assert parts[-1] == "/order-service:0123456789abcdef0123456789abcdef01234567"
+        # Issue 26: by the digest pushed and scanned, never by a tag that could name another.
+        assert parts[-1] == f"/order-service@{IMAGE_DIGEST}"
 
 
 def test_first_deploy_uses_the_placeholder_in_dummy_mode(
@@ -123,9 +128,13 @@ def test_first_deploy_uses_the_placeholder_in_dummy_mode(
     [
         ({}, "missing environment"),
         ({"env": "qa"}, "unknown environment 'qa'"),
-        ({"env": "dev", "imageTag": "bad tag!"}, "invalid imageTag"),
-        ({"env": "dev"}, "missing -c imageTag=<git sha> \\(or -c dummy=true"),
-        ({"env": "dev", "dummy": "true", "imageTag": "abc"}, "not both"),
+        ({"env": "dev", "imageDigest": "sha256:" + "0" * 63}, "invalid imageDigest"),
+        ({"env": "dev", "imageDigest": "sha256:" + "0" * 65}, "invalid imageDigest"),
+        ({"env": "dev", "imageDigest": "sha256:" + "A" * 64}, "invalid imageDigest"),
+        ({"env": "dev", "imageDigest": "0" * 40}, "invalid imageDigest"),  # a SHA, not a digest
+        ({"env": "dev", "imageTag": "0" * 40}, "-c imageTag is gone"),
+        ({"env": "dev"}, "missing -c imageDigest=sha256:<digest> \\(or -c dummy=true"),
+        ({"env": "dev", "dummy": "true", "imageDigest": IMAGE_DIGEST}, "not both"),
         ({"env": "dev", "dummy": "yes"}, "invalid dummy"),
     ],
 )
@@ -189,7 +198,7 @@ def test_only_the_alb_reaches_the_health_port(
     assert balancer["ContainerPort"] == 8080
 
 
-def test_synth_without_image_tag_fails_with_one_line() -> None:
+def test_synth_without_image_digest_fails_with_one_line() -> None:
     # What `cdk synth -c env=dev` runs: the app with its context in CDK_CONTEXT_JSON.
     result = subprocess.run(
         [sys.executable, "app.py"],
@@ -202,7 +211,8 @@ def test_synth_without_image_tag_fails_with_one_line() -> None:
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert lines == [
-        "error: missing -c imageTag=<git sha> (or -c dummy=true for a first deploy's placeholder)"
+        "error: missing -c imageDigest=sha256:<digest> "
+        "(or -c dummy=true for a first deploy's placeholder)"
     ]
 
 

@@ -17,6 +17,7 @@ from order_infra.stack import DB_CREDENTIAL_KEYS
 from order_infra.task_cluster import TaskCluster
 from order_infra.worker_image import WorkerImage
 from order_infra.worker_service import WorkerService
+from tests.infra.infra_support import IMAGE_DIGEST
 
 Match = assertions.Match
 
@@ -25,7 +26,9 @@ def _tasks(*, placeholder: bool, spot: bool) -> assertions.Template:
     stack = Stack(App(), "Test", env=Environment(region="eu-west-1"))
     vpc = ec2.Vpc(stack, "Vpc", availability_zones=["eu-west-1a", "eu-west-1b"], nat_gateways=1)
     repository = ecr.Repository.from_repository_name(stack, "Repo", "r")
-    image = WorkerImage.placeholder() if placeholder else WorkerImage.from_ecr(repository, "abc")
+    image = (
+        WorkerImage.placeholder() if placeholder else WorkerImage.from_ecr(repository, IMAGE_DIGEST)
+    )
     tasks = TaskCluster(
         stack,
         "TaskCluster",

@@ -29,7 +29,7 @@ from order_infra.tracing import (
 )
 from order_infra.worker_image import WorkerImage
 from order_infra.worker_service import WorkerService
-from tests.infra.infra_support import template_json
+from tests.infra.infra_support import IMAGE_DIGEST, template_json
 from tools.checks import SynthReport
 
 ENVS = list(ENVIRONMENTS)
@@ -44,7 +44,7 @@ def _worker_stack(tracing: Tracing | None, *, cpu: int = TASK_CPU) -> Stack:
         stack,
         "TaskCluster",
         vpc=vpc,
-        image=WorkerImage.from_ecr(repository, "abc"),
+        image=WorkerImage.from_ecr(repository, IMAGE_DIGEST),
         image_repository=repository,
         environment={"LOG_FORMAT": "json"},
         log_retention=logs.RetentionDays.ONE_WEEK,
