@@ -139,7 +139,7 @@ async def test_the_rotation_task_rotates_the_applications_users_under_a_running_
     batch runs on it is a fault of its own (a failover), not the rotation's."""
     from order_service.migrations.app_role import APP_ROLE, APP_ROLE_CLONE
     from order_service.ops.rotate_credentials import rotate
-    from tests.integration.test_credential_rotation import Killed, KilledBeforeTheSecretIsWritten
+    from tests.support.rotation_fixtures import Killed, KilledBeforeTheSecretIsWritten
     from tests.support.worker import cli
 
     # The real users' passwords are checked for this test (the clone as a member of APP_ROLE).

@@ -17,16 +17,7 @@ from order_service.adapters.migrations import MIGRATION_LOCK_ID
 from order_service.errors import RotationFailed
 from order_service.ops.rotate_credentials import SecretsManagerAppSecret, rotate
 from tests.support.database import execute, query
-from tests.support.rotation_fixtures import ROTATING
-
-
-class Killed(BaseException):
-    """The task stopped where the test says (SIGKILL gives no chance to clean up either)."""
-
-
-class KilledBeforeTheSecretIsWritten(SecretsManagerAppSecret):
-    async def write(self, value: dict[str, Any]) -> None:
-        raise Killed
+from tests.support.rotation_fixtures import ROTATING, Killed, KilledBeforeTheSecretIsWritten
 
 
 @pytest.fixture

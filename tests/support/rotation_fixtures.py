@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from order_service.ops.rotate_credentials import SecretsManagerAppSecret
 from tests.support.database import PostgresServer, execute
 
 ROTATING = "rotating_logins"  # members log in with a password: pg_hba says so
@@ -43,3 +44,15 @@ async def secrets(sqs_server: Any) -> AsyncIterator[Any]:
 
     async with get_session().create_client("secretsmanager", region_name="us-east-1") as client:
         yield client
+
+
+class Killed(BaseException):
+    """The rotation stopped where the test says: like a SIGKILL, nothing after it runs (the
+    database session, and the lock it holds, end with the connection)."""
+
+
+class KilledBeforeTheSecretIsWritten(SecretsManagerAppSecret):
+    """The application secret, in a task killed after the new password was set."""
+
+    async def write(self, value: dict[str, Any]) -> None:
+        raise Killed
