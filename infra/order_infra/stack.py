@@ -251,6 +251,12 @@ class OrderServiceStack(Stack):
             alarm_routing=config.alarms,
         )
         self._wire_status_events()
+        self.monitoring.alarm_topic.notify_failed_tasks(
+            self.credential_rotation,
+            "RotationFailed",
+            family=self.credential_rotation.task_definition.family,
+            what="credential rotation",
+        )
         self._add_outputs()
 
     def _allocate_logical_id(self, cfn_element: CfnElement) -> str:

@@ -47,7 +47,7 @@ def test_a_schedule_runs_the_rotation_task_in_the_private_subnets(synthesized, e
     assert set(secrets) == {"DB_USER", "DB_PASSWORD"}
     assert all("MasterUserSecret.SecretArn" in v for v in secrets.values())
 
-    (rule,) = _of(template, "AWS::Events::Rule").values()
+    (rule,) = [r for r in _of(template, "AWS::Events::Rule").values() if "ScheduleExpression" in r]
     assert rule["ScheduleExpression"] == f"rate({CREDENTIAL_ROTATION_DAYS} days)"
     (target,) = rule["Targets"]
     ecs = target["EcsParameters"]
@@ -128,3 +128,24 @@ def test_every_rotation_role_carries_the_boundary_which_admits_what_it_does(
     }
     assert {"ecs:RunTask", "iam:PassRole", "secretsmanager:PutSecretValue"} <= done
     assert [a for a in done if not any(action_matches(p, a) for p in allowed)] == []
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_failed_rotation_reaches_the_alarm_topic(synthesized, env) -> None:
+    """A run that exits non-zero or never starts would change nothing and say nothing."""
+    template = template_json(synthesized[env])
+    (rule,) = [r for r in _of(template, "AWS::Events::Rule").values() if "EventPattern" in r]
+    pattern = rule["EventPattern"]
+    assert pattern["detail-type"] == ["ECS Task State Change"]
+    assert pattern["detail"]["group"] == [f"family:order-service-{env}-rotate-credentials"]
+    assert pattern["detail"]["lastStatus"] == ["STOPPED"]
+    assert pattern["detail"]["$or"] == [
+        {"containers": {"exitCode": [{"anything-but": 0}]}},
+        {"stopCode": ["TaskFailedToStart"]},
+    ]
+    alarm_topic = [
+        k
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::SNS::Topic" and k.startswith("MonitoringAlarmTopic")
+    ]
+    assert [t["Arn"] for t in rule["Targets"]] == [{"Ref": alarm_topic[0]}]
