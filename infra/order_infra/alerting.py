@@ -1,5 +1,6 @@
 """Where alarms go: the encrypted alarm topic, its subscriber (alarm_routing.py), and the ECS
-deployment failures that CloudWatch alarms cannot see (they arrive as EventBridge events).
+deployment and scheduled task failures that CloudWatch alarms cannot see (they arrive as
+EventBridge events).
 
 Its topic policy replaces SNS's default one, and its key is a customer-managed key: each
 publisher (CloudWatch alarms, the EventBridge rule) is allowed in both, for this account's
@@ -115,6 +116,41 @@ class AlarmTopic:
             rule.add_target(_RuleToTopic(topic, message, account=self.account))
         return rule
 
+    def notify_failed_tasks(
+        self, scope: Construct, construct_id: str, *, family: str, what: str
+    ) -> events.Rule:
+        """A one-off task of `family` that stopped with a non-zero exit code, or never
+        started (a secret it could not read, no capacity): a scheduled task fails silently
+        otherwise, since no metric or deployment shows it. The rule lives in `scope`."""
+        rule = events.Rule(
+            scope,
+            construct_id,
+            description=f"order-service: a {what} task failed",
+            event_pattern=events.EventPattern(
+                source=["aws.ecs"],
+                detail_type=["ECS Task State Change"],
+                detail={
+                    "lastStatus": ["STOPPED"],
+                    "group": [f"family:{family}"],
+                    "$or": [
+                        {"containers": {"exitCode": [{"anything-but": 0}]}},
+                        {"stopCode": ["TaskFailedToStart"]},
+                    ],
+                },
+            ),
+        )
+        message = events.RuleTargetInput.from_text(
+            f"The {what} task {events.EventField.from_path('$.detail.taskArn')} failed: "
+            f"{events.EventField.from_path('$.detail.stopCode')}, "
+            f"{events.EventField.from_path('$.detail.stoppedReason')}; its log has the one "
+            "line that says why (docs/runbook.md section 4)"
+        )
+        for topic in self.topics:
+            rule.add_target(
+                _RuleToTopic(topic, message, account=self.account, sid=f"{construct_id}Rule")
+            )
+        return rule
+
 
 def refuse_to_deploy(stack: Stack, reason: str) -> None:
     """A template rule that fails every create and update (and change set) of the stack: a
@@ -158,15 +194,23 @@ class _RuleToTopic:
     EventBridge sends aws:SourceArn (the rule) and aws:SourceAccount to SNS, so the topic policy
     names both. An imported topic's policy is its owner's: nothing is added to it."""
 
-    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput, *, account: str):
+    def __init__(
+        self,
+        topic: sns.ITopic,
+        message: events.RuleTargetInput,
+        *,
+        account: str,
+        sid: str = "EventBridgeRuleOfThisAccount",
+    ):
         self.topic = topic
         self.message = message
         self.account = account
+        self.sid = sid  # one statement per rule: a topic policy refuses a repeated Sid
 
     def bind(self, rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="EventBridgeRuleOfThisAccount",
+                sid=self.sid,
                 principals=[iam.ServicePrincipal(EVENTBRIDGE)],
                 actions=["sns:Publish"],
                 resources=[self.topic.topic_arn],

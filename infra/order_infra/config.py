@@ -35,6 +35,11 @@ DATABASE_PORT = 5432
 # application role that the migrations create, with TLS verified against the RDS CA bundle
 # that the image ships (Dockerfile).
 DB_APP_USERNAME = "orders_app"  # src/order_service/migrations/app_role.py APP_ROLE
+# The application's password rotates (alternating users, credential_rotation.py) this often:
+# within the 90 days of a typical password policy, and far apart enough that a worker's cached
+# copy of the secret (5 minutes) always names a user whose password still works.
+CREDENTIAL_ROTATION_DAYS = 30
+ROTATE_FAMILY_SUFFIX = "rotate-credentials"  # its task definition: order-service-<env>-<this>
 DB_SSLMODE = "verify-full"
 RDS_CA_BUNDLE_PATH = "/opt/rds/global-bundle.pem"  # Dockerfile RDS_CA_BUNDLE
 # The GitHub environments that deploy, in promotion order; each has its own deploy role,

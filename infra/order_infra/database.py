@@ -1,8 +1,9 @@
 """PostgreSQL 16 on RDS: isolated, encrypted, TLS-only, credentials in Secrets Manager.
 
 Two credentials: the master user's, whose password RDS itself generates, keeps in Secrets
-Manager and rotates (only the migration task reads it), and the application role's, a secret
-of its own that the worker reads and the migrations turn into a DML-only role.
+Manager and rotates (only the migration and rotation tasks read it), and the application's, a
+secret of its own that the worker reads at each new connection, naming one of two alternating
+DML-only roles the migrations create, rotated by credential_rotation.py.
 """
 
 from __future__ import annotations
@@ -211,7 +212,8 @@ class Database(Construct):
         acknowledge(
             self.app_secret,
             "AwsSolutions-SMG4",
-            "The migration sets the application role's password from this secret; a rotation "
-            "is a runbook step (new value, run the migration, force a new deployment), since "
-            "ECS injects the secret only at task start. RDS rotates the master secret itself.",
+            "Rotated by the stack's own scheduled task (credential_rotation.py: alternating "
+            "users, every CREDENTIAL_ROTATION_DAYS), not by a Secrets Manager rotation "
+            "function, whose hosted or SAR forms create a role without the environment's "
+            "permissions boundary. RDS rotates the master secret itself.",
         )

@@ -71,6 +71,7 @@ def iam_grants(config: EnvironmentConfig, boundary_arn: str) -> list[Grant]:
                 "StringEquals": {
                     "iam:PassedToService": [
                         "ecs-tasks.amazonaws.com",
+                        "events.amazonaws.com",  # the credential rotation's schedule
                         "vpc-flow-logs.amazonaws.com",
                         # Issue 26: the default security group's custom resource function,
                         # and prod's Enhanced Monitoring role (RDS passes it to its monitoring

@@ -1,14 +1,15 @@
 """The permissions boundary of every role an environment's stack makes.
 
-The most a task role, an execution role or the flow log's role can ever do, whatever its own
-policy says: what the worker, the migration and the flow log need, on this environment's own
-queues, topics, keys, secrets and log groups. The execution policy refuses to create a role
+The most a task role, an execution role, the flow log's role or the rotation schedule's role can
+ever do, whatever its own policy says: what the worker, the migration, the credential rotation
+and the flow log need, on this environment's own queues, topics, keys, secrets, log groups and
+tasks. The execution policy refuses to create a role
 without it (iam:PermissionsBoundary) and the stack applies it to every role (stack.py).
 """
 
 from __future__ import annotations
 
-from .config import EnvironmentConfig
+from .config import ROTATE_FAMILY_SUFFIX, EnvironmentConfig
 from .policy_grants import ENVIRONMENT_TAG, Grant, own_tag
 
 PERMISSIONS_BOUNDARY_NAME = "order-service-{env}-boundary"
@@ -52,6 +53,34 @@ def boundary_grants(config: EnvironmentConfig) -> list[Grant]:
             ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
             ["arn:{partition}:secretsmanager:{region}:{account}:secret:*"],
             own,
+        ),
+        # The credential rotation's task writes a new version of the application secret.
+        Grant(
+            "RotateOwnSecrets",
+            ["secretsmanager:PutSecretValue"],
+            ["arn:{partition}:secretsmanager:{region}:{account}:secret:*"],
+            own,
+        ),
+        # The rotation schedule's role (EventBridge) starts the rotation task, tags it, and
+        # hands the task its own roles.
+        Grant(
+            "RunOwnRotationTask",
+            ["ecs:RunTask"],
+            [
+                "arn:{partition}:ecs:{region}:{account}:task-definition/"
+                f"order-service-{env}-{ROTATE_FAMILY_SUFFIX}:*"
+            ],
+        ),
+        Grant(
+            "TagOwnTasks",
+            ["ecs:TagResource"],
+            [f"arn:{{partition}}:ecs:{{region}}:{{account}}:task/{stack}-*/*"],
+        ),
+        Grant(
+            "PassOwnTaskRoles",
+            ["iam:PassRole"],
+            [f"arn:{{partition}}:iam::{{account}}:role/{stack}-*"],
+            {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
         ),
         # The master secret is RDS's (rds!db-<id>); RDS tags it with the instance it serves,
         # whose identifier is fixed.

@@ -14,6 +14,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from .config import (
+    CREDENTIAL_ROTATION_DAYS,
     DATABASE_NAME,
     DATABASE_PORT,
     DB_SSLMODE,
@@ -26,6 +27,7 @@ from .config import (
     STATUS_TOPIC_SUFFIX,
     EnvironmentConfig,
 )
+from .credential_rotation import CredentialRotation
 from .database import Database
 from .health_endpoint import HealthEndpoint
 from .logical_ids import LegacyPaths
@@ -41,10 +43,12 @@ from .task_cluster import TaskCluster
 from .worker_image import WorkerImage
 from .worker_service import WorkerService
 
-# Credentials are ECS secrets (JSON keys of a Secrets Manager secret): the worker gets the
-# application role's; the migration the master user's, and the application password to set.
+# The worker reads the application secret itself at each new connection (DB_SECRET_ARN), so
+# that a rotation reaches it without a restart; the migration and the rotation get the master
+# user's credentials as ECS secrets (JSON keys of a Secrets Manager secret), and the migration
+# the application secret's user and password to set.
 DB_CREDENTIAL_KEYS = {"DB_USER": "username", "DB_PASSWORD": "password"}
-APP_PASSWORD_KEYS = {"APP_DB_PASSWORD": "password"}
+APP_CREDENTIAL_KEYS = {"APP_DB_USER": "username", "APP_DB_PASSWORD": "password"}
 # These units were one construct, "Compute", until it was split; their resources keep the
 # logical ids they had there, so no deployed resource is replaced (test_infra_logical_ids).
 LEGACY_SCOPES = {
@@ -141,6 +145,8 @@ class OrderServiceStack(Stack):
         )
 
         name_prefix = f"order-service-{config.name}"
+        app_secret = self.database.app_secret
+        master_secret = self.database.master_secret
         self.tasks = TaskCluster(
             self,
             "TaskCluster",
@@ -164,19 +170,18 @@ class OrderServiceStack(Stack):
                 "DB_SSLMODE": DB_SSLMODE,
                 "DB_SSLROOTCERT": RDS_CA_BUNDLE_PATH,
                 "ORDER_EVENTS_TOPIC_ARN": self.status_events.topic.topic_arn,
+                "DB_SECRET_ARN": app_secret.secret_arn,
             },
             log_retention=retention,
             removal_policy=removal_policy,
         )
-        app_secret = self.database.app_secret
-        master_secret = self.database.master_secret
         self.worker = WorkerService(
             self,
             "WorkerService",
             name_prefix=name_prefix,
             tasks=self.tasks,
             subnets=self.network.private_subnets,
-            secrets=ecs_secrets(app_secret, DB_CREDENTIAL_KEYS),
+            secrets={},
             cpu=config.task_cpu,
             memory_mib=config.task_memory_mib,
             fargate_spot=config.fargate_spot,
@@ -190,11 +195,23 @@ class OrderServiceStack(Stack):
             tasks=self.tasks,
             secrets={
                 **ecs_secrets(master_secret, DB_CREDENTIAL_KEYS),
-                **ecs_secrets(app_secret, APP_PASSWORD_KEYS),
+                **ecs_secrets(app_secret, APP_CREDENTIAL_KEYS),
             },
             cpu=config.task_cpu,
             memory_mib=config.task_memory_mib,
         )
+        self.credential_rotation = CredentialRotation(
+            self,
+            "CredentialRotation",
+            name_prefix=name_prefix,
+            tasks=self.tasks,
+            subnets=self.network.private_subnets,
+            app_secret=app_secret,
+            secrets=ecs_secrets(master_secret, DB_CREDENTIAL_KEYS),
+            every_days=CREDENTIAL_ROTATION_DAYS,
+        )
+        # The worker's connections (and its relay's) read the application secret at login.
+        app_secret.grant_read(self.worker.task_role)
         self.health = HealthEndpoint(
             self,
             "HealthEndpoint",
@@ -240,6 +257,12 @@ class OrderServiceStack(Stack):
             alarm_routing=config.alarms,
         )
         self._wire_status_events()
+        self.monitoring.alarm_topic.notify_failed_tasks(
+            self.credential_rotation,
+            "RotationFailed",
+            family=self.credential_rotation.task_definition.family,
+            what="credential rotation",
+        )
         self._add_outputs()
 
     def _allocate_logical_id(self, cfn_element: CfnElement) -> str:

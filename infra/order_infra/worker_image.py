@@ -30,6 +30,7 @@ class WorkerImage:
     worker_mode: str
     worker_command: list[str]
     migrate_command: list[str]
+    rotate_command: list[str]
     health_check_command: list[str]
     entry_point: list[str] | None = None  # None: the image's own ENTRYPOINT
     description: str = field(default="")
@@ -45,6 +46,7 @@ class WorkerImage:
             worker_mode="normal",
             worker_command=["worker"],
             migrate_command=["migrate"],
+            rotate_command=["rotate-credentials"],
             health_check_command=["CMD", "order-service", "healthcheck"],
             description=f"{repository.repository_name}@{digest}",
         )
@@ -59,6 +61,7 @@ class WorkerImage:
             entry_point=["python", "-c"],
             worker_command=[PLACEHOLDER_SERVER],
             migrate_command=["print('dummy mode: nothing to migrate')"],
+            rotate_command=["print('dummy mode: nothing to rotate')"],
             health_check_command=["CMD", "python", "-c", check],
             description=PLACEHOLDER_IMAGE,
         )

@@ -65,3 +65,9 @@ class TopicUnavailable(OrderServiceError):
         self.kind = kind
         self.action = action
         self.transient = transient
+
+
+class RotationFailed(OrderServiceError):
+    """A credential rotation stopped before it pointed the application secret at a new login:
+    the secret, and the user and password it names, are as they were (ops/rotate_credentials.py);
+    the next run starts again from the secret."""

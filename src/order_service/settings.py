@@ -57,8 +57,10 @@ class Settings(TelemetrySettings, BaseSettings):
     # users) reaches a running worker without a restart (adapters/db_credentials.py).
     db_secret_arn: str | None = None
     aws_endpoint_url_secrets_manager: str | None = None  # read by the SDK; checked here
-    # The application role's password, given to `migrate` only: the migrations create the
-    # DML-only role the worker connects as and set its password from this.
+    # The application secret's user and password, given to `migrate` only: the migrations
+    # create the DML-only roles the worker connects as and set this user's password (the user
+    # is one of the two alternating ones, migrations/app_role.py; the first one when unset).
+    app_db_user: str | None = None
     app_db_password: SecretStr | None = None
 
     # SQS. The endpoint (AWS_ENDPOINT_URL_SQS) and credentials come from the SDK's own chain.
@@ -151,6 +153,15 @@ class Settings(TelemetrySettings, BaseSettings):
                 f"{value[:100]!r} is not a Secrets Manager secret ARN, like "
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-app-AbCdEf"
             )
+        return value or None
+
+    @field_validator("app_db_user")
+    @classmethod
+    def _app_db_user(cls, value: str | None) -> str | None:
+        if value:
+            from order_service.migrations.app_role import check_role
+
+            check_role(value)
         return value or None
 
     @field_validator(

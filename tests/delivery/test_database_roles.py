@@ -14,11 +14,10 @@ import pytest
 from order_service.adapters.migrations import upgrade
 from order_service.adapters.postgres import PostgresStore
 from order_service.domain.lifecycle import Outcome
+from order_service.migrations.app_role import APP_ROLE, APP_ROLE_CLONE
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
 from tests.factories import body, paid, placed, shipped
-
-APP_ROLE = "orders_app"
 
 
 def as_role(dsn: str, role: str) -> str:
@@ -136,3 +135,68 @@ async def test_the_password_is_stored_as_the_verifier_the_migration_computed(emp
         await conn.close()
     salt = base64.b64decode(stored.split("$")[1].split(":")[1])
     assert stored == scram_verifier(password, salt)
+
+
+async def test_the_second_user_holds_the_app_roles_grants_and_no_login_until_rotated(
+    app_dsn, empty_database
+):
+    """Revision 0008: the rotation's other user, a member of the application role."""
+    conn = await asyncpg.connect(empty_database)
+    try:
+        role = await conn.fetchrow(
+            "SELECT rolinherit, rolsuper, rolcreaterole, "
+            "pg_has_role(rolname, $2, 'USAGE') AS uses_app_role "
+            "FROM pg_roles WHERE rolname = $1",
+            APP_ROLE_CLONE,
+            APP_ROLE,
+        )
+        await conn.execute(f"ALTER ROLE {APP_ROLE_CLONE} LOGIN")  # the rotation's part
+    finally:
+        await conn.close()
+    assert dict(role) == {
+        "rolinherit": True,
+        "rolsuper": False,
+        "rolcreaterole": False,
+        "uses_app_role": True,
+    }
+    store = PostgresStore(as_role(empty_database, APP_ROLE_CLONE))
+    await store.connect()
+    try:
+        await store.probe()
+        order = str(uuid.uuid4())
+        message = Message(str(uuid.uuid4()), "rh-0", body(placed(order)))
+        results = await BatchProcessor(store).process([message])
+    finally:
+        await store.close()
+    assert [r.outcome for r in results] == [Outcome.APPLIED]
+
+
+async def test_the_migration_sets_the_password_of_the_user_the_secret_names_only(
+    app_dsn, empty_database
+):
+    """After a rotation the secret names the second user: the next deploy's migration must
+    not give the first one a new password (a worker may still log in with its own)."""
+
+    async def verifiers() -> dict[str, str | None]:
+        conn = await asyncpg.connect(empty_database)
+        try:
+            rows = await conn.fetch(
+                "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1::text[])",
+                [APP_ROLE, APP_ROLE_CLONE],
+            )
+        finally:
+            await conn.close()
+        return {r["rolname"]: r["rolpassword"] for r in rows}
+
+    before = await verifiers()
+    await asyncio.to_thread(
+        upgrade, empty_database, app_role_password="the-clones", app_role=APP_ROLE_CLONE
+    )
+    after = await verifiers()
+    assert after[APP_ROLE] == before[APP_ROLE]
+    assert after[APP_ROLE_CLONE] != before[APP_ROLE_CLONE]
+
+
+def test_the_migration_refuses_a_user_that_is_not_one_of_the_two(empty_database):
+    with pytest.raises(ValueError, match="not one of the application's users"):
+        upgrade(empty_database, app_role_password="x", app_role="postgres")

@@ -25,6 +25,20 @@ def test_missing_queue_url_is_one_line_and_exit_2(worker_env):
     assert "Traceback" not in result.stderr
 
 
+def test_rotate_credentials_without_a_secret_or_with_a_bad_one_is_one_line(worker_env):
+    result = cli("rotate-credentials", env=worker_env)
+    assert result.returncode == 2 and "DB_SECRET_ARN" in result.stderr
+    missing = "arn:aws:secretsmanager:us-east-1:000000000000:secret:nothing-here-AbCdEf"
+    result = cli("rotate-credentials", env={**worker_env, "DB_SECRET_ARN": missing})
+    assert result.returncode == 1 and "Secrets Manager refused get_secret_value" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+
+
+def test_migrate_refuses_an_app_user_that_is_not_one_of_the_two(worker_env):
+    result = cli("migrate", env={**worker_env, "APP_DB_USER": "postgres"})
+    assert result.returncode == 2 and "APP_DB_USER" in result.stderr
+
+
 def test_healthcheck_exit_code_follows_health(start_worker, worker_env):
     assert cli("healthcheck", "--port", "1", env=worker_env).returncode == 1
     worker = start_worker(WORKER_MODE="dummy")
@@ -68,7 +82,16 @@ def test_send_generates_a_synthetic_stream(sqs, e2e_queues, worker_env):
 
 def test_help_lists_every_command():
     result = cli("--help", env=dict(os.environ))
-    for command in ("worker", "migrate", "healthcheck", "send", "dlq", "dev", "ops"):
+    for command in (
+        "worker",
+        "migrate",
+        "rotate-credentials",
+        "healthcheck",
+        "send",
+        "dlq",
+        "dev",
+        "ops",
+    ):
         assert command in result.stdout
 
 

@@ -5,9 +5,9 @@ the production client code; the server checks the passwords (scram) of the two u
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -15,37 +15,9 @@ import pytest
 
 from order_service.adapters.sqs import SqsQueue
 from tests import factories
-from tests.support.database import PostgresServer, execute, query
+from tests.support.database import execute, query
+from tests.support.rotation_fixtures import ROTATING
 from tests.support.waiting import wait_for
-
-ROTATING = "rotating_logins"  # members log in with a password: pg_hba says so
-
-
-@pytest.fixture
-async def password_logins(postgres_server: PostgresServer) -> AsyncIterator[None]:
-    """The embedded server checks the passwords of ROTATING's members (trust for the rest)."""
-    if postgres_server.local is None:
-        pytest.skip("needs the embedded server: the test edits its pg_hba.conf")
-    hba = postgres_server.local.data_dir / "pg_hba.conf"
-    before = hba.read_text()
-    await execute(
-        postgres_server.base_uri,
-        f"DO $$ BEGIN CREATE ROLE {ROTATING} NOLOGIN; "
-        "EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-    )
-    hba.write_text(f"local all +{ROTATING} scram-sha-256\n{before}")
-    await execute(postgres_server.base_uri, "SELECT pg_reload_conf()")
-    yield
-    hba.write_text(before)
-    await execute(postgres_server.base_uri, "SELECT pg_reload_conf()")
-
-
-@pytest.fixture
-async def secrets(sqs_server: Any) -> AsyncIterator[Any]:
-    from aiobotocore.session import get_session
-
-    async with get_session().create_client("secretsmanager", region_name="us-east-1") as client:
-        yield client
 
 
 async def faults(worker: Any) -> float:
@@ -154,3 +126,112 @@ async def test_the_server_logs_in_with_a_password_set_by_its_verifier(
     await conn.close()
     with pytest.raises(asyncpg.InvalidPasswordError):
         await asyncpg.connect(postgres_server.base_uri, user=user, password="another")
+
+
+async def test_the_rotation_task_rotates_the_applications_users_under_a_running_worker(
+    password_logins, secrets, database, postgres_server, sqs, e2e_queues, start_worker, worker_env
+):
+    """`order-service rotate-credentials`, as the scheduled task runs it, on the real pair
+    (orders_app and revision 0008's orders_app_clone) while orders flow: a rotation, one killed
+    after the password and before the secret, the run after it, and one more back to back.
+    After each step the worker's sessions are closed so that it logs in again at once (as its
+    pool does by itself with idle ones): in a quiet moment, since closing a session while a
+    batch runs on it is a fault of its own (a failover), not the rotation's."""
+    from order_service.migrations.app_role import APP_ROLE, APP_ROLE_CLONE
+    from order_service.ops.rotate_credentials import rotate
+    from tests.support.rotation_fixtures import Killed, KilledBeforeTheSecretIsWritten
+    from tests.support.worker import cli
+
+    # The real users' passwords are checked for this test (the clone as a member of APP_ROLE).
+    await execute(postgres_server.base_uri, f"GRANT {ROTATING} TO {APP_ROLE}")
+    await execute(postgres_server.base_uri, f"ALTER ROLE {APP_ROLE} LOGIN PASSWORD 'p-zero'")
+    secret = await secrets.create_secret(
+        Name=f"orders-app-{uuid.uuid4().hex[:8]}",
+        SecretString=json.dumps({"username": APP_ROLE, "password": "p-zero"}),
+    )
+    arn = secret["ARN"]
+    worker = start_worker(DB_SECRET_ARN=arn, LOG_LEVEL="INFO")
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    sent: list[str] = []
+    sending = True
+    quiet = asyncio.Event()  # set: the sender holds off
+
+    async def send_all_along() -> None:
+        while sending:
+            if quiet.is_set():
+                await asyncio.sleep(0.1)
+                continue
+            order = str(uuid.uuid4())
+            await queue.send(e2e_queues.url, [factories.body(factories.placed(order))])
+            sent.append(order)
+            await asyncio.sleep(0.1)
+
+    async def all_applied() -> bool:
+        rows = await query(
+            database, "SELECT count(*) AS n FROM orders WHERE order_id = ANY($1::uuid[])", sent
+        )
+        return bool(rows[0]["n"] == len(sent))
+
+    async def named() -> str:
+        value = await secrets.get_secret_value(SecretId=arn)
+        return str(json.loads(value["SecretString"])["username"])
+
+    async def new_logins() -> None:
+        quiet.set()
+        await wait_for(all_applied, 60, "the orders sent so far")
+        await execute(
+            postgres_server.base_uri,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE usename = ANY($1::text[]) AND state = 'idle'",
+            [APP_ROLE, APP_ROLE_CLONE],
+        )
+        quiet.clear()
+        mark = len(sent)
+        await wait_for(lambda: len(sent) >= mark + 5, 30, "more orders sent")
+        await wait_for(all_applied, 60, "the orders sent so far")
+
+    async def rotate_task() -> None:
+        done = await asyncio.to_thread(
+            cli, "rotate-credentials", env={**worker_env, "DB_SECRET_ARN": arn}
+        )
+        assert done.returncode == 0, done.stderr
+
+    sender = asyncio.create_task(send_all_along())
+    try:
+        await wait_for(lambda: len(sent) >= 5, 30, "the first orders sent")
+        await wait_for(all_applied, 60, "the first orders")
+
+        await rotate_task()  # orders_app -> orders_app_clone
+        assert await named() == APP_ROLE_CLONE
+        await new_logins()
+
+        with pytest.raises(Killed):  # orders_app gets a password nobody knows; secret as was
+            await rotate(database, KilledBeforeTheSecretIsWritten(arn, "us-east-1"))
+        assert await named() == APP_ROLE_CLONE
+        await new_logins()  # the worker's cached orders_app login is refused: it reads again
+        clone_sessions = await query(
+            postgres_server.base_uri,
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE usename = $1",
+            APP_ROLE_CLONE,
+        )
+        assert clone_sessions[0]["n"] >= 1
+
+        await rotate_task()  # recovers: orders_app gets a new password the secret names
+        assert await named() == APP_ROLE
+        await new_logins()
+        await rotate_task()  # back to back: orders_app_clone again
+        assert await named() == APP_ROLE_CLONE
+        await new_logins()
+    finally:
+        sending = False
+        await sender
+
+    await wait_for(all_applied, 60, "every order sent")
+    assert len(sent) >= 20
+    assert await queue.depth(e2e_queues.dlq_url) == (0, 0)
+    log = worker.log_path.read_text()
+    not_batches = [line for line in log.splitlines() if '"event": "batch"' not in line]
+    assert await faults(worker) == 0, "\n".join(not_batches)[-4000:]
+    assert "database credentials rotated" in log
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await asyncpg.connect(postgres_server.base_uri, user=APP_ROLE, password="p-zero")

@@ -44,8 +44,9 @@ def test_every_container_drops_every_linux_capability(
 ) -> None:
     containers = container_definitions(template_json(synthesized[label]))
     names = sorted(c["Name"] for c in containers)
-    # The worker, the migration and (with tracing) the collector: none escapes the check.
-    assert names.count("worker") == 2, names
+    # The worker, the migration, the credential rotation (all three from the worker image)
+    # and (with tracing) the collector: none escapes the check.
+    assert names.count("worker") == 3, names
     for container in containers:
         capabilities = container.get("LinuxParameters", {}).get("Capabilities", {})
         assert capabilities.get("Drop") == ["ALL"], container["Name"]

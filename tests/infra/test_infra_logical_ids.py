@@ -65,6 +65,8 @@ ADDED_ON_PURPOSE: dict[str, str] = {
     "AWS::Events::Rule": "failed ECS deployments, published to the alarm topic",
     "AWS::SNS::TopicPolicy": "lets EventBridge publish to the alarm topic",
     "AWS::Logs::LogGroup": "the database's audit logs, staging and prod (issue 19)",
+    "AWS::ECS::TaskDefinition": "the credential rotation's task (issue 26; its roles and "
+    "policies and its schedule, a rule, are kinds listed above)",
 }
 # The way out (StatusEvents): its topic, key, example subscriber queues and the lag alarm.
 ADDED_ON_PURPOSE.update(

@@ -40,12 +40,13 @@ TOPIC_ARN = "arn:aws:sns:eu-west-1:210987654321:pager"
 
 def _resources(report: SynthReport, kind: str) -> dict[str, dict[str, Any]]:
     """Of this kind, apart from the status events' (their topic, subscriber queues and lag
-    alarm are tested in test_infra_status_events.py)."""
+    alarm are tested in test_infra_status_events.py) and the credential rotation's (its
+    schedule, in test_infra_credential_rotation.py)."""
     resources = template_json(report)["Resources"]
     return {
         k: v.get("Properties", {})
         for k, v in resources.items()
-        if v["Type"] == kind and not k.startswith("StatusEvents")
+        if v["Type"] == kind and not k.startswith(("StatusEvents", "CredentialRotation"))
     }
 
 
@@ -205,7 +206,11 @@ def test_a_topic_arn_subscriber_gets_every_alarm_and_deployment_failure(
     assert alarms
     for alarm in alarms.values():
         assert TOPIC_ARN in alarm["Properties"]["AlarmActions"]
-    (rule,) = paged_by_topic.find_resources("AWS::Events::Rule").values()
+    (rule,) = [
+        r
+        for k, r in paged_by_topic.find_resources("AWS::Events::Rule").items()
+        if not k.startswith("CredentialRotation")
+    ]
     assert TOPIC_ARN in [t["Arn"] for t in rule["Properties"]["Targets"]]
 
 

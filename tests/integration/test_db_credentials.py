@@ -12,14 +12,6 @@ from order_service.adapters.db_credentials import SecretCredentials
 from order_service.errors import StoreUnavailable
 
 
-@pytest.fixture
-async def secrets(sqs_server):
-    from aiobotocore.session import get_session
-
-    async with get_session().create_client("secretsmanager", region_name="us-east-1") as client:
-        yield client
-
-
 async def test_the_secret_is_read_once_then_again_only_when_asked(secrets):
     name = f"app-{uuid.uuid4().hex[:8]}"
     arn = (await secrets.create_secret(Name=name, SecretString='{"username":"a","password":"1"}'))[

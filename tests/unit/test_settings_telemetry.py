@@ -139,3 +139,16 @@ def test_the_database_secret_is_an_arn(monkeypatch, value, accepted):
     else:
         with pytest.raises(ConfigError, match="DB_SECRET_ARN"):
             load_settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("orders_app", True), ("orders_app_clone", True), ("postgres", False), ("", True)],
+)
+def test_the_migrations_app_user_is_one_of_the_two_alternating_users(monkeypatch, value, accepted):
+    monkeypatch.setenv("APP_DB_USER", value)
+    if accepted:
+        assert load_settings().app_db_user == (value or None)
+    else:
+        with pytest.raises(ConfigError, match="APP_DB_USER"):
+            load_settings()

@@ -14,6 +14,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from order_service.errors import OrderServiceError
+from order_service.migrations.app_role import APP_ROLE, check_role
 
 MIGRATION_LOCK_ID = 7_201_775_903  # any constant shared by every migration run
 # How long one statement of a migration waits for a table lock before it gives way to the
@@ -61,11 +62,13 @@ def _config(
     dsn: str,
     app_role_password: str | None = None,
     lock_retry_delays: Sequence[float] | None = None,
+    app_role: str = APP_ROLE,
 ) -> Config:
     config = Config()
     config.set_main_option("script_location", "order_service:migrations")
     config.attributes["dsn"] = dsn
     config.attributes["app_role_password"] = app_role_password
+    config.attributes["app_role"] = app_role
     if lock_retry_delays is not None:
         config.attributes["lock_retry_delays"] = tuple(lock_retry_delays)
     return config
@@ -76,17 +79,19 @@ def upgrade(
     revision: str = "head",
     *,
     app_role_password: str | None = None,
+    app_role: str = APP_ROLE,
     lock_retry_delays: Sequence[float] | None = None,
     version_locations: Sequence[str] = (),
 ) -> None:
     """Blocking: env.py runs its own event loop. Idempotent; safe to run concurrently.
 
-    With `app_role_password`, the application role (revision 0002) logs in with it from then on:
-    set on every run, so a rotated application secret needs only the next migration.
+    With `app_role_password`, `app_role` (the application secret's user: one of the two
+    alternating users, migrations/app_role.py) logs in with it from then on; the other user's
+    password is left as it is.
     `lock_retry_delays` and `version_locations` (more revisions on top of the package's) are
     for tests.
     """
-    config = _config(dsn, app_role_password, lock_retry_delays)
+    config = _config(dsn, app_role_password, lock_retry_delays, check_role(app_role))
     if version_locations:
         script = ScriptDirectory.from_config(config)
         shipped = str(Path(script.dir) / "versions")

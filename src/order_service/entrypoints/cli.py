@@ -8,8 +8,12 @@ import os
 import sys
 import urllib.request
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from order_service.errors import ConfigError, OrderServiceError
+
+if TYPE_CHECKING:
+    from order_service.settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
         "--dummy", action="store_true", help="serve /health only (WORKER_MODE=dummy)"
     )
     sub.add_parser("migrate", help="apply database migrations (idempotent, safe concurrently)")
+    sub.add_parser(
+        "rotate-credentials",
+        help="give the application secret (DB_SECRET_ARN) a new password on the other of its "
+        "two alternating users, as the database owner (DB_USER/DB_PASSWORD or DATABASE_URL)",
+    )
     check = sub.add_parser("healthcheck", help="exit 0 when /health answers (container check)")
     check.add_argument("--port", type=int, help="default: HEALTH_PORT or 8080")
     check.add_argument("--timeout", type=float, default=3.0)
@@ -110,14 +119,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run(settings)
     if args.command == "migrate":
         from order_service.adapters.migrations import upgrade
+        from order_service.migrations.app_role import APP_ROLE
 
         password = settings.app_db_password
         upgrade(
             settings.database_dsn(),
             app_role_password=password.get_secret_value() if password else None,
+            app_role=settings.app_db_user or APP_ROLE,
         )
         print("migrations applied", file=sys.stderr)
         return 0
+    if args.command == "rotate-credentials":
+        return rotate_credentials(settings)
     if args.command == "send":
         from order_service.entrypoints.send import send
 
@@ -142,6 +155,21 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_dev(settings)
     raise AssertionError(args.command)
+
+
+def rotate_credentials(settings: Settings) -> int:
+    from order_service.ops.rotate_credentials import SecretsManagerAppSecret, rotate
+
+    if not settings.db_secret_arn:
+        raise ConfigError("DB_SECRET_ARN: set it to the application secret to rotate")
+    secret = SecretsManagerAppSecret(settings.db_secret_arn, settings.aws_region)
+    done = asyncio.run(rotate(settings.database_dsn(), secret))
+    print(
+        f"credentials rotated: the application secret names {done.current} with a new "
+        f"password; {done.previous} keeps its own until the next rotation",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def healthcheck(port: int, timeout: float) -> int:

@@ -1,7 +1,14 @@
-"""The application role the worker connects as (revision 0002 creates it) and its password.
+"""The application's two login roles (revisions 0002 and 0008 create them) and their passwords.
 
-The password is set on every migration run, not only when the role is created, so a rotated
-application secret takes effect with the next deploy's migration (docs/runbook.md).
+The application logs in as one of two alternating users, APP_ROLE or APP_ROLE_CLONE (a member
+of APP_ROLE, so it holds every privilege APP_ROLE is granted): a rotation
+(ops/rotate_credentials.py) sets a new password on the one the application secret does not
+name, then points the secret at it, so the other one's password stays valid until the next
+rotation and a worker still holding it never meets a refusal.
+
+The migration sets the password of the user the application secret names (APP_DB_USER), on
+every run: on a first deploy that makes APP_ROLE able to log in; afterwards it sets what is
+already set. It never touches the other user, whose password a running worker may still use.
 
 It never reaches the server in clear: the migration sends the SCRAM-SHA-256 verifier computed
 here (RFC 5802/7677, what PostgreSQL itself stores), which PostgreSQL accepts in place of a
@@ -20,21 +27,35 @@ import secrets
 from sqlalchemy import Connection, text
 
 APP_ROLE = "orders_app"  # infra/order_infra/database.py APP_USERNAME
+APP_ROLE_CLONE = "orders_app_clone"
+ALTERNATING_ROLES = (APP_ROLE, APP_ROLE_CLONE)
 SCRAM_ITERATIONS = 4096  # PostgreSQL's own default (scram_iterations)
 
-# The verifier travels as a bind parameter and the server quotes it (format %L).
-_SET_PASSWORD = f"""
+# The role and its verifier travel as settings of the transaction (set_config: bind
+# parameters, which ALTER ROLE takes none of) and the server quotes them (format %I, %L).
+# A role that does not exist (yet: before its revision) is left alone.
+VERIFIER_SETTING = "order_service.app_role_verifier"
+ROLE_SETTING = "order_service.app_role_name"
+SET_PASSWORD = f"""
     DO $$
     BEGIN
-        IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = current_setting('{ROLE_SETTING}')) THEN
             EXECUTE format(
-                'ALTER ROLE {APP_ROLE} WITH LOGIN PASSWORD %L',
-                current_setting('order_service.app_role_verifier')
+                'ALTER ROLE %I WITH LOGIN PASSWORD %L',
+                current_setting('{ROLE_SETTING}'),
+                current_setting('{VERIFIER_SETTING}')
             );
         END IF;
     END
     $$
 """
+
+
+def check_role(role: str) -> str:
+    """`role` if it is one of the application's alternating users."""
+    if role not in ALTERNATING_ROLES:
+        raise ValueError(f"{role!r} is not one of the application's users {ALTERNATING_ROLES}")
+    return role
 
 
 def scram_verifier(password: str, salt: bytes | None = None) -> str:
@@ -55,10 +76,14 @@ def scram_verifier(password: str, salt: bytes | None = None) -> str:
     return f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
-def set_app_role_password(connection: Connection, password: str) -> None:
-    """Let the application role log in with `password` (in the caller's transaction)."""
+def set_app_role_password(connection: Connection, password: str, role: str = APP_ROLE) -> None:
+    """Let `role`, one of the alternating users, log in with `password` (in the caller's
+    transaction)."""
     connection.execute(
-        text("SELECT set_config('order_service.app_role_verifier', :verifier, true)"),
-        {"verifier": scram_verifier(password)},
+        text(
+            f"SELECT set_config('{ROLE_SETTING}', :role, true), "
+            f"set_config('{VERIFIER_SETTING}', :verifier, true)"
+        ),
+        {"role": check_role(role), "verifier": scram_verifier(password)},
     )
-    connection.execute(text(_SET_PASSWORD))
+    connection.execute(text(SET_PASSWORD))

@@ -78,7 +78,7 @@ def _run(connection: Connection) -> None:
         _migrate(connection)
         password = config.attributes.get("app_role_password")
         if password:
-            set_app_role_password(connection, password)
+            set_app_role_password(connection, password, config.attributes["app_role"])
             connection.commit()
     finally:
         connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
