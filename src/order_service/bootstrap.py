@@ -20,7 +20,7 @@ from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic, sns_client
 from order_service.adapters.sqs import QueueSetup, SqsQueue, sqs_client
-from order_service.adapters.telemetry import Tracing, start_tracing
+from order_service.adapters.telemetry import Telemetry, start_tracing
 from order_service.domain.queue_type import QueueType, is_fifo_name, pairing_problem
 from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.errors import ConfigError, QueueUnavailable, StoreUnavailable
@@ -28,7 +28,6 @@ from order_service.metrics import Metrics
 from order_service.service.consumer import Consumer, ConsumerConfig, ConsumerCrashed
 from order_service.service.relay import Relay, RelayConfig
 from order_service.settings import Settings
-from order_service.tracing import BatchSpans, destination_name
 
 log = structlog.get_logger("order_service.worker")
 
@@ -166,7 +165,7 @@ async def run_worker(
     settings: Settings,
     stop: asyncio.Event,
     metrics: Metrics | None = None,
-    telemetry: Tracing | None = None,
+    telemetry: Telemetry | None = None,
 ) -> None:
     """Serves HTTP at once; consumes unless in dummy mode; returns after a clean stop.
     `telemetry`: a caller's running SDK (`order-service dev` shares its one with its demo
@@ -180,13 +179,13 @@ async def run_worker(
         return
 
     queue_url, dlq_url = settings.queue_urls()
-    own = start_tracing(os.environ, settings.traces_file) if telemetry is None else None
+    tracing = telemetry or start_tracing(os.environ, settings.traces_file)
     stopping = ShutdownClock(stop, settings.shutdown_grace_seconds)
     try:
-        await _run_worker(settings, stop, metrics, queue_url, dlq_url, telemetry or own, stopping)
+        await _run_worker(settings, stop, metrics, queue_url, dlq_url, tracing, stopping)
     finally:
-        if own is not None:
-            await stop_tracing(own, within=stopping.left())
+        if tracing is not telemetry:  # ours: exported within what is left of the grace
+            await tracing.stop(within=stopping.left())
         stopping.close()
 
 
@@ -224,32 +223,21 @@ class ShutdownClock:
         self._watch.cancel()
 
 
-async def stop_tracing(telemetry: Tracing, within: float = 5.0) -> None:
-    """Exports what is buffered for `within` seconds at most; what could not be sent in time is
-    dropped and counted on the log line."""
-    done = telemetry.start_shutdown()
-    await asyncio.to_thread(done.wait, within)  # the wait itself is bounded
-    dropped = telemetry.count.dropped()
-    if dropped:
-        log.warning("tracing: spans dropped at shutdown", dropped=dropped, within=round(within, 2))
-
-
 async def _run_worker(
     settings: Settings,
     stop: asyncio.Event,
     metrics: Metrics,
     queue_url: str,
     dlq_url: str,
-    telemetry: Tracing | None,
+    tracing: Telemetry,
     stopping: ShutdownClock,
 ) -> None:
-    tracer = telemetry.tracer if telemetry is not None else None
     relay_wanted = bool(settings.order_events_topic_arn) and settings.outbox_relay_in_worker
     store = PostgresStore(
         settings.database_dsn(),
         pool_size=settings.db_pool_size,
         outbox=settings.outbox_enabled(),
-        tracer=tracer,
+        spans=tracing.spans,
         credentials=database_credentials(settings),
     )
     async with (
@@ -274,7 +262,9 @@ async def _run_worker(
             if fifo
             else None
         )
-        queue = SqsQueue(client, queue_url, dlq_url, metrics, tracer, receive_client=receive_client)
+        queue = SqsQueue(
+            client, queue_url, dlq_url, metrics, spans=tracing.spans, receive_client=receive_client
+        )
         relay = (
             await side.enter_async_context(outbox_relay(settings, metrics))
             if relay_wanted
@@ -283,14 +273,13 @@ async def _run_worker(
         if relay is not None:
             store.on_outbox_written = relay.wake.set
 
-        spans = BatchSpans(tracer, destination_name(queue_url)) if tracer is not None else None
         consumer = Consumer(
             queue,
             store,
             consumer_config(settings, fifo=fifo),
             metrics,
             store_ready=store.probe,
-            spans=spans,
+            spans=tracing.spans.batches(queue_url),
         )
         queue_type = {"queue_type": QueueType(fifo).name}
 
@@ -315,7 +304,7 @@ async def _run_worker(
             queue=queue_url,
             queue_type=queue_type["queue_type"],
             relay=relay is not None,
-            tracing=tracer is not None,
+            tracing=tracing.on,
         )
         emf = start_emf(metrics.registry, queue_url, settings.emf_interval_seconds)
         try:

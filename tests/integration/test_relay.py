@@ -168,8 +168,10 @@ async def test_a_traced_batch_s_rows_carry_its_traceparent_to_the_published_mess
 ):
     from opentelemetry.sdk.trace import TracerProvider
 
+    from order_service.adapters.spans import OtelSpans
+
     tracer = TracerProvider().get_tracer("test")
-    traced = PostgresStore(database, outbox=True, tracer=tracer)
+    traced = PostgresStore(database, outbox=True, spans=OtelSpans(tracer))
     await traced.connect()
     order = str(uuid.uuid4())
     try:

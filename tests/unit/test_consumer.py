@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from order_service.adapters.spans import NO_SPANS
 from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.metrics import Metrics
 from order_service.service.consumer import Consumer
@@ -21,7 +22,7 @@ def msg(text: str, receive_count: int = 1) -> Message:
 
 def consumer(queue, store, **config) -> Consumer:
     cfg = make_config(pollers=1, processors=1, max_in_flight=20, wait_time_seconds=0, **config)
-    return Consumer(queue, store, cfg, Metrics(), store_ready=store.ready)
+    return Consumer(queue, store, cfg, Metrics(), store_ready=store.ready, spans=NO_SPANS)
 
 
 async def run_until(c: Consumer, done, timeout: float = 5.0, grace: float = 2.0) -> None:
@@ -92,6 +93,7 @@ async def test_stop_hands_buffered_messages_back_at_once():
         ),
         Metrics(),
         store_ready=store.ready,
+        spans=NO_SPANS,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop, 5))

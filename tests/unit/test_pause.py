@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
+from order_service.adapters.spans import NO_SPANS
 from order_service.domain.batch import Plan, Snapshot
 from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import Outcome
@@ -33,7 +34,9 @@ def placed_messages(count: int) -> list[Message]:
 def consumer(queue, store, metrics: Metrics | None = None, **config) -> Consumer:
     settings = {"pollers": 1, "processors": 1, "max_in_flight": 20, "wait_time_seconds": 0}
     cfg = make_config(**{**settings, **config})
-    return Consumer(queue, store, cfg, metrics or Metrics(), store_ready=store.probe)
+    return Consumer(
+        queue, store, cfg, metrics or Metrics(), store_ready=store.probe, spans=NO_SPANS
+    )
 
 
 class RefusingStore(FakeStore):

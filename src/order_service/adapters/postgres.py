@@ -10,18 +10,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
 import asyncpg
 import structlog
-from opentelemetry.trace import Span, SpanKind, Tracer
 
-from order_service import tracing
 from order_service.adapters.db_credentials import SecretCredentials, connect_with
 from order_service.adapters.migrations import shipped_revisions
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import NamedQuery, load
+from order_service.adapters.spans import NO_SPANS, Spans
 from order_service.domain.batch import EventRecord, NewOrder, Plan, Snapshot, plan_batch
 from order_service.domain.events import (
     EventType,
@@ -40,16 +38,6 @@ Q = load("queries.sql")
 WRITE_BATCH = NamedQuery.parse(Q["write_batch"])
 log = structlog.get_logger("order_service.postgres")
 __all__ = ["PostgresStore", "translate"]
-_UNTRACED = contextlib.nullcontext(None)
-# Each statement's span: (db.query.summary, which is also the span's name; db.operation.name).
-STATEMENT_SPANS = {
-    "lock_keys": ("SELECT pg_advisory_xact_lock", "SELECT"),
-    "recorded_event_ids": ("SELECT order_events", "SELECT"),
-    "load_orders": ("SELECT orders", "SELECT"),
-    "write_batch": ("INSERT orders order_items order_events order_outbox", "INSERT"),
-    "commit": ("COMMIT", "COMMIT"),
-    "quarantine": ("INSERT quarantined_messages", "INSERT"),
-}
 
 
 class _RollBack(Exception):
@@ -64,19 +52,19 @@ class PostgresStore:
         pool_size: int = 4,
         command_timeout: float = 30.0,
         outbox: bool = False,
-        tracer: Tracer | None = None,
+        spans: Spans = NO_SPANS,
         credentials: SecretCredentials | None = None,
     ) -> None:
         """`outbox`: write one order_outbox row per applied event (a relay or a CDC reader
         consumes them); without one nothing is written, so the table never grows unread.
-        `tracer`: a batch's statements and its commit are spans, and its outbox rows keep
-        the batch's traceparent; None: neither. `credentials`: the user and password of each
-        new connection come from this secret (rotated without a restart), not the DSN."""
+        `spans`: a batch's statements and its commit are spans, and its outbox rows keep
+        the batch's traceparent (neither with the no-op spans). `credentials`: the user and
+        password of each new connection come from this secret (rotated without a restart),
+        not the DSN."""
         self._dsn = dsn
         self._connect = connect_with(credentials)
         self._outbox = outbox
-        self._tracer = tracer
-        self._db_attributes = database_attributes(dsn) if tracer is not None else {}
+        self._spans = spans.database(dsn)
         # Called after a commit that wrote outbox rows: wakes this process's relay.
         self.on_outbox_written: Callable[[], None] | None = None
         self._pool_size = pool_size
@@ -127,16 +115,8 @@ class PostgresStore:
         quarantine row, in a transaction that is rolled back. Raises StoreUnavailable naming
         the fault and what fixes it."""
         await self.connect()
-        with self._probe_span():
+        with self._spans.probe():
             await self._probe()
-
-    def _probe_span(self) -> contextlib.AbstractContextManager[Span | None]:
-        # One trace per probe (start-up, a paused worker's checks), its statements inside.
-        if self._tracer is None:
-            return _UNTRACED
-        return tracing.SpanScope(
-            self._tracer, "probe", SpanKind.INTERNAL, lambda: self._db_attributes
-        )
 
     async def _probe(self) -> None:
         try:
@@ -195,7 +175,7 @@ class PostgresStore:
                 except BaseException:
                     await transaction.rollback()
                     raise
-                with self._statement("commit"):
+                with self._spans.statement("commit"):
                     await transaction.commit()
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
@@ -212,11 +192,11 @@ class PostgresStore:
         order_ids = list({e.order_id for e in events})
         event_ids = list({e.event_id for e in events})
         keys = [f"o:{o}" for o in order_ids] + [f"e:{e}" for e in event_ids]
-        with self._statement("lock_keys"):
+        with self._spans.statement("lock_keys"):
             await conn.fetchval(Q["lock_keys"], keys)
-        with self._statement("recorded_event_ids"):
+        with self._spans.statement("recorded_event_ids"):
             recorded = await conn.fetch(Q["recorded_event_ids"], event_ids)
-        with self._statement("load_orders"):
+        with self._spans.statement("load_orders"):
             rows = await conn.fetch(Q["load_orders"], order_ids)
         plan = planner(
             Snapshot(
@@ -239,33 +219,10 @@ class PostgresStore:
             new_items=_line_columns(plan.new_orders),
             changed_orders=_changed_order_columns(plan.changed_orders, sequences),
             events=_event_columns(plan.records),
-            outbox=_outbox_columns(outbox, self._traceparent() if outbox else None),
+            outbox=_outbox_columns(outbox, self._spans.traceparent() if outbox else None),
         )
-        with self._statement("write_batch"):
+        with self._spans.statement("write_batch"):
             await conn.execute(WRITE_BATCH.sql, *arguments)
-
-    def _traceparent(self) -> str | None:
-        """The batch's context (its `process` span), kept with the outbox rows it writes so
-        that the relay's messages carry it onward."""
-        if self._tracer is None:
-            return None
-        return tracing.inject_current().get("traceparent")
-
-    def _statement(self, name: str) -> contextlib.AbstractContextManager[Span | None]:
-        # A batch left out by the sampler gets no statement spans: they would be dropped.
-        if self._tracer is None or tracing.under_unsampled_parent():
-            return _UNTRACED
-        summary, operation = STATEMENT_SPANS[name]
-        return tracing.SpanScope(
-            self._tracer,
-            summary,
-            SpanKind.CLIENT,
-            lambda: {
-                **self._db_attributes,
-                "db.operation.name": operation,
-                "db.query.summary": summary,
-            },
-        )
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """Orders by status and recorded events by outcome (for summaries)."""
@@ -281,7 +238,7 @@ class PostgresStore:
     async def quarantine(self, message_id: str, body: str, reason: str) -> None:
         try:
             async with self._require_pool().acquire() as conn:
-                with self._statement("quarantine"):
+                with self._spans.statement("quarantine"):
                     await conn.execute(Q["quarantine"], message_id, body, reason)
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
@@ -365,27 +322,6 @@ def _outbox_columns(rows: Sequence[OutboxRow], traceparent: str | None) -> dict[
         "payload": [r.payload_json() for r in rows],
         "traceparent": [traceparent] * len(rows),
     }
-
-
-def database_attributes(dsn: str) -> dict[str, str | int]:
-    """The database conventions' connection attributes, read from the DSN once (no query)."""
-    attributes: dict[str, str | int] = {"db.system.name": "postgresql", "db.system": "postgresql"}
-    parts = urlsplit(dsn)
-    name = unquote(parts.path.lstrip("/"))
-    if name:
-        attributes["db.namespace"] = name
-    if "," in parts.netloc:  # several hosts: which one answers is not known here
-        return attributes
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return attributes
-    if host:
-        attributes["server.address"] = host
-        attributes["server.port"] = port or 5432
-    elif socket_dir := parse_qs(parts.query).get("host", [""])[-1]:
-        attributes["server.address"] = socket_dir  # a Unix socket's directory
-    return attributes
 
 
 def _order_state(row: asyncpg.Record) -> OrderState:

@@ -23,13 +23,11 @@ from order_service.metrics import Metrics
 from order_service.service.batching import MessageBuffer
 from order_service.service.message_logs import MessageLogs, log_batch
 from order_service.service.pause import FaultGate
-from order_service.service.ports import Message, MessageQueue, OrderStore, Result
+from order_service.service.ports import BatchSpans, Message, MessageQueue, OrderStore, Result
 from order_service.service.processing import BatchProcessor
-from order_service.tracing import BatchSpans
 
 log = structlog.get_logger("order_service.consumer")
 _DELETE = frozenset({Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REJECTED})
-_UNTRACED = contextlib.nullcontext(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +90,9 @@ class Consumer:
         metrics: Metrics,
         *,
         store_ready: Callable[[], Awaitable[None]],
-        spans: BatchSpans | None = None,
+        spans: BatchSpans,
     ) -> None:
-        """`spans`: the batches' `process` spans when tracing is on; None: no span is built."""
+        """`spans`: the batches' `process` spans (the no-op ones when tracing is off)."""
         self._queue = queue
         self._spans = spans
         self._store = store
@@ -228,7 +226,7 @@ class Consumer:
                 return  # stopping while paused: handed back on the way out
             # One span per attempt: the statements, the acknowledgement and the log lines of
             # the batch are its children (held messages retried later are a new batch).
-            with self._spans.process(pending) if self._spans else _UNTRACED as span:
+            with self._spans.process(pending) as span:
                 started = time.perf_counter()
                 try:
                     results = await self._processor.process(pending)
@@ -240,8 +238,7 @@ class Consumer:
                     return
                 held = [r for r in results if r.outcome is Outcome.TRANSIENT]
                 settled = [r for r in results if r.outcome is not Outcome.TRANSIENT]
-                if span is not None:
-                    BatchSpans.outcomes(span, results)
+                span.outcomes(results)
                 try:
                     await self._acknowledge(settled)
                 except OrderServiceError as exc:
