@@ -3,45 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
-from functools import partial
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-import structlog
 
 from order_service.adapters.db_credentials import SecretCredentials, connect_with
-from order_service.adapters.migrations import shipped_revisions
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import NamedQuery, load
 from order_service.adapters.spans import NO_SPANS, Spans
-from order_service.domain.batch import EventRecord, NewOrder, Plan, Snapshot, plan_batch
-from order_service.domain.events import (
-    EventType,
-    Line,
-    OrderEvent,
-    Paid,
-    Placed,
-    Shipped,
-    Status,
-)
+from order_service.adapters.store_probe import StoreProbe
+from order_service.domain.batch import EventRecord, NewOrder, Plan, Snapshot
+from order_service.domain.events import OrderEvent, Paid, Shipped, Status
 from order_service.domain.lifecycle import OrderState
-from order_service.domain.status_events import OutboxRow, last_sequences_after, outbox_rows
+from order_service.domain.status_events import OutboxRow, outbox_rows
 from order_service.errors import StoreUnavailable
 
 Q = load("queries.sql")
 WRITE_BATCH = NamedQuery.parse(Q["write_batch"])
-log = structlog.get_logger("order_service.postgres")
 __all__ = ["PostgresStore", "translate"]
-
-
-class _RollBack(Exception):
-    """Ends the probe's transaction without committing its writes."""
 
 
 class PostgresStore:
@@ -70,7 +52,7 @@ class PostgresStore:
         self._pool_size = pool_size
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
-        self._newer_revision_seen: str | None = None
+        self._probe = StoreProbe(self.write_on)
 
     async def connect(self) -> None:
         if self._pool is not None:
@@ -110,58 +92,11 @@ class PostgresStore:
             raise translate(exc) from exc
 
     async def probe(self) -> None:
-        """What a batch needs, checked: a connection, the schema revision this build expects,
-        and a known-good batch written (placed, then paid: every insert and update) plus a
-        quarantine row, in a transaction that is rolled back. Raises StoreUnavailable naming
-        the fault and what fixes it."""
+        """What a batch needs, checked with a known-good batch that is rolled back
+        (adapters/store_probe.py). Raises StoreUnavailable naming the fault and what fixes it."""
         await self.connect()
         with self._spans.probe():
-            await self._probe()
-
-    async def _probe(self) -> None:
-        try:
-            async with self._require_pool().acquire(timeout=10) as conn:
-                await self._check_revision(conn)
-                with contextlib.suppress(_RollBack):
-                    async with conn.transaction():
-                        for events in _canary_events():
-                            await self._run(conn, events, partial(plan_batch, events))
-                        await conn.execute(Q["quarantine"], "probe", "{}", "probe")
-                        raise _RollBack
-        except DRIVER_ERRORS as exc:
-            fault = translate(exc)
-            if isinstance(fault, StoreUnavailable):
-                raise fault from exc
-            # A data error on a known-good batch (a new CHECK constraint, a trigger): no
-            # message can pass, so it is the system's fault whatever its code.
-            raise StoreUnavailable(
-                f"database refuses a known-good batch: {fault}",
-                kind="refuses_valid_batch",
-                sqlstate=getattr(exc, "sqlstate", None),
-                action="a constraint or trigger rejects every order: check recent schema changes",
-            ) from exc
-
-    async def _check_revision(self, conn: asyncpg.Connection) -> None:
-        head, known = shipped_revisions()
-        try:
-            current = await conn.fetchval("SELECT version_num FROM alembic_version")
-        except asyncpg.UndefinedTableError:
-            current = None
-        if current == head:
-            return
-        if current is None or current in known:
-            raise StoreUnavailable(
-                f"database is at revision {current or 'none'}, this worker needs {head}",
-                kind="schema",
-                action="run `order-service migrate` (the migration task) before this build",
-            )
-        if current != self._newer_revision_seen:
-            self._newer_revision_seen = current
-            log.warning(
-                "database schema is newer than this build; carrying on",
-                revision=current,
-                expected=head,
-            )
+            await self._probe.run(self._require_pool())
 
     async def run_batch(
         self, events: Sequence[OrderEvent], planner: Callable[[Snapshot], Plan]
@@ -171,7 +106,7 @@ class PostgresStore:
                 transaction = conn.transaction()
                 await transaction.start()
                 try:
-                    plan = await self._run(conn, events, planner)
+                    plan = await self.write_on(conn, events, planner)
                 except BaseException:
                     await transaction.rollback()
                     raise
@@ -183,12 +118,13 @@ class PostgresStore:
             self.on_outbox_written()
         return plan
 
-    async def _run(
+    async def write_on(
         self,
         conn: asyncpg.Connection,
         events: Sequence[OrderEvent],
         planner: Callable[[Snapshot], Plan],
     ) -> Plan:
+        """The batch on `conn`, inside the caller's transaction: lock, read, plan, write."""
         order_ids = list({e.order_id for e in events})
         event_ids = list({e.event_id for e in events})
         keys = [f"o:{o}" for o in order_ids] + [f"e:{e}" for e in event_ids]
@@ -202,22 +138,21 @@ class PostgresStore:
             Snapshot(
                 recorded_event_ids=frozenset(r["event_id"] for r in recorded),
                 orders={r["order_id"]: _order_state(r) for r in rows},
+                last_sequences={r["order_id"]: r["last_sequence"] for r in rows},
             )
         )
-        await self._write(conn, plan, {r["order_id"]: r["last_sequence"] for r in rows})
+        await self._write(conn, plan)
         return plan
 
-    async def _write(
-        self, conn: asyncpg.Connection, plan: Plan, last_sequences: dict[UUID, int]
-    ) -> None:
+    async def _write(self, conn: asyncpg.Connection, plan: Plan) -> None:
+        """Writes what the plan says (the outbox rows only when something reads them)."""
         if not (plan.new_orders or plan.changed_orders or plan.records):
             return
-        sequences = last_sequences_after(plan.applied, last_sequences)
-        outbox = outbox_rows(plan.applied, last_sequences) if self._outbox else []
+        outbox = outbox_rows(plan.applied) if self._outbox else []
         arguments = WRITE_BATCH.arguments(
-            new_orders=_new_order_columns(plan.new_orders, sequences),
+            new_orders=_new_order_columns(plan.new_orders, plan.last_sequences),
             new_items=_line_columns(plan.new_orders),
-            changed_orders=_changed_order_columns(plan.changed_orders, sequences),
+            changed_orders=_changed_order_columns(plan.changed_orders, plan.last_sequences),
             events=_event_columns(plan.records),
             outbox=_outbox_columns(outbox, self._spans.traceparent() if outbox else None),
         )
@@ -342,17 +277,3 @@ def _order_state(row: asyncpg.Record) -> OrderState:
         shipment=shipment,
         cancel_reason=row["cancel_reason"],
     )
-
-
-def _canary_events() -> list[list[OrderEvent]]:
-    """A new order placed, then paid in a second step (an update of a stored order)."""
-    order_id, now = uuid.uuid4(), datetime.now(UTC)
-    placed = Placed("probe", "EUR", (Line("PROBE", 1, Decimal("1.00")),), Decimal("1.00"))
-    return [
-        [OrderEvent(uuid.uuid4(), EventType.PLACED, now, order_id, placed)],
-        [
-            OrderEvent(
-                uuid.uuid4(), EventType.PAID, now, order_id, Paid("probe", Decimal("1.00"), "EUR")
-            )
-        ],
-    ]
