@@ -66,12 +66,17 @@ async def _measure(batches: int, size: int) -> float:
     from order_service.adapters.telemetry import start_tracing
     from order_service.domain.events import EventType, OrderEvent
     from order_service.domain.lifecycle import Outcome
+    from order_service.metrics import Metrics
     from order_service.service.ports import Result
 
     running = start_tracing(os.environ)
     dsn = "postgresql://app@db:5432/orders"
     queue = SqsQueue(
-        _CannedSqs(), "http://sqs/000/orders", "http://sqs/000/dlq", spans=running.spans
+        _CannedSqs(),
+        "http://sqs/000/orders",
+        "http://sqs/000/dlq",
+        spans=running.spans,
+        metrics=Metrics(),
     )
     statements = running.spans.database(dsn)  # what PostgresStore(dsn, spans=...) runs under
     spans = running.spans.batches("http://sqs/000/orders")

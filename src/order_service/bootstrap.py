@@ -93,11 +93,12 @@ def database_credentials(settings: Settings) -> SecretCredentials | None:
     return SecretCredentials(settings.db_secret_arn, settings.aws_region)
 
 
-def relay_config(settings: Settings) -> RelayConfig:
-    return RelayConfig(
+def relay_config(settings: Settings, **overrides: Any) -> RelayConfig:
+    config = RelayConfig(
         poll_interval=settings.outbox_poll_interval_seconds,
         retention_seconds=settings.outbox_retention_hours * 3600,
     )
+    return replace(config, **overrides)
 
 
 @contextlib.asynccontextmanager

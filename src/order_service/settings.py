@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from order_service.domain.queue_type import QueueType, is_fifo_name, pairing_problem
+from order_service.domain.queue_type import QueueType, is_fifo_name, pairing_problem, queue_name
 from order_service.domain.redelivery import (
     RETRY_BASE_SECONDS,
     RETRY_MAX_SECONDS,
@@ -375,7 +375,7 @@ def _check_http_url(url: str, example: str) -> tuple[str, str]:
 def _check_queue_url(url: str) -> None:
     example = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
     _, path = _check_http_url(url, example)
-    if not _QUEUE_NAME.fullmatch(path.rstrip("/").rpartition("/")[2]):
+    if not _QUEUE_NAME.fullmatch(queue_name(path)):
         raise ValueError(f"{url[:80]!r} does not end with a queue name, like {example}")
 
 

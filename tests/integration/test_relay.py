@@ -13,13 +13,18 @@ from order_service.adapters.local import create_topic_with_queue
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic
+from order_service.bootstrap import relay_config
 from order_service.errors import StoreUnavailable
+from order_service.metrics import Metrics
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
-from order_service.service.relay import Relay, RelayConfig
+from order_service.service.relay import Relay
+from order_service.settings import Settings
 from tests.factories import body, cancelled, paid, placed, shipped
 from tests.support.downstream import check_downstream, receive_all
 from tests.support.status_contract import validate_status_event
+
+DEFAULTS = Settings.model_construct()  # the settings' defaults
 
 
 def messages(*events: dict) -> list[Message]:
@@ -28,7 +33,7 @@ def messages(*events: dict) -> list[Message]:
 
 @pytest.fixture
 async def store(database):
-    s = PostgresStore(database, outbox=True)
+    s = PostgresStore(database, outbox=True, pool_size=4)
     await s.connect()
     yield s
     await s.close()
@@ -57,7 +62,12 @@ async def test_every_row_reaches_the_downstream_queue_in_sequence(store, databas
         sns, sqs, f"status-{uuid.uuid4().hex[:8]}", fifo=fifo
     )
     outbox = PostgresOutbox(database)
-    relay = Relay(outbox, SnsTopic(sns, topic_arn), RelayConfig(claim_orders=7))
+    relay = Relay(
+        outbox,
+        SnsTopic(sns, topic_arn, metrics=Metrics()),
+        relay_config(DEFAULTS, claim_orders=7),
+        Metrics(),
+    )
     try:
         while await relay.publish_once():  # a claim of 7 orders is full: more are waiting
             pass
@@ -147,7 +157,12 @@ async def test_a_relay_woken_by_its_worker_publishes_without_waiting_for_the_pol
 ):
     topic_arn, downstream = await create_topic_with_queue(sns, sqs, f"w-{uuid.uuid4().hex[:8]}")
     outbox = PostgresOutbox(database)
-    relay = Relay(outbox, SnsTopic(sns, topic_arn), RelayConfig(poll_interval=10))
+    relay = Relay(
+        outbox,
+        SnsTopic(sns, topic_arn, metrics=Metrics()),
+        relay_config(DEFAULTS, poll_interval=10),
+        Metrics(),
+    )
     store.on_outbox_written = relay.wake.set
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
@@ -171,7 +186,7 @@ async def test_a_traced_batch_s_rows_carry_its_traceparent_to_the_published_mess
     from order_service.adapters.spans import OtelSpans
 
     tracer = TracerProvider().get_tracer("test")
-    traced = PostgresStore(database, outbox=True, spans=OtelSpans(tracer))
+    traced = PostgresStore(database, outbox=True, spans=OtelSpans(tracer), pool_size=4)
     await traced.connect()
     order = str(uuid.uuid4())
     try:
@@ -185,7 +200,9 @@ async def test_a_traced_batch_s_rows_carry_its_traceparent_to_the_published_mess
     )
     outbox = PostgresOutbox(database)
     try:
-        await Relay(outbox, SnsTopic(sns, topic_arn)).publish_once()
+        await Relay(
+            outbox, SnsTopic(sns, topic_arn, metrics=Metrics()), relay_config(DEFAULTS), Metrics()
+        ).publish_once()
     finally:
         await outbox.close()
     bodies = await receive_all(sqs, downstream, 2)

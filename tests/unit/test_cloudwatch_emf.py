@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from order_service.adapters import cloudwatch_emf as emf
+from order_service.domain.queue_type import queue_name
 from order_service.metrics import Metrics
 
 
@@ -96,7 +97,8 @@ def test_a_registry_without_fault_or_pause_metrics_publishes_the_rest() -> None:
 
 def test_queue_name_is_the_url_tail() -> None:
     url = "https://sqs.eu-west-1.amazonaws.com/123456789012/OrderService-prod-Queue4A7E3555"
-    assert emf.queue_name(url) == "OrderService-prod-Queue4A7E3555"
+    assert queue_name(url) == "OrderService-prod-Queue4A7E3555"
+    assert queue_name(url + "/") == queue_name(url)  # one parser: EMF, spans and settings
 
 
 def test_off_unless_an_interval_is_set() -> None:

@@ -23,6 +23,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from order_service.domain.lifecycle import Outcome
+from order_service.domain.queue_type import queue_name
 
 NAMESPACE = "OrderService"
 QUEUE_DIMENSION = "QueueName"
@@ -52,11 +53,6 @@ log = structlog.get_logger("order_service.metrics")
 
 def outcome_metric_name(outcome: str) -> str:
     return f"Messages{outcome.capitalize()}"
-
-
-def queue_name(queue_url: str) -> str:
-    """SQS's QueueName dimension: the last segment of the queue URL."""
-    return queue_url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _samples(registry: CollectorRegistry) -> dict[str, dict[Labels, float]]:

@@ -31,7 +31,7 @@ class PostgresStore:
         self,
         dsn: str,
         *,
-        pool_size: int = 4,
+        pool_size: int,
         command_timeout: float = 30.0,
         outbox: bool = False,
         spans: Spans = NO_SPANS,

@@ -51,7 +51,7 @@ class SqsQueue:
         client: Any,
         queue_url: str,
         dlq_url: str,
-        metrics: Metrics | None = None,
+        metrics: Metrics,
         *,
         spans: Spans = NO_SPANS,
         receive_client: Any = None,
@@ -62,7 +62,7 @@ class SqsQueue:
         self.dlq_url = dlq_url
         self.fifo = is_fifo_name(queue_url)
         self.dlq_fifo = is_fifo_name(dlq_url)
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics
         self._spans = spans
         # MessageGroupId: a FIFO queue's order, or a fair queue's tenant, kept on the DLQ copy;
         # and the producers' trace context when traced.

@@ -195,7 +195,7 @@ async def _produce(
     # contract): none is deferred. On a standard queue the demo shuffles some, as SQS would.
     out_of_order = 0.0 if is_fifo_name(queue_url) else 0.1
     async with sqs_client(settings.aws_region) as client:
-        queue = SqsQueue(client, queue_url, dlq_url, spans=telemetry.spans)
+        queue = SqsQueue(client, queue_url, dlq_url, spans=telemetry.spans, metrics=Metrics())
         seed = int(time.time())
         while not stop.is_set():
             stream = generate(
@@ -240,7 +240,7 @@ async def _summary(settings: Settings, metrics: Metrics, downstream: Downstream 
     finally:
         await store.close()
     async with sqs_client(settings.aws_region) as client:
-        dlq_depth = await SqsQueue(client, queue_url, dlq_url).depth(dlq_url)
+        dlq_depth = await SqsQueue(client, queue_url, dlq_url, metrics=Metrics()).depth(dlq_url)
         if downstream is not None:  # what the relay published before it stopped
             while await downstream.receive(client, wait=1):
                 pass

@@ -12,6 +12,7 @@ from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.adapters.telemetry import start_tracing
 from order_service.domain.queue_type import is_fifo_name
 from order_service.generator import generate
+from order_service.metrics import Metrics
 from order_service.settings import Settings
 
 
@@ -33,7 +34,7 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
     telemetry = start_tracing(os.environ, settings.traces_file)
     try:
         async with sqs_client(settings.aws_region) as client:
-            queue = SqsQueue(client, queue_url, dlq_url, spans=telemetry.spans)
+            queue = SqsQueue(client, queue_url, dlq_url, spans=telemetry.spans, metrics=Metrics())
             await queue.send(queue_url, bodies, group_by=args.group_by)
     finally:
         await asyncio.to_thread(telemetry.shutdown)
