@@ -209,7 +209,7 @@ class Settings(TelemetrySettings, BaseSettings):
             raise ValueError("SQS_DLQ_URL must not be SQS_QUEUE_URL (invalid messages would loop)")
         if self.sqs_queue_url and self.sqs_dlq_url:
             # By their names (SQS requires .fifo on a FIFO queue): before anything starts. The
-            # worker checks the attributes again at start-up (bootstrap.read_queues).
+            # worker checks the attributes again at start-up (adapters/queue_setup.py).
             queue, dlq = (
                 QueueType(is_fifo_name(self.sqs_queue_url)),
                 QueueType(is_fifo_name(self.sqs_dlq_url)),

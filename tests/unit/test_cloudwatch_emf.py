@@ -102,7 +102,7 @@ def test_queue_name_is_the_url_tail() -> None:
 
 
 def test_off_unless_an_interval_is_set() -> None:
-    assert emf.start_emf(Metrics().registry, "http://x/q", 0) is None
+    assert emf.emf_publisher(Metrics().registry, "http://x/q", 0) is None
 
 
 async def test_publisher_writes_each_interval_and_a_last_snapshot_on_stop() -> None:
@@ -110,11 +110,14 @@ async def test_publisher_writes_each_interval_and_a_last_snapshot_on_stop() -> N
     written: list[dict] = []
     publisher = emf.EmfPublisher(
         emf.EmfSnapshots(metrics.registry, "q"), 0.01, write=written.extend
-    ).start()
+    )
+    running = asyncio.create_task(publisher.run())
     while not written:
         await asyncio.sleep(0.005)
     metrics.messages.labels("applied").inc(7)
-    await publisher.stop()
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    publisher.write_last()
     assert sum(d["MessagesApplied"] for d in written) == 7
     json.dumps(written)  # serialisable as the lines are
 

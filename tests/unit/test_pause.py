@@ -16,9 +16,10 @@ from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import Outcome
 from order_service.errors import StoreError, StoreUnavailable
 from order_service.metrics import Metrics
-from order_service.service.consumer import Consumer, ConsumerCrashed
+from order_service.service.consumer import Consumer
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
+from order_service.service.supervision import SideTaskCrashed
 from tests.factories import body, placed
 from tests.unit.fakes import FakeQueue, FakeStore, make_config
 
@@ -160,7 +161,7 @@ async def test_a_heartbeat_that_dies_stops_the_worker_with_an_error():
     queue = BrokenHeartbeatQueue(placed_messages(3))
     c = consumer(queue, FakeStore(delay=2.5), visibility_timeout=3)
     stop = asyncio.Event()
-    with pytest.raises(ConsumerCrashed, match="heartbeat"):
+    with pytest.raises(SideTaskCrashed, match="heartbeat"):
         await asyncio.wait_for(c.run(stop, 1), 8)
 
 

@@ -17,6 +17,7 @@ import structlog
 
 from order_service.errors import StoreUnavailable
 from order_service.metrics import Metrics
+from order_service.service.supervision import Supervisor
 
 log = structlog.get_logger("order_service.pause")
 
@@ -41,14 +42,17 @@ class FaultGate:
         self.fault: StoreUnavailable | None = _STARTING
         self._since = time.monotonic()
         self._prober: asyncio.Task[None] | None = None
+        self._tasks: Supervisor | None = None
         self._metrics.paused.set(1)
 
     @property
     def is_open(self) -> bool:
         return self._open.is_set()
 
-    def start(self) -> None:
-        """Probes until the work can start (at start-up)."""
+    def start(self, tasks: Supervisor) -> None:
+        """Probes until the work can start (at start-up); each prober is a side task of
+        `tasks`, ending once the probe passes."""
+        self._tasks = tasks
         self._ensure_prober()
 
     def close(self) -> None:
@@ -71,6 +75,15 @@ class FaultGate:
             opened.cancel()
             closing.cancel()
         return self._open.is_set()
+
+    async def ready(self, ping: Callable[[], Awaitable[None]]) -> None:
+        """/ready's database check: while paused, the probe's verdict (what failed and what
+        fixes it); otherwise `ping`, a cheap round trip, so that /ready never runs a write of
+        its own."""
+        fault = self.fault
+        if fault is not None:
+            raise StoreUnavailable(f"{fault}; {fault.action}", kind=fault.kind)
+        await ping()
 
     def trip(self, fault: StoreUnavailable) -> None:
         """A batch met a fault of the system: stop consuming until the probe passes."""
@@ -102,8 +115,9 @@ class FaultGate:
         )
 
     def _ensure_prober(self) -> None:
+        assert self._tasks is not None, "trip() before start()"
         if self._prober is None or self._prober.done():
-            self._prober = asyncio.create_task(self._until_healthy(), name="probe")
+            self._prober = self._tasks.start("probe", self._until_healthy(), may_finish=True)
 
     async def _until_healthy(self) -> None:
         delay = 0.5
