@@ -129,3 +129,12 @@ async def test_a_task_ending_after_the_stop_is_not_a_crash():
     stop.set()
     await tasks.finish()  # no SideTaskCrashed
     assert tasks.crashed is None
+
+
+async def test_tasks_cancelled_because_start_up_failed_are_no_crash():
+    stop = asyncio.Event()
+    tasks = Supervisor(stop)
+    tasks.start("emf-publisher", asyncio.Event().wait())
+    await asyncio.sleep(0)
+    await tasks.cancel_all()  # say, the queues' types did not match: a ConfigError
+    assert tasks.crashed is None and not stop.is_set()

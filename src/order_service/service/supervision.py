@@ -45,6 +45,7 @@ class Supervisor:
         self._bounds: dict[asyncio.Task[None], float] = {}
         self._may_finish: set[asyncio.Task[None]] = set()
         self._stopped_at: float | None = None
+        self._abandoned = False  # start-up failed: every task is cancelled, none crashed
         self.crashed: str | None = None  # the first task that ended unexpectedly
 
     def start(
@@ -67,6 +68,8 @@ class Supervisor:
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         error = None if task.cancelled() else task.exception()  # retrieved either way
+        if self._abandoned:
+            return
         if self._stop.is_set():
             if error is not None:  # ended by the stop, though not cleanly: said, not fatal
                 log.warning("worker task failed while stopping", task=task.get_name(), error=error)
@@ -106,7 +109,9 @@ class Supervisor:
             raise SideTaskCrashed(f"worker task {self.crashed} ended unexpectedly")
 
     async def cancel_all(self) -> None:
-        """Cancels every task still running (start-up failed: nothing to finish)."""
+        """Cancels every task still running (start-up failed: nothing to finish); a no-op
+        after `finish`."""
+        self._abandoned = self._abandoned or not self._stop.is_set()
         await cancel(self._bounds, rounds=1)
 
 
