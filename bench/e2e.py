@@ -22,6 +22,7 @@ from tests.support.worker import WorkerProcess
 from bench.procstat import PostgresCpu, cpu_seconds, peak_rss_mb
 from order_service.adapters.sqs import SqsQueue
 from order_service.entrypoints.local_servers import create_queues
+from order_service.metrics import Metrics
 
 
 async def new_queues(client: Any, prefix: str, *, fifo: bool = False) -> tuple[str, str]:
@@ -32,7 +33,7 @@ async def new_queues(client: Any, prefix: str, *, fifo: bool = False) -> tuple[s
 
 async def prefill(client: Any, url: str, bodies: Sequence[str], concurrency: int = 8) -> float:
     """Sends every body in batches of 10, `concurrency` calls at a time; wall seconds."""
-    queue = SqsQueue(client, url, url)
+    queue = SqsQueue(client, url, url, metrics=Metrics())
     chunks = iter([bodies[i : i + 10] for i in range(0, len(bodies), 10)])
 
     async def task() -> None:
@@ -68,7 +69,7 @@ class Drain:
 async def bare_drain(client: Any, url: str, expected: int, pollers: int, wait: int) -> Drain:
     """Receive 10 + DeleteMessageBatch, `pollers` loops, no processing: the endpoint's rate
     for the worker's access pattern, timed from the first receive to the last delete."""
-    queue = SqsQueue(client, url, url)
+    queue = SqsQueue(client, url, url, metrics=Metrics())
     state = {"deleted": 0, "requests": 0}
     first: list[float] = []
     done = asyncio.Event()
@@ -242,7 +243,7 @@ async def endpoint_latency(
 ) -> tuple[float, float]:
     """The endpoint's own part of the latency: p50 and p99 from send to receive (ms) at the
     same offered load, by bare pollers (receive 10 + batch delete, no processing)."""
-    queue = SqsQueue(client, url, url)
+    queue = SqsQueue(client, url, url, metrics=Metrics())
     received_at: dict[str, float] = {}
 
     async def poller() -> None:
@@ -272,7 +273,7 @@ async def latency_at(
 ) -> Latency:
     """Sends `bodies` at `rate` messages/s to a running worker, stamping each send time by
     event id, then reads each event's commit time in PostgreSQL (same machine, same clock)."""
-    queue = SqsQueue(client, url, url)
+    queue = SqsQueue(client, url, url, metrics=Metrics())
     worker.start()
     await wait_for(
         lambda: _total(worker.metrics() or {}, "order_sqs_requests_total") > 0,

@@ -30,6 +30,7 @@ from bench import e2e
 from bench.procstat import PostgresCpu, cpu_seconds
 from order_service.adapters.sns import SnsTopic, sns_client
 from order_service.entrypoints.local_servers import create_topic_with_queue
+from order_service.metrics import Metrics
 from order_service.service.ports import PUBLISH_BATCH_MAX, PendingRow
 
 STATUS_EXAMPLES = Path(__file__).parents[1] / "docs" / "contract" / "status-examples"
@@ -97,7 +98,7 @@ async def sns_client_cpu_us_per_row(rounds: int = 60) -> float:
     ]
     async with sns_client("us-east-1") as sns:
         arn = (await sns.create_topic(Name=f"bench-cpu-{uuid.uuid4().hex[:8]}"))["TopicArn"]
-        topic = SnsTopic(sns, arn)
+        topic = SnsTopic(sns, arn, metrics=Metrics())
         await asyncio.gather(*(topic.publish(rows) for _ in range(4)))  # connections, caches
         cpu0, published = cpu_seconds(os.getpid()), 0
         for _ in range(rounds):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -63,33 +62,35 @@ class _CannedSqs:
 
 async def _measure(batches: int, size: int) -> float:
     """CPU microseconds per order of `batches` batches of `size`, after a warm-up."""
-    from order_service.adapters.postgres import PostgresStore
     from order_service.adapters.sqs import SqsQueue
     from order_service.adapters.telemetry import start_tracing
     from order_service.domain.events import EventType, OrderEvent
     from order_service.domain.lifecycle import Outcome
+    from order_service.metrics import Metrics
     from order_service.service.ports import Result
-    from order_service.tracing import BatchSpans
 
     running = start_tracing(os.environ)
-    tracer = running.tracer if running else None
-    queue = SqsQueue(_CannedSqs(), "http://sqs/000/orders", "http://sqs/000/dlq", tracer=tracer)
-    store = PostgresStore("postgresql://app@db:5432/orders", tracer=tracer)
-    spans = BatchSpans(tracer, "orders") if tracer else None
+    dsn = "postgresql://app@db:5432/orders"
+    queue = SqsQueue(
+        _CannedSqs(),
+        "http://sqs/000/orders",
+        "http://sqs/000/dlq",
+        spans=running.spans,
+        metrics=Metrics(),
+    )
+    statements = running.spans.database(dsn)  # what PostgresStore(dsn, spans=...) runs under
+    spans = running.spans.batches("http://sqs/000/orders")
     event = OrderEvent(uuid.uuid4(), EventType.PLACED, datetime.now(UTC), uuid.uuid4(), None)
 
     async def batch() -> None:
         messages = []
         for _ in range(size // 10):
             messages += await queue.receive(10, 1)
-        with spans.process(messages) if spans else contextlib.nullcontext(None) as span:
+        with spans.process(messages) as span:
             for name in STATEMENTS:
-                with store._statement(name):
+                with statements.statement(name):
                     pass
-            if span is not None:
-                BatchSpans.outcomes(
-                    span, [Result(m, Outcome.APPLIED, None, event) for m in messages]
-                )
+            span.outcomes([Result(m, Outcome.APPLIED, None, event) for m in messages])
             await queue.delete(messages)
 
     for _ in range(200):
@@ -97,8 +98,7 @@ async def _measure(batches: int, size: int) -> float:
     started = time.process_time()
     for _ in range(batches):
         await batch()
-    if running is not None:
-        running.shutdown()  # what is still buffered is exported: a cost of these orders
+    running.shutdown()  # what is still buffered is exported: a cost of these orders
     return (time.process_time() - started) * 1e6 / (batches * (size // 10 * 10))
 
 

@@ -11,27 +11,16 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Literal
 
 import structlog
 
-from order_service.tracing import current_ids
-
 # Past this, a string value is cut (with how much was cut): a message's bytes, quoted back by a
 # library's warning, cannot make a line of hundreds of KB. A traceback gets more room.
 MAX_VALUE_CHARS = 2048
 MAX_TRACEBACK_CHARS = 16_384
-
-
-def add_trace_ids(
-    _logger: object, _method: str, event: structlog.typing.EventDict
-) -> structlog.typing.EventDict:
-    """The current span's trace_id and span_id, so that a line leads to its trace."""
-    ids = current_ids()
-    if ids is not None:
-        event["trace_id"], event["span_id"] = ids
-    return event
 
 
 def bound_values(
@@ -45,16 +34,20 @@ def bound_values(
 
 
 def configure_logging(
-    level: str = "INFO", fmt: Literal["json", "console"] | None = None, *, trace_ids: bool = False
+    level: str = "INFO",
+    fmt: Literal["json", "console"] | None = None,
+    *,
+    processors: Sequence[structlog.typing.Processor] = (),
 ) -> None:
-    """`trace_ids` when tracing is on: without it no line looks for a span."""
+    """`processors`: what another concern adds to every line (the tracing adapter's trace ids,
+    adapters/trace_context.log_processors), after the bound context."""
     use_json = fmt == "json" or (fmt is None and not sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
-        *([add_trace_ids] if trace_ids else []),
+        *processors,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,

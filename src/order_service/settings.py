@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from order_service.domain.queue_type import QueueType, is_fifo_name, pairing_problem
+from order_service.domain.queue_type import QueueType, is_fifo_name, pairing_problem, queue_name
 from order_service.domain.redelivery import (
     RETRY_BASE_SECONDS,
     RETRY_MAX_SECONDS,
@@ -220,7 +220,7 @@ class Settings(TelemetrySettings, BaseSettings):
             raise ValueError("SQS_DLQ_URL must not be SQS_QUEUE_URL (invalid messages would loop)")
         if self.sqs_queue_url and self.sqs_dlq_url:
             # By their names (SQS requires .fifo on a FIFO queue): before anything starts. The
-            # worker checks the attributes again at start-up (bootstrap.read_queues).
+            # worker checks the attributes again at start-up (adapters/queue_setup.py).
             queue, dlq = (
                 QueueType(is_fifo_name(self.sqs_queue_url)),
                 QueueType(is_fifo_name(self.sqs_dlq_url)),
@@ -386,7 +386,7 @@ def _check_http_url(url: str, example: str) -> tuple[str, str]:
 def _check_queue_url(url: str) -> None:
     example = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
     _, path = _check_http_url(url, example)
-    if not _QUEUE_NAME.fullmatch(path.rstrip("/").rpartition("/")[2]):
+    if not _QUEUE_NAME.fullmatch(queue_name(path)):
         raise ValueError(f"{url[:80]!r} does not end with a queue name, like {example}")
 
 

@@ -15,6 +15,7 @@ import pytest
 from order_service.adapters.sqs import SqsQueue
 from order_service.domain.events import OrderEvent
 from order_service.domain.parsing import Invalid, load_schema, parse_body
+from order_service.metrics import Metrics
 from tests.corpus import build_corpus
 from tests.factories import body, paid, placed
 from tests.support.database import query
@@ -123,7 +124,7 @@ async def test_every_case_sqs_accepts_gets_its_outcome_from_the_worker_process(
     parsed = {c["name"]: parse_body(text_of(c)) for c in sendable}
     valid = [c for c in sendable if c["outcome"] == "applied"]
     order_of = {c["name"]: str(parsed[c["name"]].order_id) for c in valid}
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     start_worker()
 
     # The state each valid case needs (its order placed, or paid) first, then the corpus.
@@ -193,7 +194,7 @@ async def test_an_invalid_body_the_dlq_refuses_for_its_size_is_quarantined_not_d
 
     case = next(c for c in CASES if c.get("quarantine"))
     proxy.set(Faults(enforce_size_limit=True))
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, [text_of(case)])
     start_worker(AWS_ENDPOINT_URL_SQS=proxy.endpoint)
 

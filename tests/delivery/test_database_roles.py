@@ -69,7 +69,7 @@ async def test_the_role_survives_a_second_database_of_the_cluster(postgres_serve
 
 
 async def test_the_app_role_runs_a_batch_and_quarantines(app_dsn):
-    store = PostgresStore(app_dsn)
+    store = PostgresStore(app_dsn, pool_size=4)
     await store.connect()
     try:
         await store.probe()  # the worker's readiness probe: revision, known-good batch

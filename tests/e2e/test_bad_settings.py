@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from order_service.adapters.sqs import SqsQueue
+from order_service.metrics import Metrics
 from tests.factories import body, placed
 
 SAME_AS_QUEUE = "<the test queue's own URL>"
@@ -86,7 +87,7 @@ def held_port() -> Iterator[int]:
 async def test_a_bad_setting_is_one_line_exit_2_and_nothing_consumed(
     variable, value, says, others, sqs, e2e_queues, worker_env, held_port
 ):
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, [body(placed())])
     stand_ins = {SAME_AS_QUEUE: e2e_queues.url, PORT_IN_USE: str(held_port)}
     env = {**worker_env, "LOG_LEVEL": "INFO"}  # a config error is the only line even at INFO

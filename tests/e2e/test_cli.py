@@ -7,6 +7,7 @@ import os
 
 from order_service.adapters.sqs import SqsQueue
 from order_service.entrypoints.local_servers import free_port
+from order_service.metrics import Metrics
 from tests.factories import body, placed
 from tests.support.worker import cli
 
@@ -51,7 +52,7 @@ async def test_send_then_dlq_inspect_and_redrive_never_lose_a_message(
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join([body(placed()), "not json", body(placed())]) + "\n")
     assert cli("send", "--file", str(events), env=worker_env).returncode == 0
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     assert (await queue.depth(e2e_queues.url))[0] == 3
 
     # Move everything to the DLQ as an operator would find it, then inspect and redrive it.
@@ -96,7 +97,7 @@ def test_help_lists_every_command():
 
 
 async def test_dlq_redrive_fallback_keeps_each_message_attributes(sqs, e2e_queues, worker_env):
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     bodies = [body(placed()) for _ in range(12)]  # more than one batch of 10
     await queue.send(e2e_queues.url, bodies)
     received = []
@@ -145,7 +146,7 @@ async def test_send_group_by_customer_sets_each_orders_customer_as_the_group(
         "send", "--orders", "5", "--invalid-rate", "0", "--group-by", "customer", env=worker_env
     )
     assert result.returncode == 0 and "grouped by customer" in result.stderr
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     received = []
     for _ in range(20):
         received += await queue.receive(10, 1)

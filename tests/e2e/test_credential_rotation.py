@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from order_service.adapters.sqs import SqsQueue
+from order_service.metrics import Metrics
 from tests import factories
 from tests.support.database import execute, query
 from tests.support.rotation_fixtures import ROTATING
@@ -43,7 +44,7 @@ async def test_a_rotation_under_a_running_worker_pauses_nothing_and_loses_nothin
     worker = start_worker(
         DB_SECRET_ARN=secret["ARN"], LOG_LEVEL="INFO", ORDER_EVENTS_TOPIC_ARN=status_topic.arn
     )
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
 
     async def applied(order_ids: list[str]) -> bool:
         rows = await query(

@@ -13,6 +13,7 @@ import pytest
 from order_service.adapters.sqs import SqsQueue
 from order_service.domain.events import OrderEvent
 from order_service.domain.parsing import parse_body
+from order_service.metrics import Metrics
 from order_service.producer import send_keys
 from tests.factories import body, paid, placed
 from tests.support.database import query
@@ -38,7 +39,7 @@ async def test_a_noisy_tenant_every_order_applied_and_each_dlq_copy_keeps_its_te
     sqs: Any, e2e_queues, database, start_worker
 ):
     bodies = noisy_tenant_stream()
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, bodies, group_by="customer")
     worker = start_worker(LOG_LEVEL="INFO")
     orders = sum(isinstance(parse_body(b), OrderEvent) for b in bodies) // 2

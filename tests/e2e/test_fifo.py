@@ -19,6 +19,7 @@ from order_service.domain.lifecycle import Outcome
 from order_service.domain.parsing import parse_body
 from order_service.entrypoints.local_servers import create_queues
 from order_service.generator import generate
+from order_service.metrics import Metrics
 from order_service.producer import send_keys
 from tests.factories import body, cancelled, paid, placed, shipped
 from tests.support.database import query
@@ -68,7 +69,7 @@ def contract_in_group_order(bodies: Sequence[str]) -> dict[str, str]:
 async def drain_and_check(
     sqs: Any, queues: Queues, database: str, bodies: list[str], workers: list[Any]
 ) -> None:
-    queue = SqsQueue(sqs, queues.url, queues.dlq_url)
+    queue = SqsQueue(sqs, queues.url, queues.dlq_url, metrics=Metrics())
     expected = contract_in_group_order(bodies)
 
     async def drained() -> bool:
@@ -117,7 +118,7 @@ async def test_outcomes_that_depend_on_order_follow_the_producers_order(
     sqs, e2e_queues, database, start_worker
 ):
     bodies, status = order_dependent_sequences(40)
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, bodies)
     worker = start_worker()
     await drain_and_check(sqs, e2e_queues, database, bodies, [worker])
@@ -137,7 +138,7 @@ async def test_two_workers_on_one_fifo_queue_keep_every_group_in_order(
     sequences, _ = order_dependent_sequences(40)
     bodies = stream.bodies + sequences
     workers = [start_worker(), start_worker()]
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, bodies)
     await drain_and_check(sqs, e2e_queues, database, bodies, workers)
     rows = await query(database, "SELECT order_id, status FROM orders")
@@ -176,7 +177,7 @@ async def test_dlq_redrive_into_fifo_keeps_groups_and_exits_1_when_sqs_refuses_s
     redriven = cli("dlq", "redrive", env=worker_env)
     assert redriven.returncode == 0, redriven.stderr
     assert json.loads(redriven.stdout.splitlines()[-1]) == {"moved": 3}
-    back = await SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url).receive(10, 1)
+    back = await SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics()).receive(10, 1)
     assert [(m.group_id, m.body) for m in back] == [
         ("o-1", "body 0"),
         ("o-1", "body 1"),
@@ -196,9 +197,11 @@ async def test_dlq_redrive_into_fifo_keeps_groups_and_exits_1_when_sqs_refuses_s
     assert refused.returncode == 1, refused.stderr
     assert refused.stderr.startswith("order-service: 1 messages stayed in the DLQ")
     assert refused.stderr.strip().count("\n") == 0
-    assert (await SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url).depth(e2e_queues.dlq_url))[
-        0
-    ] == 1
+    assert (
+        await SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics()).depth(
+            e2e_queues.dlq_url
+        )
+    )[0] == 1
 
 
 async def test_on_fauxqs_outcomes_that_depend_on_order_follow_the_producers_order(
@@ -213,7 +216,7 @@ async def test_on_fauxqs_outcomes_that_depend_on_order_follow_the_producers_orde
             client, f"fifo-{uuid.uuid4().hex[:12]}", E2E_VISIBILITY, fifo=True
         )
         queues = Queues(url, dlq)
-        await SqsQueue(client, url, dlq).send(url, bodies)
+        await SqsQueue(client, url, dlq, metrics=Metrics()).send(url, bodies)
         env = worker_environment(
             database,
             url,
@@ -240,7 +243,7 @@ async def test_a_fifo_dlq_copy_refused_for_its_size_is_quarantined_and_its_group
     order = str(uuid.uuid4())
     big = "x" * (256 * 1024 - 16)  # not JSON; with the reason attributes, over 256 KiB
     proxy.set(Faults(enforce_size_limit=True))
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, [body(placed(order)), big, body(paid(order))])
     start_worker(AWS_ENDPOINT_URL_SQS=proxy.endpoint)
 

@@ -15,6 +15,7 @@ from order_service.adapters.cloudwatch_emf import OUTBOX_LAG
 from order_service.adapters.sqs import SqsQueue
 from order_service.entrypoints.local_servers import free_port
 from order_service.generator import generate
+from order_service.metrics import Metrics
 from tests.support.database import query
 from tests.support.downstream import check_downstream, receive_all
 from tests.support.status_contract import validate_status_event
@@ -35,7 +36,7 @@ async def test_a_workers_relay_publishes_every_status_change_once_in_sequence(
     sqs, e2e_queues, database, start_worker, status_topic
 ):
     stream = generate(150, seed=21, duplicate_rate=0.1, out_of_order_rate=0.2, invalid_rate=0.02)
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, stream.bodies)
     worker = start_worker(ORDER_EVENTS_TOPIC_ARN=status_topic.arn)
     await wait_for(lambda: drained(queue, e2e_queues.url), 120, "the queue to drain")
@@ -53,7 +54,7 @@ async def test_without_the_relay_in_the_worker_rows_wait_for_the_relay_command(
     sqs, e2e_queues, database, start_worker, status_topic, worker_env, tmp_path
 ):
     stream = generate(40, seed=22, invalid_rate=0)
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, stream.bodies)
     env = {**worker_env, "ORDER_EVENTS_TOPIC_ARN": status_topic.arn}
     worker = start_worker(

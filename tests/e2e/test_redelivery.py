@@ -8,6 +8,7 @@ import uuid
 
 from order_service.adapters.sqs import SqsQueue
 from order_service.entrypoints.local_servers import create_queues
+from order_service.metrics import Metrics
 from tests.factories import body, paid
 from tests.support.waiting import wait_for
 
@@ -20,7 +21,7 @@ async def test_an_event_deferred_on_its_last_receive_is_redriven_at_once(sqs, st
     worker = start_worker(
         SQS_QUEUE_URL=url, SQS_DLQ_URL=dlq, RETRY_BASE_SECONDS="5", RETRY_MAX_SECONDS="60"
     )
-    queue = SqsQueue(sqs, url, dlq)
+    queue = SqsQueue(sqs, url, dlq, metrics=Metrics())
     orphan = body(paid(str(uuid.uuid4())))  # its order.placed never comes
     await queue.send(url, [orphan])
 

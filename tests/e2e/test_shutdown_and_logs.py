@@ -17,6 +17,7 @@ import pytest
 
 from order_service.adapters.sqs import SqsQueue
 from order_service.entrypoints.local_servers import free_port
+from order_service.metrics import Metrics
 from tests import factories
 from tests.support.database import query
 from tests.support.waiting import wait_for
@@ -53,7 +54,7 @@ async def test_the_worker_exits_within_its_grace_with_the_collector_gone_and_a_b
         SHUTDOWN_GRACE_SECONDS=str(GRACE),
         LOG_LEVEL="INFO",
     )
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, [factories.body(factories.placed(str(uuid.uuid4())))])
     await wait_for(lambda: order_count(database), 30, "the first order")
     # A batch held: a session locks `orders` against writes, and the next order's batch waits.

@@ -14,7 +14,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from order_service.adapters.spans import OtelSpans
 from order_service.adapters.sqs import SqsQueue
+from order_service.metrics import Metrics
 from tests import factories
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.waiting import wait_for
@@ -46,7 +48,13 @@ async def test_spans_follow_each_message_from_its_producer_through_the_batch_to_
     producer_spans = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(producer_spans))
-    producer = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, tracer=provider.get_tracer("p"))
+    producer = SqsQueue(
+        sqs,
+        e2e_queues.url,
+        e2e_queues.dlq_url,
+        spans=OtelSpans(provider.get_tracer("p")),
+        metrics=Metrics(),
+    )
     placed = factories.placed(str(uuid.uuid4()))
     kinds = {
         "applied": factories.body(placed),

@@ -12,6 +12,7 @@ import pytest
 
 from order_service.adapters.sqs import SqsQueue
 from order_service.generator import generate
+from order_service.metrics import Metrics
 from tests.support.database import query
 from tests.support.waiting import wait_for
 
@@ -39,7 +40,7 @@ async def test_a_stream_with_duplicates_out_of_order_and_invalid_ends_as_the_con
     sqs, e2e_queues, database, start_worker
 ):
     stream = generate(1000, seed=7, duplicate_rate=0.1, out_of_order_rate=0.2, invalid_rate=0.01)
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, stream.bodies)
     started = time.monotonic()
     worker = start_worker()
@@ -66,7 +67,7 @@ async def test_a_stream_with_duplicates_out_of_order_and_invalid_ends_as_the_con
 async def worker_under_load(sqs, e2e_queues, database, start_worker, *, seed, fraction):
     """Sends a stream, starts a worker and returns once `fraction` of its events committed."""
     stream = generate(1500, seed=seed, invalid_rate=0)
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, stream.bodies)
     worker = start_worker()
 
@@ -127,7 +128,7 @@ async def test_database_down_health_stays_up_ready_fails_and_work_resumes(
     dsn = postgres.start()
     await asyncio.to_thread(upgrade, dsn)
     try:
-        queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+        queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
         first = generate(200, seed=10, invalid_rate=0)
         await queue.send(e2e_queues.url, first.bodies)
         worker = start_worker(DATABASE_URL=dsn)

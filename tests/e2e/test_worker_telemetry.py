@@ -8,6 +8,7 @@ import signal
 
 from order_service.adapters.sqs import SqsQueue
 from order_service.generator import generate
+from order_service.metrics import Metrics
 from tests.support.waiting import wait_for
 
 
@@ -16,7 +17,7 @@ async def test_emf_counts_every_outcome_and_logs_keep_only_what_is_not_applied(
 ):
     stream = generate(300, seed=12, duplicate_rate=0.0, out_of_order_rate=0.0, invalid_rate=0.05)
     assert stream.invalid > 0
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, stream.bodies)
     worker = start_worker(LOG_LEVEL="INFO", LOG_MESSAGES="not-applied", EMF_INTERVAL_SECONDS="1")
 

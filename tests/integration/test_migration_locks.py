@@ -14,6 +14,7 @@ import pytest
 
 from order_service.adapters.migrations import MigrationBlocked, shipped_revisions, upgrade
 from order_service.adapters.sqs import SqsQueue
+from order_service.metrics import Metrics
 from tests import factories
 from tests.support.database import query
 from tests.support.waiting import wait_for
@@ -74,7 +75,7 @@ async def test_a_migration_behind_a_reader_never_holds_the_workers_and_completes
     database, sqs, e2e_queues, start_worker, extra_revision
 ):
     start_worker()
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     reader = await reader_holding_orders(database)
     outcome: dict[str, BaseException | None] = {}
 

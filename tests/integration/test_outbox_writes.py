@@ -102,7 +102,7 @@ async def test_four_concurrent_writers_number_each_order_1_to_n(database):
     orders = [str(uuid.uuid4()) for _ in range(40)]
     events = [e for o in orders for e in (placed(o), paid(o), shipped(o))]
     batch = messages(*events)
-    stores = [PostgresStore(database, outbox=True) for _ in range(4)]
+    stores = [PostgresStore(database, outbox=True, pool_size=4) for _ in range(4)]
     for s in stores:
         await s.connect()
     try:
@@ -158,7 +158,7 @@ async def test_a_rolled_back_batch_writes_no_outbox_row(outbox_store, database):
 
 
 async def test_with_the_outbox_off_nothing_is_written_but_orders_still_count(database):
-    store = PostgresStore(database)
+    store = PostgresStore(database, pool_size=4)
     await store.connect()
     try:
         order = str(uuid.uuid4())
@@ -171,7 +171,7 @@ async def test_with_the_outbox_off_nothing_is_written_but_orders_still_count(dat
 
 async def test_the_migration_starts_each_order_from_its_applied_events(empty_database):
     await asyncio.to_thread(upgrade, empty_database, "0002")
-    store = PostgresStore(empty_database)
+    store = PostgresStore(empty_database, pool_size=4)
     order = str(uuid.uuid4())
     conn = await asyncpg.connect(empty_database)
     try:

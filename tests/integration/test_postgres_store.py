@@ -19,7 +19,7 @@ from tests.support.database import query
 
 @pytest.fixture
 async def store(database):
-    s = PostgresStore(database)
+    s = PostgresStore(database, pool_size=4)
     await s.connect()
     yield s
     await s.close()
@@ -73,7 +73,7 @@ async def test_concurrent_workers_apply_each_event_once(database):
     orders = [str(uuid.uuid4()) for _ in range(50)]
     events = [e for o in orders for e in (placed(o), paid(o), shipped(o))]
     batch = messages(*events)
-    stores = [PostgresStore(database) for _ in range(4)]
+    stores = [PostgresStore(database, pool_size=4) for _ in range(4)]
     for s in stores:
         await s.connect()
     try:
@@ -143,7 +143,7 @@ async def test_a_poison_message_does_not_take_its_batch_mates_down(store, databa
 
 
 async def test_unreachable_database_is_transient_not_invalid():
-    store = PostgresStore("postgresql://nobody@127.0.0.1:1/none")
+    store = PostgresStore("postgresql://nobody@127.0.0.1:1/none", pool_size=4)
     with pytest.raises(StoreUnavailable):
         await store.connect()
     results = await BatchProcessor(store).process(messages(placed()))

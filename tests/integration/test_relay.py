@@ -12,14 +12,19 @@ import pytest
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic
+from order_service.bootstrap import relay_config
 from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.errors import StoreUnavailable
+from order_service.metrics import Metrics
 from order_service.service.processing import BatchProcessor
-from order_service.service.relay import Relay, RelayConfig
+from order_service.service.relay import Relay
+from order_service.settings import Settings
 from tests.factories import paid, placed
 from tests.support.batches import lifecycles, messages
 from tests.support.downstream import check_downstream, receive_all
 from tests.support.status_contract import validate_status_event
+
+DEFAULTS = Settings.model_construct()  # the settings' defaults
 
 
 async def unpublished(dsn: str) -> int:
@@ -39,7 +44,12 @@ async def test_every_row_reaches_the_downstream_queue_in_sequence(
         sns, sqs, f"status-{uuid.uuid4().hex[:8]}", fifo=fifo
     )
     outbox = PostgresOutbox(database)
-    relay = Relay(outbox, SnsTopic(sns, topic_arn), RelayConfig(claim_orders=7))
+    relay = Relay(
+        outbox,
+        SnsTopic(sns, topic_arn, metrics=Metrics()),
+        relay_config(DEFAULTS, claim_orders=7),
+        Metrics(),
+    )
     try:
         while await relay.publish_once():  # a claim of 7 orders is full: more are waiting
             pass
@@ -129,7 +139,12 @@ async def test_a_relay_woken_by_its_worker_publishes_without_waiting_for_the_pol
 ):
     topic_arn, downstream = await create_topic_with_queue(sns, sqs, f"w-{uuid.uuid4().hex[:8]}")
     outbox = PostgresOutbox(database)
-    relay = Relay(outbox, SnsTopic(sns, topic_arn), RelayConfig(poll_interval=10))
+    relay = Relay(
+        outbox,
+        SnsTopic(sns, topic_arn, metrics=Metrics()),
+        relay_config(DEFAULTS, poll_interval=10),
+        Metrics(),
+    )
     outbox_store.on_outbox_written = relay.wake.set
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
@@ -150,8 +165,10 @@ async def test_a_traced_batch_s_rows_carry_its_traceparent_to_the_published_mess
 ):
     from opentelemetry.sdk.trace import TracerProvider
 
+    from order_service.adapters.spans import OtelSpans
+
     tracer = TracerProvider().get_tracer("test")
-    traced = PostgresStore(database, outbox=True, tracer=tracer)
+    traced = PostgresStore(database, outbox=True, spans=OtelSpans(tracer), pool_size=4)
     await traced.connect()
     order = str(uuid.uuid4())
     try:
@@ -165,7 +182,9 @@ async def test_a_traced_batch_s_rows_carry_its_traceparent_to_the_published_mess
     )
     outbox = PostgresOutbox(database)
     try:
-        await Relay(outbox, SnsTopic(sns, topic_arn)).publish_once()
+        await Relay(
+            outbox, SnsTopic(sns, topic_arn, metrics=Metrics()), relay_config(DEFAULTS), Metrics()
+        ).publish_once()
     finally:
         await outbox.close()
     bodies = await receive_all(sqs, downstream, 2)

@@ -17,15 +17,19 @@ from structlog.testing import capture_logs
 
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.sns import SnsTopic
+from order_service.bootstrap import relay_config
 from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.metrics import Metrics
 from order_service.service.processing import BatchProcessor
-from order_service.service.relay import Relay, RelayConfig
+from order_service.service.relay import Relay
+from order_service.settings import Settings
 from tests.factories import paid, placed, shipped
 from tests.support.batches import lifecycles, messages
 from tests.support.database import execute
 from tests.support.downstream import check_downstream, receive_all
 from tests.support.status_contract import validate_status_event
+
+DEFAULTS = Settings.model_construct()  # the settings' defaults
 
 
 @pytest.fixture
@@ -58,7 +62,12 @@ async def test_a_status_event_holding_characters_sqs_refuses_is_published_as_sqs
     for step in (placed(order), paid(order), shipped(order, carrier=carrier)):
         await BatchProcessor(outbox_store).process(messages(step))
     arn, downstream = await create_topic_with_queue(sns, sqs, f"c-{uuid.uuid4().hex[:8]}")
-    assert await Relay(outbox, SnsTopic(sns, arn)).publish_once() is False
+    assert (
+        await Relay(
+            outbox, SnsTopic(sns, arn, metrics=Metrics()), relay_config(DEFAULTS), Metrics()
+        ).publish_once()
+        is False
+    )
     bodies = await raw_bodies(sqs, downstream, expect=3)
     for body in bodies:
         await sqs.send_message(QueueUrl=downstream, MessageBody=body)  # refused if SQS can't
@@ -118,8 +127,8 @@ async def test_retention_refused_by_the_database_is_reported_and_publishing_goes
     )
     arn, downstream = await create_topic_with_queue(sns, sqs, f"r-{uuid.uuid4().hex[:8]}")
     metrics = Metrics()
-    config = RelayConfig(poll_interval=0.05, retention_seconds=0, retention_every=0)
-    relay = Relay(outbox, SnsTopic(sns, arn), config, metrics)
+    config = relay_config(DEFAULTS, poll_interval=0.05, retention_seconds=0, retention_every=0)
+    relay = Relay(outbox, SnsTopic(sns, arn, metrics=Metrics()), config, metrics)
     await lifecycles(outbox_store, 2)
     stop = asyncio.Event()
     with capture_logs() as logs:

@@ -11,12 +11,17 @@ import pytest
 
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.sns import SnsTopic, sns_client
+from order_service.bootstrap import relay_config
 from order_service.entrypoints.local_servers import create_topic_with_queue
+from order_service.metrics import Metrics
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
 from order_service.service.relay import Relay
+from order_service.settings import Settings
 from tests.factories import body, paid, placed
 from tests.support.sns_proxy import SnsFaultProxy
+
+DEFAULTS = Settings.model_construct()  # the settings' defaults
 
 
 @pytest.mark.parametrize(
@@ -39,8 +44,10 @@ async def test_the_message_group_of_each_status_event(
     outbox = PostgresOutbox(database)
     try:
         async with sns_client("us-east-1") as client:
-            topic = SnsTopic(client, topic_arn, group_by_customer=group_by_customer)
-            await Relay(outbox, topic).publish_once()
+            topic = SnsTopic(
+                client, topic_arn, group_by_customer=group_by_customer, metrics=Metrics()
+            )
+            await Relay(outbox, topic, relay_config(DEFAULTS), Metrics()).publish_once()
     finally:
         await outbox.close()
         await proxy.stop()

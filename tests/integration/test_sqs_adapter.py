@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from order_service.adapters.sqs import SqsQueue
+from order_service.metrics import Metrics
 from order_service.service.ports import Message
 from tests.support.queues import receive_messages
 
 
 async def test_send_receive_delete(sqs, queues):
-    queue = SqsQueue(sqs, queues.url, queues.dlq_url)
+    queue = SqsQueue(sqs, queues.url, queues.dlq_url, metrics=Metrics())
     await queue.send(queues.url, [f"m{i}" for i in range(25)])
     got = await receive_messages(queue, 25)
     assert sorted(m.body for m in got) == sorted(f"m{i}" for i in range(25))
@@ -20,7 +21,7 @@ async def test_send_receive_delete(sqs, queues):
 
 
 async def test_stale_receipt_handle_is_reported_not_ignored(sqs, queues):
-    queue = SqsQueue(sqs, queues.url, queues.dlq_url)
+    queue = SqsQueue(sqs, queues.url, queues.dlq_url, metrics=Metrics())
     await queue.send(queues.url, ["a"])
     (message,) = await receive_messages(queue, 1)
     stale = Message(message.message_id, "not-a-receipt-handle", message.body)
@@ -31,7 +32,7 @@ async def test_stale_receipt_handle_is_reported_not_ignored(sqs, queues):
 
 
 async def test_visibility_zero_returns_a_message_at_once_with_its_receive_count(sqs, queues):
-    queue = SqsQueue(sqs, queues.url, queues.dlq_url)
+    queue = SqsQueue(sqs, queues.url, queues.dlq_url, metrics=Metrics())
     await queue.send(queues.url, ["b"])
     (first,) = await receive_messages(queue, 1)
     assert await queue.change_visibility([first], [0]) == []
@@ -40,7 +41,7 @@ async def test_visibility_zero_returns_a_message_at_once_with_its_receive_count(
 
 
 async def test_dead_letter_copy_carries_the_reason(sqs, queues):
-    queue = SqsQueue(sqs, queues.url, queues.dlq_url)
+    queue = SqsQueue(sqs, queues.url, queues.dlq_url, metrics=Metrics())
     message = Message("m-1", "rh", "not json")
     assert await queue.send_to_dlq(message, "not JSON: Expecting value") is True
     response = await sqs.receive_message(
@@ -56,7 +57,7 @@ async def test_dead_letter_copy_carries_the_reason(sqs, queues):
 
 
 async def test_redrive_policy_moves_a_message_after_five_receives(sqs, queues):
-    queue = SqsQueue(sqs, queues.url, queues.dlq_url)
+    queue = SqsQueue(sqs, queues.url, queues.dlq_url, metrics=Metrics())
     await queue.send(queues.url, ["never processed"])
     for _ in range(5):
         (m,) = await receive_messages(queue, 1)

@@ -13,17 +13,18 @@ from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.adapters.sqs_dlq import DeadLetterQueue
 from order_service.domain.queue_type import QueueType
 from order_service.errors import QueueUnavailable
+from order_service.metrics import Metrics
 from tests.factories import body, paid, placed
 from tests.support.queues import dead_letters, receive_messages
 from tests.support.sqs_proxy import Faults
 
 
 async def test_describe_reads_both_types_and_the_high_throughput_mode(sqs, fifo_queues, queues):
-    setup = await SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url).describe()
+    setup = await SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url, metrics=Metrics()).describe()
     high = QueueType(True, "messageGroup", "perMessageGroupId")
     assert (setup.queue, setup.dlq, setup.max_receive_count) == (high, high, 5)
     assert "high throughput" in setup.queue.describe()
-    setup = await SqsQueue(sqs, queues.url, queues.dlq_url).describe()
+    setup = await SqsQueue(sqs, queues.url, queues.dlq_url, metrics=Metrics()).describe()
     assert (setup.queue, setup.dlq) == (QueueType(False), QueueType(False))
 
 
@@ -33,7 +34,7 @@ async def test_fifo_attributes_an_emulator_omits_mean_the_defaults():
 
 
 async def test_send_groups_by_order_with_the_event_id_as_deduplication_id(sqs, fifo_queues):
-    queue = SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url)
+    queue = SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url, metrics=Metrics())
     order = str(uuid.uuid4())
     first, second = body(placed(order)), body(paid(order))
     await queue.send(fifo_queues.url, [first, second, first])  # the resend is dropped by SQS
@@ -45,7 +46,7 @@ async def test_send_groups_by_order_with_the_event_id_as_deduplication_id(sqs, f
 async def test_the_dlq_copy_on_fifo_keeps_the_group_and_a_retried_copy_is_not_doubled(
     sqs, fifo_queues
 ):
-    queue = SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url)
+    queue = SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url, metrics=Metrics())
     order = str(uuid.uuid4())
     await queue.send(fifo_queues.url, [body(placed(order)), "not json"])
     _, invalid = await receive_messages(queue, 2)
@@ -61,7 +62,7 @@ async def test_the_dlq_copy_on_fifo_keeps_the_group_and_a_retried_copy_is_not_do
 
 
 async def test_the_dlq_copy_on_a_fair_queue_keeps_the_tenant(sqs, queues):
-    queue = SqsQueue(sqs, queues.url, queues.dlq_url)
+    queue = SqsQueue(sqs, queues.url, queues.dlq_url, metrics=Metrics())
     await sqs.send_message(QueueUrl=queues.url, MessageBody="{", MessageGroupId="cust-7")
     (tenant,) = await receive_messages(queue, 1)
     assert tenant.group_id == "cust-7"
@@ -74,7 +75,7 @@ async def test_the_dlq_copy_on_a_fair_queue_keeps_the_tenant(sqs, queues):
 async def test_manual_redrive_into_fifo_keeps_groups_and_order_with_fresh_deduplication_ids(
     sqs, fifo_queues
 ):
-    queue = SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url)
+    queue = SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url, metrics=Metrics())
     orders = [str(uuid.uuid4()) for _ in range(3)]
     bodies = [body(step(o)) for o in orders for step in (placed, paid)]
     await queue.send(fifo_queues.url, bodies)
@@ -108,7 +109,7 @@ async def test_manual_redrive_reports_what_sqs_refused_and_leaves_it_in_the_dlq(
         MessageGroupId="o-1",
         MessageDeduplicationId="d-1",
     )
-    queue = SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url)
+    queue = SqsQueue(sqs, fifo_queues.url, fifo_queues.dlq_url, metrics=Metrics())
     letters = await DeadLetterQueue(queue).receive(10, 60)
     result = await DeadLetterQueue(queue).redrive(letters)
     assert result.moved == 0 and len(result.errors) == 1
@@ -131,7 +132,9 @@ async def test_a_retried_fifo_receive_keeps_its_attempt_id_unless_throttled(
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", proxy.endpoint)
     proxy.set(Faults(script={"ReceiveMessage": list(script)}))
     async with sqs_client("us-east-1", sdk_retries=0) as client:
-        queue = SqsQueue(client, fifo_queues.url, fifo_queues.dlq_url, receive_client=client)
+        queue = SqsQueue(
+            client, fifo_queues.url, fifo_queues.dlq_url, receive_client=client, metrics=Metrics()
+        )
         receive = queue.receiver()
         for _ in script:
             with pytest.raises(QueueUnavailable):

@@ -16,15 +16,20 @@ import pytest
 from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import SnsTopic
+from order_service.bootstrap import relay_config
 from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.errors import StoreUnavailable
+from order_service.metrics import Metrics
 from order_service.service.processing import BatchProcessor
 from order_service.service.relay import Relay
+from order_service.settings import Settings
 from tests.factories import paid, placed, shipped
 from tests.support.batches import messages
 from tests.support.database import query
 from tests.support.downstream import check_downstream, receive_all
 from tests.support.status_contract import validate_status_event
+
+CONFIG = relay_config(Settings.model_construct())  # the settings' defaults
 
 
 async def old_build_places(conn: asyncpg.Connection, order_id: str) -> None:
@@ -98,7 +103,7 @@ async def test_the_relay_publishes_what_an_older_build_applied_in_sequence(
         sns, sqs, f"status-{uuid.uuid4().hex[:8]}", fifo=False
     )
     outbox = PostgresOutbox(database)
-    relay = Relay(outbox, SnsTopic(sns, topic_arn))
+    relay = Relay(outbox, SnsTopic(sns, topic_arn, metrics=Metrics()), CONFIG, Metrics())
     try:
         assert await outbox.catch_up(10) == 3  # old: placed, paid; mixed: paid
         assert await backlog(database) == set()
@@ -137,7 +142,9 @@ async def test_a_batch_catches_an_order_up_before_its_own_change(
     )
     outbox = PostgresOutbox(database)
     try:
-        while await Relay(outbox, SnsTopic(sns, topic_arn)).publish_once():
+        while await Relay(
+            outbox, SnsTopic(sns, topic_arn, metrics=Metrics()), CONFIG, Metrics()
+        ).publish_once():
             pass
     finally:
         await outbox.close()
@@ -146,7 +153,7 @@ async def test_a_batch_catches_an_order_up_before_its_own_change(
 
 
 async def test_without_an_outbox_reader_only_the_counter_catches_up(database, conn):
-    quiet = PostgresStore(database, outbox=False)
+    quiet = PostgresStore(database, outbox=False, pool_size=4)
     await quiet.connect()
     try:
         order = str(uuid.uuid4())

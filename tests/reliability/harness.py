@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from order_service.adapters.sqs import SqsQueue
+from order_service.metrics import Metrics
 from tests.reliability.model import expected_state
 from tests.support.database import execute, query
 from tests.support.downstream import check_downstream, receive_all
@@ -58,7 +59,7 @@ class Figures:
 
 
 async def send(sqs: Any, queues: Any, bodies: Sequence[str]) -> SqsQueue:
-    queue = SqsQueue(sqs, queues.url, queues.dlq_url)
+    queue = SqsQueue(sqs, queues.url, queues.dlq_url, metrics=Metrics())
     await queue.send(queues.url, bodies)
     return queue
 

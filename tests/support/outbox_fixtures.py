@@ -26,7 +26,7 @@ class StatusTopic:
 async def outbox_store(database: str) -> AsyncIterator[PostgresStore]:
     """The store on this test's database with the outbox on (each applied event writes its
     status-event row in the batch's transaction)."""
-    store = PostgresStore(database, outbox=True)
+    store = PostgresStore(database, outbox=True, pool_size=4)
     await store.connect()
     yield store
     await store.close()

@@ -8,6 +8,7 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 
+from order_service.adapters.spans import NO_SPANS
 from order_service.domain.batch import Plan, Snapshot
 from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import Outcome
@@ -127,7 +128,7 @@ async def test_the_consumer_on_a_fifo_queue_decides_each_order_in_group_order_ac
         wait_time_seconds=0,
         fifo=True,
     )
-    consumer = Consumer(queue, store, config, Metrics(), store_ready=store.ready)
+    consumer = Consumer(queue, store, config, Metrics(), store_ready=store.ready, spans=NO_SPANS)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop, 2.0))
     await wait_for(lambda: consumer.processed == len(messages), 10, "all processed", interval=0.01)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from order_service.adapters import cloudwatch_emf as emf
+from order_service.domain.queue_type import queue_name
 from order_service.metrics import Metrics
 from tests.support.waiting import wait_for
 
@@ -96,11 +98,12 @@ def test_a_registry_without_fault_or_pause_metrics_publishes_the_rest() -> None:
 
 def test_queue_name_is_the_url_tail() -> None:
     url = "https://sqs.eu-west-1.amazonaws.com/123456789012/OrderService-prod-Queue4A7E3555"
-    assert emf.queue_name(url) == "OrderService-prod-Queue4A7E3555"
+    assert queue_name(url) == "OrderService-prod-Queue4A7E3555"
+    assert queue_name(url + "/") == queue_name(url)  # one parser: EMF, spans and settings
 
 
 def test_off_unless_an_interval_is_set() -> None:
-    assert emf.start_emf(Metrics().registry, "http://x/q", 0) is None
+    assert emf.emf_publisher(Metrics().registry, "http://x/q", 0) is None
 
 
 async def test_publisher_writes_each_interval_and_a_last_snapshot_on_stop() -> None:
@@ -108,10 +111,13 @@ async def test_publisher_writes_each_interval_and_a_last_snapshot_on_stop() -> N
     written: list[dict] = []
     publisher = emf.EmfPublisher(
         emf.EmfSnapshots(metrics.registry, "q"), 0.01, write=written.extend
-    ).start()
+    )
+    running = asyncio.create_task(publisher.run())
     await wait_for(lambda: written, 5, "a first snapshot", interval=0.005)
     metrics.messages.labels("applied").inc(7)
-    await publisher.stop()
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    publisher.write_last()
     assert sum(d["MessagesApplied"] for d in written) == 7
     json.dumps(written)  # serialisable as the lines are
 

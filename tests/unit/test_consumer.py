@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from order_service.adapters.spans import NO_SPANS
 from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.metrics import Metrics
 from order_service.service.consumer import Consumer
@@ -20,9 +21,21 @@ def msg(text: str, receive_count: int = 1) -> Message:
     return Message(str(uuid.uuid4()), f"rh-{uuid.uuid4()}", text, receive_count)
 
 
-def consumer(queue, store, **config) -> Consumer:
+def consumer(queue, store, metrics: Metrics | None = None, **config) -> Consumer:
     cfg = make_config(pollers=1, processors=1, max_in_flight=20, wait_time_seconds=0, **config)
-    return Consumer(queue, store, cfg, Metrics(), store_ready=store.ready)
+    return Consumer(
+        queue, store, cfg, metrics or Metrics(), store_ready=store.ready, spans=NO_SPANS
+    )
+
+
+def errors(metrics: Metrics) -> dict[str, float]:
+    """order_errors_total by kind, as /metrics shows it."""
+    return {
+        s.labels["kind"]: s.value
+        for family in metrics.registry.collect()
+        for s in family.samples
+        if s.name == "order_errors_total"
+    }
 
 
 async def run_until(c: Consumer, done, timeout: float = 5.0, grace: float = 2.0) -> None:
@@ -91,6 +104,7 @@ async def test_stop_hands_buffered_messages_back_at_once():
         ),
         Metrics(),
         store_ready=store.ready,
+        spans=NO_SPANS,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop, 5))
@@ -128,23 +142,19 @@ async def test_failed_delete_is_counted_not_ignored():
     m = msg(body(placed()))
     queue = FakeQueue([m])
     queue.refuse_delete.add(m.message_id)
-    c = consumer(queue, FakeStore())
+    metrics = Metrics()
+    c = consumer(queue, FakeStore(), metrics)
     await run_until(c, lambda: c.processed == 1)
-    errors = {
-        s.labels["kind"]: s.value
-        for f in c._metrics.errors.collect()
-        for s in f.samples
-        if s.name.endswith("_total")
-    }
-    assert errors == {"delete": 1.0}
+    assert errors(metrics) == {"delete": 1.0}
 
 
 @pytest.mark.parametrize("count", [1, 25])
 async def test_in_flight_returns_to_zero(count):
     queue = FakeQueue([msg(body(placed(str(uuid.uuid4())))) for _ in range(count)])
-    c = consumer(queue, FakeStore())
+    metrics = Metrics()
+    c = consumer(queue, FakeStore(), metrics)
     await run_until(c, lambda: c.processed == count)
-    assert c._metrics.in_flight._value.get() == 0
+    assert metrics.registry.get_sample_value("order_messages_in_flight") == 0
 
 
 async def test_a_failing_heartbeat_does_not_stop_the_batch():
@@ -156,13 +166,8 @@ async def test_a_failing_heartbeat_does_not_stop_the_batch():
 
     m = msg(body(placed()))
     queue = FlakyQueue([m])
-    c = consumer(queue, FakeStore(delay=1.5), visibility_timeout=3)
+    metrics = Metrics()
+    c = consumer(queue, FakeStore(delay=1.5), metrics, visibility_timeout=3)
     await run_until(c, lambda: c.processed == 1)
     assert queue.deleted == [m]
-    errors = {
-        s.labels["kind"]: s.value
-        for f in c._metrics.errors.collect()
-        for s in f.samples
-        if s.name.endswith("_total")
-    }
-    assert errors["heartbeat"] >= 1
+    assert errors(metrics)["heartbeat"] >= 1

@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from order_service.adapters.spans import NO_SPANS
 from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.errors import ConfigError
 from order_service.metrics import Metrics
@@ -84,7 +85,7 @@ async def test_prefetched_messages_stay_invisible_while_they_wait_for_a_processo
         wait_time_seconds=0,
         visibility_timeout=3,
     )
-    c = Consumer(queue, store, config, Metrics(), store_ready=store.ready)
+    c = Consumer(queue, store, config, Metrics(), store_ready=store.ready, spans=NO_SPANS)
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop, 2))
     await wait_for(lambda: c.processed >= 3, 15, "3 messages processed", interval=0.05)

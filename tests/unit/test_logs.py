@@ -8,8 +8,8 @@ import logging
 import pytest
 import structlog
 
+from order_service.adapters.trace_context import parse_traceparent
 from order_service.logs import MAX_VALUE_CHARS, configure_logging
-from order_service.tracing import parse_traceparent
 
 FORGED = '{"event":"database fault: consuming paused"}'
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -10,14 +10,16 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
+from order_service.adapters.spans import NO_SPANS
 from order_service.domain.batch import Plan, Snapshot
 from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import Outcome
 from order_service.errors import StoreError, StoreUnavailable
 from order_service.metrics import Metrics
-from order_service.service.consumer import Consumer, ConsumerCrashed
+from order_service.service.consumer import Consumer
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
+from order_service.service.supervision import SideTaskCrashed
 from tests.factories import body, placed
 from tests.support.waiting import wait_for
 from tests.unit.fakes import FakeQueue, FakeStore, make_config
@@ -34,7 +36,9 @@ def placed_messages(count: int) -> list[Message]:
 def consumer(queue, store, metrics: Metrics | None = None, **config) -> Consumer:
     settings = {"pollers": 1, "processors": 1, "max_in_flight": 20, "wait_time_seconds": 0}
     cfg = make_config(**{**settings, **config})
-    return Consumer(queue, store, cfg, metrics or Metrics(), store_ready=store.probe)
+    return Consumer(
+        queue, store, cfg, metrics or Metrics(), store_ready=store.probe, spans=NO_SPANS
+    )
 
 
 class RefusingStore(FakeStore):
@@ -85,16 +89,22 @@ async def test_messages_held_by_a_fault_stay_in_flight_and_are_retried_in_place(
     await wait_for(lambda: len(store.recorded) >= 5, 5, "the first batch", interval=0.005)
     store.down = True  # the next batch meets the fault
     await wait_for(lambda: not c.gate.is_open, 5, "the pause", interval=0.005)
-    assert metrics.paused._value.get() == 1
+    assert metrics.registry.get_sample_value("order_service_paused") == 1
     await asyncio.sleep(0.3)
-    held = len(c._in_flight)
-    assert held > 0  # received, unacknowledged, under the heartbeat
+    # Received, unacknowledged, under the heartbeat: in flight as /metrics shows it.
+    held = metrics.registry.get_sample_value("order_messages_in_flight")
+    assert held > 0
     store.down = False
     await wait_for(lambda: len(store.recorded) == 25, 10, "all 25 recorded", interval=0.01)
     stop.set()
     await asyncio.wait_for(task, 4)
-    assert metrics.paused._value.get() == 0
-    assert metrics.system_faults.labels("unreachable")._value.get() == 1
+    assert metrics.registry.get_sample_value("order_service_paused") == 0
+    assert (
+        metrics.registry.get_sample_value(
+            "order_service_system_faults_total", {"kind": "unreachable"}
+        )
+        == 1
+    )
     # Nothing handed back or received twice: each message was received once and deleted once.
     assert not [t for _, t in queue.visibility if t == 0]
     assert sorted(m.message_id for m in queue.deleted) == sorted(m.message_id for m in messages)
@@ -141,7 +151,7 @@ async def test_a_heartbeat_that_dies_stops_the_worker_with_an_error():
     queue = BrokenHeartbeatQueue(placed_messages(3))
     c = consumer(queue, FakeStore(delay=2.5), visibility_timeout=3)
     stop = asyncio.Event()
-    with pytest.raises(ConsumerCrashed, match="heartbeat"):
+    with pytest.raises(SideTaskCrashed, match="heartbeat"):
         await asyncio.wait_for(c.run(stop, 1), 8)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from order_service.adapters.queue_setup import read_queues
 from order_service.adapters.sqs import QueueSetup
-from order_service.bootstrap import read_queues
 from order_service.domain.queue_type import QueueType, is_fifo_name, pairing_problem
 from order_service.domain.redelivery import RedeliveryPolicy
 from order_service.errors import ConfigError, QueueUnavailable

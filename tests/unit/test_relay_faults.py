@@ -15,14 +15,18 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from structlog.testing import capture_logs
 
+from order_service.bootstrap import relay_config
 from order_service.errors import StoreError, StoreUnavailable, TopicUnavailable
 from order_service.metrics import Metrics
 from order_service.service.ports import PendingRow, PublishResult
-from order_service.service.relay import Relay, RelayConfig
+from order_service.service.relay import Relay
+from order_service.settings import Settings
 from tests.support.waiting import wait_for
 from tests.unit.relay_fakes import FakeOutbox, FakeTopic, rows_of
 
-FAST = RelayConfig(poll_interval=0.01, max_backoff=0.02, measure_every=0.01)
+DEFAULTS = Settings.model_construct()  # the settings' defaults
+
+FAST = relay_config(DEFAULTS, poll_interval=0.01, max_backoff=0.02, measure_every=0.01)
 
 
 def faults(metrics: Metrics) -> dict[str, float]:
@@ -52,7 +56,11 @@ async def run_until(relay: Relay, done, stop: asyncio.Event | None = None) -> No
 
 
 class Broken(FakeTopic):
+    fixed = False  # the bug is fixed (say, a dependency came back): publishes as FakeTopic
+
     async def publish(self, rows: Sequence[PendingRow]) -> PublishResult:
+        if self.fixed:
+            return await super().publish(rows)
         self.calls.append(list(rows))
         raise RuntimeError("bug in the relay")
 
@@ -100,7 +108,7 @@ async def test_a_bug_in_the_relay_is_reported_and_backed_off_and_publishing_resu
             return faults(metrics).get("relay_bug", 0) >= 2
 
         await wait_for(second_bug, 10, "a second relay_bug", interval=0.005)
-        relay._topic = FakeTopic()  # the bug is fixed (say, a dependency came back)
+        broken.fixed = True  # the bug is fixed (say, a dependency came back)
         await wait_for(lambda: not outbox.rows, 10, "every row published", interval=0.005)
         stop.set()
         await task
@@ -124,7 +132,9 @@ async def test_retention_faults_never_hold_back_publishing():
     a = uuid.uuid4()
     outbox = FakeOutbox(rows_of(a, 1))
     outbox.retention_fault = StoreError("P0001: a trigger refuses DELETE on order_outbox")
-    relay = Relay(outbox, FakeTopic(), RelayConfig(poll_interval=0.01, retention_every=0), metrics)
+    relay = Relay(
+        outbox, FakeTopic(), relay_config(DEFAULTS, poll_interval=0.01, retention_every=0), metrics
+    )
     with capture_logs() as logs:
         await run_until(relay, lambda: faults(metrics).get("database_refused", 0) >= 2)
         outbox.rows += rows_of(uuid.uuid4(), 2)
@@ -139,7 +149,7 @@ async def test_catch_up_faults_never_hold_back_publishing():
     metrics = Metrics()
     outbox = FakeOutbox(rows_of(uuid.uuid4(), 1))
     outbox.catch_up_fault = StoreUnavailable("connection refused", kind="connection")
-    config = RelayConfig(poll_interval=0.01, catch_up_every=0)
+    config = relay_config(DEFAULTS, poll_interval=0.01, catch_up_every=0)
     relay = Relay(outbox, FakeTopic(), config, metrics)
     with capture_logs() as logs:
         await run_until(relay, lambda: outbox.catch_ups >= 2)
@@ -154,7 +164,7 @@ async def test_catch_up_faults_never_hold_back_publishing():
 async def test_a_claim_marks_after_each_round_so_a_cut_claim_loses_no_accepted_row():
     a, b = uuid.uuid4(), uuid.uuid4()
     outbox = FakeOutbox(rows_of(a, 3) + rows_of(b, 1))
-    await Relay(outbox, FakeTopic()).publish_once()
+    await Relay(outbox, FakeTopic(), relay_config(DEFAULTS), Metrics()).publish_once()
     assert outbox.claims[0].marks == 3  # three rounds, three marks
 
 
@@ -177,7 +187,7 @@ async def test_no_round_is_waited_for_past_round_seconds():
     a_rows = rows_of(a, 1)
     others = [rows_of(uuid.uuid4(), 2) for _ in range(12)]
     outbox = FakeOutbox(a_rows + [r for rows in others for r in rows])
-    relay = Relay(outbox, Slow(stuck=a), RelayConfig(round_seconds=0.05))
+    relay = Relay(outbox, Slow(stuck=a), relay_config(DEFAULTS, round_seconds=0.05), Metrics())
     with pytest.raises(TopicUnavailable) as raised:
         await relay.publish_once()
     assert raised.value.kind == "sns_timeout"
@@ -191,7 +201,12 @@ async def test_no_round_is_waited_for_past_round_seconds():
 async def test_no_round_starts_after_claim_seconds_and_the_rest_follows_at_once():
     outbox = FakeOutbox(rows_of(uuid.uuid4(), 2))
     topic = FakeTopic()
-    assert await Relay(outbox, topic, RelayConfig(claim_seconds=0)).publish_once() is True
+    assert (
+        await Relay(
+            outbox, topic, relay_config(DEFAULTS, claim_seconds=0), Metrics()
+        ).publish_once()
+        is True
+    )
     assert topic.calls == [] and len(outbox.rows) == 2
 
 
@@ -234,18 +249,24 @@ async def test_the_gauges_are_read_from_the_table_while_a_claim_hangs():
     outbox = Hanging(rows_of(uuid.uuid4(), 1))
     relay = Relay(outbox, FakeTopic(), FAST, metrics)
     await run_until(relay, lambda: outbox.gauge_reads >= 3)
-    assert metrics.outbox_oldest_unpublished._value.get() == 7.0
-    assert metrics.outbox_parked._value.get() == 0
+    assert (
+        metrics.registry.get_sample_value("order_service_outbox_oldest_unpublished_seconds") == 7.0
+    )
+    assert metrics.registry.get_sample_value("order_service_outbox_parked_rows") == 0
 
 
 async def test_a_lag_not_measured_is_not_reported_as_zero():
     metrics = Metrics()
-    assert math.isnan(metrics.outbox_oldest_unpublished._value.get())  # nobody relays yet
+    assert math.isnan(
+        metrics.registry.get_sample_value("order_service_outbox_oldest_unpublished_seconds")
+    )  # nobody relays yet
     outbox = FakeOutbox([], fail=StoreUnavailable("down"))
     relay = Relay(outbox, FakeTopic(), FAST, metrics)
     metrics.outbox_oldest_unpublished.set(0)
     await run_until(relay, lambda: outbox.gauge_reads >= 2)
-    assert math.isnan(metrics.outbox_oldest_unpublished._value.get())
+    assert math.isnan(
+        metrics.registry.get_sample_value("order_service_outbox_oldest_unpublished_seconds")
+    )
 
 
 async def test_a_claim_that_published_despite_a_fault_does_not_escalate_the_back_off():
@@ -253,7 +274,12 @@ async def test_a_claim_that_published_despite_a_fault_does_not_escalate_the_back
     pauses briefly after each claim instead of doubling its back-off up to 30 s."""
     stuck = rows_of(uuid.uuid4(), 1)
     outbox = FakeOutbox(list(stuck))
-    relay = Relay(outbox, FakeTopic(refuse={stuck[0].id}), RelayConfig(poll_interval=0.01))
+    relay = Relay(
+        outbox,
+        FakeTopic(refuse={stuck[0].id}),
+        relay_config(DEFAULTS, poll_interval=0.01),
+        Metrics(),
+    )
     stop = asyncio.Event()
     with capture_logs() as logs:
         task = asyncio.create_task(relay.run(stop))

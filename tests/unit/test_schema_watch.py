@@ -8,6 +8,7 @@ import asyncio
 from order_service.errors import StoreUnavailable
 from order_service.metrics import Metrics
 from order_service.service.pause import FaultGate
+from order_service.service.supervision import Supervisor
 from tests.support.waiting import wait_for
 
 TOO_OLD = StoreUnavailable("needs a build that knows 0009", kind="build_too_old", action="x")
@@ -38,7 +39,7 @@ async def test_a_schema_that_needs_a_newer_build_pauses_an_open_gate_until_it_pa
         await schema.check()
 
     gate = FaultGate(probe, Metrics(), max_delay=0.05, check_schema=schema.check, schema_every=0.02)
-    gate.start()
+    gate.start(Supervisor(asyncio.Event()))
     try:
         assert await asyncio.wait_for(gate.wait_open(), 2)
         schema.fault = TOO_OLD
@@ -54,7 +55,7 @@ async def test_other_faults_of_the_check_leave_the_gate_to_the_batches():
     schema = Schema()
     schema.fault = StoreUnavailable("connection refused", kind="connection")
     gate = FaultGate(probe_ok, Metrics(), check_schema=schema.check, schema_every=0.01)
-    gate.start()
+    gate.start(Supervisor(asyncio.Event()))
     try:
         assert await asyncio.wait_for(gate.wait_open(), 2)
         await wait_for(lambda: schema.checks >= 3, 2, "three checks", interval=0.01)

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from order_service.adapters.sns import SnsTopic, sqs_safe, topic_fault
 from order_service.errors import TopicUnavailable
+from order_service.metrics import Metrics
 from order_service.service.ports import PendingRow
 
 # The characters SQS refuses in a message body (all but #x9 | #xA | #xD | #x20-#xD7FF |
@@ -94,7 +95,7 @@ async def test_an_entry_refused_for_what_it_holds_is_a_refused_row_the_others_pa
         }
     )
     sent = rows(2)
-    result = await SnsTopic(client, "arn:aws:sns:us-east-1:1:t").publish(sent)
+    result = await SnsTopic(client, "arn:aws:sns:us-east-1:1:t", metrics=Metrics()).publish(sent)
     assert result.accepted == {sent[0].id}
     assert result.refused == {sent[1].id: "InvalidParameter: bad"}
     assert result.failure is None
@@ -104,7 +105,7 @@ async def test_an_entry_failing_for_the_topic_is_a_failure_never_a_parked_row():
     client = Client(
         {"Successful": [], "Failed": [{"Id": "0", "Code": "KMSDisabled", "SenderFault": True}]}
     )
-    result = await SnsTopic(client, "arn:aws:sns:us-east-1:1:t").publish(rows(1))
+    result = await SnsTopic(client, "arn:aws:sns:us-east-1:1:t", metrics=Metrics()).publish(rows(1))
     assert not result.accepted and not result.refused
     assert result.failure is not None and result.failure.kind == "sns_kms"
 
@@ -112,11 +113,15 @@ async def test_an_entry_failing_for_the_topic_is_a_failure_never_a_parked_row():
 async def test_a_refused_call_names_its_cause():
     error = ClientError({"Error": {"Code": "AuthorizationError", "Message": "no"}}, "PublishBatch")
     with pytest.raises(TopicUnavailable) as raised:
-        await SnsTopic(Client(error), "arn:aws:sns:us-east-1:1:t").publish(rows(1))
+        await SnsTopic(Client(error), "arn:aws:sns:us-east-1:1:t", metrics=Metrics()).publish(
+            rows(1)
+        )
     assert raised.value.kind == "sns_denied" and not raised.value.transient
 
 
 async def test_the_published_body_is_sqs_safe():
     client = Client({"Successful": [{"Id": "0"}]})
-    await SnsTopic(client, "arn:aws:sns:us-east-1:1:t").publish(rows(1, '{"c": "\ufffe\uffff"}'))
+    await SnsTopic(client, "arn:aws:sns:us-east-1:1:t", metrics=Metrics()).publish(
+        rows(1, '{"c": "\ufffe\uffff"}')
+    )
     assert client.entries[0]["Message"] == '{"c": "\\ufffe\\uffff"}'

@@ -51,17 +51,18 @@ def lifecycle_payloads() -> list[dict]:
         ),
     ]
     changes = [
-        AppliedChange(OrderEvent(uuid.uuid4(), kind, when, order, data), after)  # type: ignore[arg-type]
-        for kind, data, after in steps
+        AppliedChange(OrderEvent(uuid.uuid4(), kind, when, order, data), after, sequence)  # type: ignore[arg-type]
+        for sequence, (kind, data, after) in enumerate(steps, start=1)
     ]
     cancelled = replace(paid, status=Status.CANCELLED, cancel_reason="fraud")
     changes.append(
         AppliedChange(
             OrderEvent(uuid.uuid4(), EventType.CANCELLED, when, order, Cancelled("fraud")),
             cancelled,
+            len(changes) + 1,
         )
     )
-    return [row.payload for row in outbox_rows(changes, {})]
+    return [row.payload for row in outbox_rows(changes)]
 
 
 def test_what_the_code_builds_validates_including_offsets_and_microseconds():

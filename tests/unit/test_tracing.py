@@ -15,13 +15,12 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRat
 from opentelemetry.trace import SpanKind, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from order_service import tracing
-from order_service.adapters.postgres import PostgresStore, database_attributes
-from order_service.adapters.sqs import SqsQueue
-from order_service.adapters.telemetry import otlp_protocol, start_tracing
+from order_service.adapters import trace_context as tracing
+from order_service.adapters.spans import NO_SPAN, NO_SPANS, OtelSpans, database_attributes
+from order_service.adapters.telemetry import TracingOff, TracingSdk, otlp_protocol, start_tracing
+from order_service.adapters.trace_context import add_trace_ids
 from order_service.domain.lifecycle import Outcome
 from order_service.errors import ConfigError
-from order_service.logs import add_trace_ids
 from order_service.service.ports import Message, Result
 
 ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -47,13 +46,15 @@ def test_tracing_is_on_only_when_configured_the_standard_way(environ, traces_fil
     assert tracing.enabled(environ, traces_file) is on
     if traces_file is None:  # (with one, start_tracing would open the file)
         started = start_tracing(environ)
-        assert (started is not None) is on
-        if started is not None:
-            started.shutdown()
+        assert isinstance(started, TracingSdk) is on
+        started.shutdown()
 
 
-def test_off_builds_no_sdk():
-    assert start_tracing({}) is None
+def test_off_builds_no_sdk_and_hands_out_the_no_op_spans():
+    off = start_tracing({})
+    assert isinstance(off, TracingOff) and off.spans is NO_SPANS
+    assert tracing.log_processors({}) == []  # no log line looks for a span
+    assert tracing.log_processors({}, "t.jsonl") == [add_trace_ids]
 
 
 @pytest.mark.parametrize(
@@ -138,7 +139,7 @@ def test_the_sdk_reads_the_service_name_and_sampler_itself(monkeypatch, tmp_path
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
     started = start_tracing({}, str(tmp_path / "t.jsonl"))
-    assert started is not None
+    assert isinstance(started, TracingSdk)
     try:
         assert started.provider.resource.attributes["service.name"] == "orders-eu"
         assert "0.25" in started.provider.sampler.get_description()
@@ -146,7 +147,7 @@ def test_the_sdk_reads_the_service_name_and_sampler_itself(monkeypatch, tmp_path
         started.shutdown()
     monkeypatch.delenv("OTEL_SERVICE_NAME")
     started = start_tracing({}, str(tmp_path / "t.jsonl"))
-    assert started is not None
+    assert isinstance(started, TracingSdk)
     started.shutdown()
     assert started.provider.resource.attributes["service.name"] == "order-service"
 
@@ -154,7 +155,7 @@ def test_the_sdk_reads_the_service_name_and_sampler_itself(monkeypatch, tmp_path
 def test_the_traces_file_gets_one_json_span_per_line(tmp_path):
     path = tmp_path / "sub" / "traces.jsonl"
     started = start_tracing({}, str(path))
-    assert started is not None
+    assert isinstance(started, TracingSdk)
     with started.tracer.start_as_current_span("one"), started.tracer.start_as_current_span("two"):
         pass
     started.shutdown()
@@ -183,10 +184,9 @@ def test_the_process_span_links_each_producer_and_records_each_outcome(exporter)
         _message(1, (("AWSTraceHeader", aws),)),
         _message(2),  # no context: no link
     ]
-    spans = tracing.BatchSpans(exporter.tracer, "orders")
+    spans = OtelSpans(exporter.tracer).batches("http://sqs/1/orders")
     with spans.process(messages) as span:
-        tracing.BatchSpans.outcomes(
-            span,
+        span.outcomes(
             [
                 Result(messages[0], Outcome.APPLIED),
                 Result(messages[1], Outcome.DEFERRED, "paid before placed"),
@@ -212,10 +212,10 @@ def test_the_process_span_links_each_producer_and_records_each_outcome(exporter)
 
 def test_a_batch_that_is_not_sampled_builds_no_links_or_events(exporter):
     provider = TracerProvider(sampler=ALWAYS_OFF)
-    spans = tracing.BatchSpans(provider.get_tracer("t"), "orders")
+    spans = OtelSpans(provider.get_tracer("t")).batches("http://sqs/1/orders")
     with spans.process([_message(0, (("traceparent", TRACEPARENT),))]) as span:
-        assert not span.is_recording()
-        tracing.BatchSpans.outcomes(span, [Result(_message(0), Outcome.APPLIED)])
+        assert not span.span.is_recording()
+        span.outcomes([Result(_message(0), Outcome.APPLIED)])
 
 
 def test_log_lines_carry_the_current_span_ids(exporter):
@@ -292,30 +292,31 @@ def test_the_traceparent_parser_agrees_with_the_sdk_propagator(traceparent, trac
 def test_within_an_unsampled_batch_no_child_span_is_built(exporter):
     ratio = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
     ratio.add_span_processor(SimpleSpanProcessor(exporter))
-    store = PostgresStore("postgresql://app@db/orders", tracer=ratio.get_tracer("t"))
-    queue = SqsQueue(None, "http://sqs/1/orders", "http://sqs/1/dlq", tracer=exporter.tracer)
+    database = OtelSpans(ratio.get_tracer("t")).database("postgresql://app@db/orders")
+    queue = OtelSpans(exporter.tracer)
     assert not tracing.under_unsampled_parent()  # outside any span: roots are built
     with ratio.get_tracer("t").start_as_current_span("process") as batch:
         assert not batch.is_recording() and tracing.under_unsampled_parent()
-        assert store._statement("commit") is store._statement("lock_keys")  # the plain path
-        with queue._span("delete", "settle", queue.queue_url, "DeleteMessageBatch", 1) as span:
-            assert span is None
+        assert database.statement("commit") is NO_SPAN  # the plain path
+        assert database.statement("lock_keys") is NO_SPAN
+        span = queue.messaging("delete", "settle", "http://sqs/1/orders", "DeleteMessageBatch", 1)
+        assert span is NO_SPAN
     with exporter.tracer.start_as_current_span("process"):
         assert not tracing.under_unsampled_parent()
-        with store._statement("commit") as span:
-            assert span is not None and span.is_recording()
+        with database.statement("commit") as span:
+            assert span is not NO_SPAN and span.span.is_recording()
     commit = next(s for s in exporter.get_finished_spans() if s.name == "COMMIT")
     assert commit.attributes["db.system"] == "postgresql"
     assert commit.attributes["db.operation.name"] == "COMMIT"
 
 
 def test_a_span_scope_records_the_exception_and_ends_the_span(exporter):
-    scope = tracing.messaging_span(exporter.tracer, "receive", "receive", "orders", "Receive")
+    scope = OtelSpans(exporter.tracer).messaging("receive", "receive", "http://q/orders", "Receive")
     current = []
 
     def fail() -> None:
         with scope as span:
-            current.append(trace.get_current_span() is span)
+            current.append(trace.get_current_span() is span.span)
             raise ValueError("boom")
 
     with pytest.raises(ValueError, match="boom"):

@@ -23,6 +23,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from order_service.domain.lifecycle import Outcome
+from order_service.domain.queue_type import queue_name
 
 NAMESPACE = "OrderService"
 QUEUE_DIMENSION = "QueueName"
@@ -52,11 +53,6 @@ log = structlog.get_logger("order_service.metrics")
 
 def outcome_metric_name(outcome: str) -> str:
     return f"Messages{outcome.capitalize()}"
-
-
-def queue_name(queue_url: str) -> str:
-    """SQS's QueueName dimension: the last segment of the queue URL."""
-    return queue_url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _samples(registry: CollectorRegistry) -> dict[str, dict[Labels, float]]:
@@ -191,8 +187,9 @@ def write_lines(documents: Iterable[dict[str, Any]]) -> None:
 
 
 class EmfPublisher:
-    """Writes a snapshot every `interval` seconds, and a last one on stop (so the final
-    minute's counts reach CloudWatch too)."""
+    """Writes a snapshot every `interval` seconds (`run`, a side task of the worker's
+    supervisor), and a last one on the way out (`write_last`: the final minute's counts reach
+    CloudWatch too)."""
 
     def __init__(
         self,
@@ -203,13 +200,10 @@ class EmfPublisher:
         self._snapshots = snapshots
         self._interval = interval
         self._write = write
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> EmfPublisher:
-        self._task = asyncio.create_task(self._run(), name="emf-publisher")
-        return self
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Never ends by itself: metrics must never stop the worker, a failed write is retried
+        at the next tick."""
         while True:
             await asyncio.sleep(self._interval)
             try:
@@ -217,17 +211,15 @@ class EmfPublisher:
             except Exception as exc:  # metrics must never stop the worker; next tick retries
                 log.warning("could not write the metrics snapshot", error=str(exc))
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    def write_last(self) -> None:
         with contextlib.suppress(Exception):
             self._write(self._snapshots.take())
 
 
-def start_emf(registry: CollectorRegistry, queue_url: str, interval: float) -> EmfPublisher | None:
-    """The running publisher, or None when EMF_INTERVAL_SECONDS is 0 (off: local runs)."""
+def emf_publisher(
+    registry: CollectorRegistry, queue_url: str, interval: float
+) -> EmfPublisher | None:
+    """The publisher, or None when EMF_INTERVAL_SECONDS is 0 (off: local runs)."""
     if interval <= 0:
         return None
-    return EmfPublisher(EmfSnapshots(registry, queue_name(queue_url)), interval).start()
+    return EmfPublisher(EmfSnapshots(registry, queue_name(queue_url)), interval)

@@ -3,58 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
-from functools import partial
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
 import asyncpg
-import structlog
-from opentelemetry.trace import Span, SpanKind, Tracer
 
-from order_service import tracing
 from order_service.adapters.db_credentials import SecretCredentials, connect_with
-from order_service.adapters.migrations import shipped_revisions
 from order_service.adapters.order_rows import order_state
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import NamedQuery, load
+from order_service.adapters.spans import NO_SPANS, Spans
 from order_service.adapters.status_catch_up import catch_up_orders
-from order_service.domain.batch import EventRecord, NewOrder, Plan, Snapshot, plan_batch
-from order_service.domain.events import (
-    EventType,
-    Line,
-    OrderEvent,
-    Paid,
-    Placed,
-)
+from order_service.adapters.store_probe import StoreProbe
+from order_service.domain.batch import EventRecord, NewOrder, Plan, Snapshot
+from order_service.domain.events import OrderEvent
 from order_service.domain.lifecycle import OrderState
-from order_service.domain.status_events import OutboxRow, last_sequences_after, outbox_rows
+from order_service.domain.status_events import OutboxRow, outbox_rows
 from order_service.errors import StoreUnavailable
 
 Q = load("queries.sql")
 WRITE_BATCH = NamedQuery.parse(Q["write_batch"])
-log = structlog.get_logger("order_service.postgres")
 __all__ = ["PostgresStore", "translate"]
-_UNTRACED = contextlib.nullcontext(None)
-# Each statement's span: (db.query.summary, which is also the span's name; db.operation.name).
-STATEMENT_SPANS = {
-    "lock_keys": ("SELECT pg_advisory_xact_lock", "SELECT"),
-    "recorded_event_ids": ("SELECT order_events", "SELECT"),
-    "load_orders": ("SELECT orders", "SELECT"),
-    "catch_up_orders": ("INSERT order_outbox UPDATE orders", "INSERT"),
-    "write_batch": ("INSERT orders order_items order_events order_outbox", "INSERT"),
-    "commit": ("COMMIT", "COMMIT"),
-    "quarantine": ("INSERT quarantined_messages", "INSERT"),
-}
-
-
-class _RollBack(Exception):
-    """Ends the probe's transaction without committing its writes."""
 
 
 class PostgresStore:
@@ -62,28 +32,28 @@ class PostgresStore:
         self,
         dsn: str,
         *,
-        pool_size: int = 4,
+        pool_size: int,
         command_timeout: float = 30.0,
         outbox: bool = False,
-        tracer: Tracer | None = None,
+        spans: Spans = NO_SPANS,
         credentials: SecretCredentials | None = None,
     ) -> None:
         """`outbox`: write one order_outbox row per applied event (a relay or a CDC reader
         consumes them); without one nothing is written, so the table never grows unread.
-        `tracer`: a batch's statements and its commit are spans, and its outbox rows keep
-        the batch's traceparent; None: neither. `credentials`: the user and password of each
-        new connection come from this secret (rotated without a restart), not the DSN."""
+        `spans`: a batch's statements and its commit are spans, and its outbox rows keep
+        the batch's traceparent (neither with the no-op spans). `credentials`: the user and
+        password of each new connection come from this secret (rotated without a restart),
+        not the DSN."""
         self._dsn = dsn
         self._connect = connect_with(credentials)
         self._outbox = outbox
-        self._tracer = tracer
-        self._db_attributes = database_attributes(dsn) if tracer is not None else {}
+        self._spans = spans.database(dsn)
         # Called after a commit that wrote outbox rows: wakes this process's relay.
         self.on_outbox_written: Callable[[], None] | None = None
         self._pool_size = pool_size
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
-        self._newer_revision_seen: str | None = None
+        self._probe = StoreProbe(self.write_on)
 
     async def connect(self) -> None:
         if self._pool is not None:
@@ -123,92 +93,15 @@ class PostgresStore:
             raise translate(exc) from exc
 
     async def probe(self) -> None:
-        """What a batch needs, checked: a connection, the schema revision this build expects,
-        and a known-good batch written (placed, then paid: every insert and update) plus a
-        quarantine row, in a transaction that is rolled back. Raises StoreUnavailable naming
-        the fault and what fixes it."""
+        """What a batch needs, checked with a known-good batch that is rolled back
+        (adapters/store_probe.py). Raises StoreUnavailable naming the fault and what fixes it."""
         await self.connect()
-        with self._probe_span():
-            await self._probe()
-
-    def _probe_span(self) -> contextlib.AbstractContextManager[Span | None]:
-        # One trace per probe (start-up, a paused worker's checks), its statements inside.
-        if self._tracer is None:
-            return _UNTRACED
-        return tracing.SpanScope(
-            self._tracer, "probe", SpanKind.INTERNAL, lambda: self._db_attributes
-        )
-
-    async def _probe(self) -> None:
-        try:
-            async with self._require_pool().acquire(timeout=10) as conn:
-                await self._check_revision(conn)
-                with contextlib.suppress(_RollBack):
-                    async with conn.transaction():
-                        for events in _canary_events():
-                            await self._run(conn, events, partial(plan_batch, events))
-                        await conn.execute(Q["quarantine"], "probe", "{}", "probe")
-                        raise _RollBack
-        except DRIVER_ERRORS as exc:
-            fault = translate(exc)
-            if isinstance(fault, StoreUnavailable):
-                raise fault from exc
-            # A data error on a known-good batch (a new CHECK constraint, a trigger): no
-            # message can pass, so it is the system's fault whatever its code.
-            raise StoreUnavailable(
-                f"database refuses a known-good batch: {fault}",
-                kind="refuses_valid_batch",
-                sqlstate=getattr(exc, "sqlstate", None),
-                action="a constraint or trigger rejects every order: check recent schema changes",
-            ) from exc
+        with self._spans.probe():
+            await self._probe.run(self._require_pool())
 
     async def check_schema(self) -> None:
-        """The schema's revision and what it requires of a build, checked on a connection of
-        the pool (the consumer repeats this while consuming: a migration may land under it)."""
-        try:
-            async with self._require_pool().acquire(timeout=10) as conn:
-                await self._check_revision(conn)
-        except DRIVER_ERRORS as exc:
-            raise translate(exc) from exc
-
-    async def _check_revision(self, conn: asyncpg.Connection) -> None:
-        head, known = shipped_revisions()
-        try:
-            current = await conn.fetchval("SELECT version_num FROM alembic_version")
-        except asyncpg.UndefinedTableError:
-            current = None
-        if current is None or (current in known and current != head):
-            raise StoreUnavailable(
-                f"database is at revision {current or 'none'}, this worker needs {head}",
-                kind="schema",
-                action="run `order-service migrate` (the migration task) before this build",
-            )
-        await self._check_requirement(conn, head, known)
-        if current != head and current != self._newer_revision_seen:
-            self._newer_revision_seen = current
-            log.warning(
-                "database schema is newer than this build; carrying on",
-                revision=current,
-                expected=head,
-            )
-
-    async def _check_requirement(
-        self, conn: asyncpg.Connection, head: str, known: frozenset[str]
-    ) -> None:
-        # Migration 0007 on: the oldest revision a build must know. A newer schema is fine
-        # (expand-only) until a migration says otherwise by raising it past what we know.
-        try:
-            required = await conn.fetchval(Q["schema_requirement"])
-        except asyncpg.UndefinedTableError:
-            required = None  # a later migration dropped it: nothing is required
-        if required is not None and required not in known:
-            raise StoreUnavailable(
-                f"the database's schema needs a build that knows revision {required}; "
-                f"this build knows up to {head}",
-                kind="build_too_old",
-                action="finish the rollout (or the rollback) to a build that knows "
-                f"revision {required}: this one stays paused, writing nothing",
-            )
+        """The schema's revision and what it requires of a build (adapters/store_probe.py)."""
+        await self._probe.check_schema(self._require_pool())
 
     async def run_batch(
         self, events: Sequence[OrderEvent], planner: Callable[[Snapshot], Plan]
@@ -218,11 +111,11 @@ class PostgresStore:
                 transaction = conn.transaction()
                 await transaction.start()
                 try:
-                    plan = await self._run(conn, events, planner)
+                    plan = await self.write_on(conn, events, planner)
                 except BaseException:
                     await transaction.rollback()
                     raise
-                with self._statement("commit"):
+                with self._spans.statement("commit"):
                     await transaction.commit()
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
@@ -230,74 +123,51 @@ class PostgresStore:
             self.on_outbox_written()
         return plan
 
-    async def _run(
+    async def write_on(
         self,
         conn: asyncpg.Connection,
         events: Sequence[OrderEvent],
         planner: Callable[[Snapshot], Plan],
     ) -> Plan:
+        """The batch on `conn`, inside the caller's transaction: lock, read, plan, write."""
         order_ids = list({e.order_id for e in events})
         event_ids = list({e.event_id for e in events})
         keys = [f"o:{o}" for o in order_ids] + [f"e:{e}" for e in event_ids]
-        with self._statement("lock_keys"):
+        with self._spans.statement("lock_keys"):
             await conn.fetchval(Q["lock_keys"], keys)
-        with self._statement("recorded_event_ids"):
+        with self._spans.statement("recorded_event_ids"):
             recorded = await conn.fetch(Q["recorded_event_ids"], event_ids)
-        with self._statement("load_orders"):
+        with self._spans.statement("load_orders"):
             rows = await conn.fetch(Q["load_orders"], order_ids)
         if behind := [r["order_id"] for r in rows if r["behind"]]:
             # An older build changed these without status events: theirs first (ours follow).
-            with self._statement("catch_up_orders"):
+            with self._spans.statement("catch_up_orders"):
                 await catch_up_orders(conn, behind, write_rows=self._outbox)
                 rows = await conn.fetch(Q["load_orders"], order_ids)
         plan = planner(
             Snapshot(
                 recorded_event_ids=frozenset(r["event_id"] for r in recorded),
                 orders={r["order_id"]: order_state(r) for r in rows},
+                last_sequences={r["order_id"]: r["last_sequence"] for r in rows},
             )
         )
-        await self._write(conn, plan, {r["order_id"]: r["last_sequence"] for r in rows})
+        await self._write(conn, plan)
         return plan
 
-    async def _write(
-        self, conn: asyncpg.Connection, plan: Plan, last_sequences: dict[UUID, int]
-    ) -> None:
+    async def _write(self, conn: asyncpg.Connection, plan: Plan) -> None:
+        """Writes what the plan says (the outbox rows only when something reads them)."""
         if not (plan.new_orders or plan.changed_orders or plan.records):
             return
-        sequences = last_sequences_after(plan.applied, last_sequences)
-        outbox = outbox_rows(plan.applied, last_sequences) if self._outbox else []
+        outbox = outbox_rows(plan.applied) if self._outbox else []
         arguments = WRITE_BATCH.arguments(
-            new_orders=_new_order_columns(plan.new_orders, sequences),
+            new_orders=_new_order_columns(plan.new_orders, plan.last_sequences),
             new_items=_line_columns(plan.new_orders),
-            changed_orders=_changed_order_columns(plan.changed_orders, sequences),
+            changed_orders=_changed_order_columns(plan.changed_orders, plan.last_sequences),
             events=_event_columns(plan.records),
-            outbox=_outbox_columns(outbox, self._traceparent() if outbox else None),
+            outbox=_outbox_columns(outbox, self._spans.traceparent() if outbox else None),
         )
-        with self._statement("write_batch"):
+        with self._spans.statement("write_batch"):
             await conn.execute(WRITE_BATCH.sql, *arguments)
-
-    def _traceparent(self) -> str | None:
-        """The batch's context (its `process` span), kept with the outbox rows it writes so
-        that the relay's messages carry it onward."""
-        if self._tracer is None:
-            return None
-        return tracing.inject_current().get("traceparent")
-
-    def _statement(self, name: str) -> contextlib.AbstractContextManager[Span | None]:
-        # A batch left out by the sampler gets no statement spans: they would be dropped.
-        if self._tracer is None or tracing.under_unsampled_parent():
-            return _UNTRACED
-        summary, operation = STATEMENT_SPANS[name]
-        return tracing.SpanScope(
-            self._tracer,
-            summary,
-            SpanKind.CLIENT,
-            lambda: {
-                **self._db_attributes,
-                "db.operation.name": operation,
-                "db.query.summary": summary,
-            },
-        )
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """Orders by status and recorded events by outcome (for summaries)."""
@@ -313,7 +183,7 @@ class PostgresStore:
     async def quarantine(self, message_id: str, body: str, reason: str) -> None:
         try:
             async with self._require_pool().acquire() as conn:
-                with self._statement("quarantine"):
+                with self._spans.statement("quarantine"):
                     await conn.execute(Q["quarantine"], message_id, body, reason)
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
@@ -397,38 +267,3 @@ def _outbox_columns(rows: Sequence[OutboxRow], traceparent: str | None) -> dict[
         "payload": [r.payload_json() for r in rows],
         "traceparent": [traceparent] * len(rows),
     }
-
-
-def database_attributes(dsn: str) -> dict[str, str | int]:
-    """The database conventions' connection attributes, read from the DSN once (no query)."""
-    attributes: dict[str, str | int] = {"db.system.name": "postgresql", "db.system": "postgresql"}
-    parts = urlsplit(dsn)
-    name = unquote(parts.path.lstrip("/"))
-    if name:
-        attributes["db.namespace"] = name
-    if "," in parts.netloc:  # several hosts: which one answers is not known here
-        return attributes
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return attributes
-    if host:
-        attributes["server.address"] = host
-        attributes["server.port"] = port or 5432
-    elif socket_dir := parse_qs(parts.query).get("host", [""])[-1]:
-        attributes["server.address"] = socket_dir  # a Unix socket's directory
-    return attributes
-
-
-def _canary_events() -> list[list[OrderEvent]]:
-    """A new order placed, then paid in a second step (an update of a stored order)."""
-    order_id, now = uuid.uuid4(), datetime.now(UTC)
-    placed = Placed("probe", "EUR", (Line("PROBE", 1, Decimal("1.00")),), Decimal("1.00"))
-    return [
-        [OrderEvent(uuid.uuid4(), EventType.PLACED, now, order_id, placed)],
-        [
-            OrderEvent(
-                uuid.uuid4(), EventType.PAID, now, order_id, Paid("probe", Decimal("1.00"), "EUR")
-            )
-        ],
-    ]

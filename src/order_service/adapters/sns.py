@@ -114,7 +114,7 @@ class SnsTopic:
         self,
         client: Any,
         topic_arn: str,
-        metrics: Metrics | None = None,
+        metrics: Metrics,
         *,
         group_by_customer: bool = False,
     ) -> None:
@@ -122,7 +122,7 @@ class SnsTopic:
         self.topic_arn = topic_arn
         self.fifo = topic_arn.endswith(".fifo")
         self._group_by_customer = group_by_customer and not self.fifo
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics
 
     async def publish(self, rows: Sequence[PendingRow]) -> PublishResult:
         """Publishes up to 10 rows in one PublishBatch. Raises TopicUnavailable when the call

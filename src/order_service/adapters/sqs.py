@@ -6,16 +6,15 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
-from opentelemetry.trace import Span, SpanKind, Tracer
 
-from order_service import tracing
+from order_service.adapters.spans import NO_SPANS, Spans
 from order_service.domain.queue_type import QueueType, is_fifo_name
 from order_service.errors import QueueUnavailable
 from order_service.metrics import Metrics
@@ -27,7 +26,6 @@ _TOO_LARGE = {"InvalidParameterValue", "MessageTooLong", "InvalidMessageContents
 # After these a FIFO receive is retried with a new attempt id (AWS's rule): the same id would
 # be refused or throttled again. After any other error (network, timeout, 5xx) it keeps its id.
 _THROTTLED = {"ThrottlingException", "RequestThrottled", "Throttling", "OverLimit"}
-_UNTRACED = contextlib.nullcontext(None)
 
 
 T = TypeVar("T")
@@ -40,9 +38,9 @@ def in_batches(items: Sequence[T]) -> list[Sequence[T]]:
 class SqsQueue:
     """One queue and its DLQ. Every method raises QueueUnavailable on transport errors.
 
-    With a `tracer`, the worker's calls are spans (receive, delete, change visibility, the DLQ
-    copy, send), receive asks for the producers' trace context, and sends carry the current
-    one; without one, none of that runs.
+    `spans` (adapters/spans.py): the worker's calls are spans (receive, delete, change
+    visibility, the DLQ copy, send), receive asks for the producers' trace context, and sends
+    carry the current one; with the no-op spans (tracing off) none of that costs anything.
 
     A FIFO queue (its name ends in .fifo, as SQS requires) is received with attempt ids
     (`receiver`) through `receive_client`, a client without the SDK's retries: the SDK would
@@ -53,9 +51,9 @@ class SqsQueue:
         client: Any,
         queue_url: str,
         dlq_url: str,
-        metrics: Metrics | None = None,
-        tracer: Tracer | None = None,
+        metrics: Metrics,
         *,
+        spans: Spans = NO_SPANS,
         receive_client: Any = None,
     ) -> None:
         self._client = client
@@ -64,31 +62,11 @@ class SqsQueue:
         self.dlq_url = dlq_url
         self.fifo = is_fifo_name(queue_url)
         self.dlq_fifo = is_fifo_name(dlq_url)
-        self._metrics = metrics or Metrics()
-        self._tracer = tracer
-        # MessageGroupId: a FIFO queue's order, or a fair queue's tenant, kept on the DLQ copy.
-        self._system_attributes = ["ApproximateReceiveCount", "MessageGroupId"]
-        self._message_attributes: dict[str, Any] = {}
-        if tracer is not None:
-            self._system_attributes.append(tracing.AWS_TRACE_HEADER)
-            self._message_attributes = {"MessageAttributeNames": list(tracing.CONTEXT_ATTRIBUTES)}
-
-    def _span(
-        self,
-        operation: str,
-        operation_type: str,
-        queue_url: str,
-        action: str,
-        count: int | None = None,
-        kind: SpanKind = SpanKind.CLIENT,
-    ) -> contextlib.AbstractContextManager[Span | None]:
-        # Within a batch left out by the sampler (delete, visibility, DLQ copy): no span.
-        if self._tracer is None or tracing.under_unsampled_parent():
-            return _UNTRACED
-        destination = tracing.destination_name(queue_url)
-        return tracing.messaging_span(
-            self._tracer, operation, operation_type, destination, action, count, kind
-        )
+        self._metrics = metrics
+        self._spans = spans
+        # MessageGroupId: a FIFO queue's order, or a fair queue's tenant, kept on the DLQ copy;
+        # and the producers' trace context when traced.
+        self._attributes = spans.receive_attributes(["ApproximateReceiveCount", "MessageGroupId"])
 
     async def call(self, action: str, client: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Every request of this adapter (and of the DLQ's, sqs_dlq.py): counted on /metrics,
@@ -109,89 +87,82 @@ class SqsQueue:
         self, max_messages: int = 10, wait_seconds: int = 20, *, attempt_id: str | None = None
     ) -> list[Message]:
         attempt = {"ReceiveRequestAttemptId": attempt_id} if attempt_id else {}
-        with self._span("receive", "receive", self.queue_url, "ReceiveMessage") as span:
+        span = self._spans.messaging("receive", "receive", self.queue_url, "ReceiveMessage")
+        with span:
             response = await self.call(
                 "receive_message",
                 self._receive_client if attempt_id else None,
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=max_messages,
                 WaitTimeSeconds=wait_seconds,
-                MessageSystemAttributeNames=self._system_attributes,
-                **self._message_attributes,
+                **self._attributes,
                 **attempt,
             )
             received = response.get("Messages", [])
-            if span is not None:
-                span.set_attribute("messaging.batch.message_count", len(received))
+            span.set_attribute("messaging.batch.message_count", len(received))
         return [
             Message(
                 message_id=m["MessageId"],
                 receipt_handle=m["ReceiptHandle"],
                 body=m["Body"],
                 receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
-                trace_carrier=_trace_carrier(m) if self._tracer is not None else (),
+                trace_carrier=carrier,
                 group_id=m.get("Attributes", {}).get("MessageGroupId"),
             )
-            for m in received
+            # The no-op spans' carriers never end: () for every message, at no cost per one.
+            for m, carrier in zip(received, self._spans.carriers(received), strict=False)
         ]
 
     async def delete(self, messages: Sequence[Message]) -> list[tuple[Message, str]]:
         """Deletes in batches of 10; returns the messages SQS did not delete, with its code."""
-        with self._span(
-            "delete", "settle", self.queue_url, "DeleteMessageBatch", len(messages)
-        ) as span:
-            failed = await self._delete(messages)
-            if span is not None and failed:
-                span.set_attribute("order_service.failed_count", len(failed))
-        return failed
-
-    async def _delete(self, messages: Sequence[Message]) -> list[tuple[Message, str]]:
         failed: list[tuple[Message, str]] = []
-        for chunk in in_batches(messages):
-            response = await self.call(
-                "delete_message_batch",
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
-                ],
-            )
-            failed += [
-                (chunk[int(f["Id"])], f.get("Code", "?")) for f in response.get("Failed", [])
-            ]
+        span = self._spans.messaging(
+            "delete", "settle", self.queue_url, "DeleteMessageBatch", len(messages)
+        )
+        with span:
+            for chunk in in_batches(messages):
+                response = await self.call(
+                    "delete_message_batch",
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m.receipt_handle}
+                        for i, m in enumerate(chunk)
+                    ],
+                )
+                failed += [
+                    (chunk[int(f["Id"])], f.get("Code", "?")) for f in response.get("Failed", [])
+                ]
+            if failed:
+                span.set_attribute("order_service.failed_count", len(failed))
         return failed
 
     async def change_visibility(
         self, messages: Sequence[Message], timeouts: Sequence[int]
     ) -> list[tuple[Message, str]]:
-        with self._span(
+        failed: list[tuple[Message, str]] = []
+        pairs = list(zip(messages, timeouts, strict=True))
+        span = self._spans.messaging(
             "change_visibility",
             "settle",
             self.queue_url,
             "ChangeMessageVisibilityBatch",
-            len(messages),
-        ) as span:
-            failed = await self._change_visibility(messages, timeouts)
-            if span is not None and failed:
+            len(pairs),
+        )
+        with span:
+            for chunk in in_batches(pairs):
+                response = await self.call(
+                    "change_message_visibility_batch",
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": t}
+                        for i, (m, t) in enumerate(chunk)
+                    ],
+                )
+                failed += [
+                    (chunk[int(f["Id"])][0], f.get("Code", "?")) for f in response.get("Failed", [])
+                ]
+            if failed:
                 span.set_attribute("order_service.failed_count", len(failed))
-        return failed
-
-    async def _change_visibility(
-        self, messages: Sequence[Message], timeouts: Sequence[int]
-    ) -> list[tuple[Message, str]]:
-        failed: list[tuple[Message, str]] = []
-        pairs = list(zip(messages, timeouts, strict=True))
-        for chunk in in_batches(pairs):
-            response = await self.call(
-                "change_message_visibility_batch",
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": t}
-                    for i, (m, t) in enumerate(chunk)
-                ],
-            )
-            failed += [
-                (chunk[int(f["Id"])][0], f.get("Code", "?")) for f in response.get("Failed", [])
-            ]
         return failed
 
     async def send_to_dlq(self, message: Message, reason: str) -> bool:
@@ -209,11 +180,11 @@ class SqsQueue:
             "invalid_reason": {"DataType": "String", "StringValue": reason[:256] or "invalid"},
             "source_message_id": {"DataType": "String", "StringValue": message.message_id},
         }
-        with self._span("send", "send", self.dlq_url, "SendMessage", 1, SpanKind.PRODUCER) as span:
-            if span is not None:
-                span.set_attribute("messaging.message.id", message.message_id)
-            if self._tracer is not None:
-                attributes |= _context_attributes()  # whoever redrives it continues this trace
+        span = self._spans.messaging("send", "send", self.dlq_url, "SendMessage", 1, "producer")
+        with span:
+            span.set_attribute("messaging.message.id", message.message_id)
+            # Whoever redrives it continues this trace.
+            attributes |= _context_attributes(self._spans.current_context())
             try:
                 await self.call(
                     "send_message",
@@ -226,8 +197,7 @@ class SqsQueue:
                 cause = exc.__cause__
                 code = cause.response["Error"]["Code"] if isinstance(cause, ClientError) else None
                 if code in _TOO_LARGE:
-                    if span is not None:
-                        span.set_attribute("order_service.dlq_refused", str(code))
+                    span.set_attribute("order_service.dlq_refused", str(code))
                     return False
                 raise
         return True
@@ -241,10 +211,12 @@ class SqsQueue:
         (traceparent and tracestate: 2 of SQS's 10 attributes)."""
         keys = send_keys(bodies, fifo=is_fifo_name(queue_url), group_by=group_by)
         for chunk in in_batches(list(zip(bodies, keys, strict=True))):
-            with self._span(
-                "send", "send", queue_url, "SendMessageBatch", len(chunk), SpanKind.PRODUCER
-            ) as span:
-                context = {"MessageAttributes": _context_attributes()} if span is not None else {}
+            span = self._spans.messaging(
+                "send", "send", queue_url, "SendMessageBatch", len(chunk), "producer"
+            )
+            with span:
+                headers = span.context_headers()
+                context = {"MessageAttributes": _context_attributes(headers)} if headers else {}
                 response = await self.call(
                     "send_message_batch",
                     QueueUrl=queue_url,
@@ -321,25 +293,9 @@ class _AttemptIds:
         return messages
 
 
-def _trace_carrier(message: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The producer's context of a received message: the W3C attributes it carries, and the
-    X-Ray header SQS sets as a system attribute."""
-    carrier = [
-        (name, value["StringValue"])
-        for name, value in message.get("MessageAttributes", {}).items()
-        if name in tracing.CONTEXT_ATTRIBUTES and "StringValue" in value
-    ]
-    header = message.get("Attributes", {}).get(tracing.AWS_TRACE_HEADER)
-    if header:
-        carrier.append((tracing.AWS_TRACE_HEADER, header))
-    return tuple(carrier)
-
-
-def _context_attributes() -> dict[str, dict[str, str]]:
-    return {
-        name: {"DataType": "String", "StringValue": value}
-        for name, value in tracing.inject_current().items()
-    }
+def _context_attributes(headers: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Trace context headers as SQS message attributes."""
+    return {name: {"DataType": "String", "StringValue": value} for name, value in headers.items()}
 
 
 def keys_entry(keys: SendKeys) -> dict[str, str]:

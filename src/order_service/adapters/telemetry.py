@@ -1,4 +1,6 @@
-"""The OpenTelemetry SDK, set up only when tracing is on (order_service.tracing.enabled).
+"""The OpenTelemetry SDK, set up only when tracing is on (adapters/trace_context.enabled);
+`start_tracing` gives the SDK's handle, or `TracingOff` when it is off: each hands out the
+spans (adapters/spans.py) the composition root injects, and stops within a bound.
 
 Everything the SDK reads itself stays its own: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
 (the resource), OTEL_TRACES_SAMPLER(_ARG) (the sampler: parent-based always-on by default),
@@ -11,13 +13,15 @@ TRACES_FILE for a local run.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
+import structlog
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -28,8 +32,11 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Tracer
 
-from order_service import tracing
+from order_service.adapters.spans import NO_SPANS, NoSpans, OtelSpans
+from order_service.adapters.trace_context import ENDPOINT_VARIABLES, TRACER_NAME, enabled
 from order_service.errors import ConfigError
+
+log = structlog.get_logger("order_service.telemetry")
 
 DEFAULT_SERVICE_NAME = "order-service"
 _PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
@@ -72,13 +79,34 @@ class CountingExporter(SpanExporter):
 
 
 @dataclass
-class Tracing:
-    """A running SDK: its tracer, and `shutdown` to export what is buffered on the way out."""
+class TracingSdk:
+    """A running SDK: its spans, and `stop` to export what is buffered on the way out."""
 
     provider: TracerProvider
     tracer: Tracer
     _file: IO[str] | None = None
     count: SpanCount = field(default_factory=SpanCount)
+    where: tuple[str, ...] = ()  # the traces file and the OTLP endpoints
+    on: ClassVar[bool] = True
+
+    def describe(self) -> list[str]:
+        """Where the traces go, for a terminal (`order-service dev`)."""
+        return [f"traces: {', '.join(self.where)} (README: Tracing)"]
+
+    @property
+    def spans(self) -> OtelSpans:
+        return OtelSpans(self.tracer)
+
+    async def stop(self, within: float = 5.0) -> None:
+        """Exports what is buffered for `within` seconds at most; what could not be sent in
+        time is dropped and counted on the log line."""
+        done = self.start_shutdown()
+        await asyncio.to_thread(done.wait, within)  # the wait itself is bounded
+        dropped = self.count.dropped()
+        if dropped:
+            log.warning(
+                "tracing: spans dropped at shutdown", dropped=dropped, within=round(within, 2)
+            )
 
     def shutdown(self) -> None:
         self.provider.shutdown()
@@ -102,6 +130,25 @@ class Tracing:
         return done
 
 
+class TracingOff:
+    """Tracing off: the no-op spans, nothing to export."""
+
+    spans: NoSpans = NO_SPANS
+    on = False
+
+    def describe(self) -> list[str]:
+        return []
+
+    def shutdown(self) -> None:
+        return None
+
+    async def stop(self, within: float = 5.0) -> None:
+        return None
+
+
+Telemetry = TracingSdk | TracingOff
+
+
 def otlp_protocol(environ: Mapping[str, str]) -> str:
     """The OTLP protocol asked for (the traces-specific variable first); ConfigError for any
     this build does not ship, rather than a worker exporting nothing in silence."""
@@ -122,11 +169,11 @@ def _json_line(span: ReadableSpan) -> str:
     return line + "\n"
 
 
-def start_tracing(environ: Mapping[str, str], traces_file: str | None = None) -> Tracing | None:
-    """The SDK with its exporters, or None when tracing is off (then nothing is built)."""
-    if not tracing.enabled(environ, traces_file):
-        return None
-    endpoint = any(environ.get(name, "").strip() for name in tracing.ENDPOINT_VARIABLES)
+def start_tracing(environ: Mapping[str, str], traces_file: str | None = None) -> Telemetry:
+    """The SDK with its exporters, or TracingOff when tracing is off (then nothing is built)."""
+    if not enabled(environ, traces_file):
+        return TracingOff()
+    endpoint = any(environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
     if endpoint:
         otlp_protocol(environ)
     resource = Resource.create()
@@ -144,7 +191,7 @@ def start_tracing(environ: Mapping[str, str], traces_file: str | None = None) ->
                 "give a file path in a writable directory"
             ) from None
     # No exit handler of the SDK's own: it would flush again at interpreter exit, without the
-    # bound of Tracing.shutdown_within.
+    # bound of TracingSdk.stop.
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)  # OTEL_TRACES_SAMPLER
     count = SpanCount()
     count.sinks = int(bool(endpoint)) + int(out is not None)
@@ -156,4 +203,10 @@ def start_tracing(environ: Mapping[str, str], traces_file: str | None = None) ->
     if out is not None:
         exporter = ConsoleSpanExporter(out=out, formatter=_json_line)
         provider.add_span_processor(BatchSpanProcessor(CountingExporter(exporter, count)))
-    return Tracing(provider, provider.get_tracer(tracing.TRACER_NAME), out, count)
+    where = [traces_file] if traces_file else []
+    where += [
+        v
+        for k, v in environ.items()
+        if k.startswith("OTEL_EXPORTER_OTLP_") and k.endswith("ENDPOINT")
+    ]
+    return TracingSdk(provider, provider.get_tracer(TRACER_NAME), out, count, tuple(where))

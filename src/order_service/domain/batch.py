@@ -8,11 +8,15 @@ A duplicate by event id is one whose id is *recorded* (applied or rejected), in 
 earlier in this batch; an id merely seen in the batch is not recorded. So an event whose id
 another event of the batch also carries is decided on its own unless that other one was
 recorded first (a deferred event records nothing: it must not make its id's next event vanish).
+
+Each applied event is numbered on from its order's counter (`last_sequence`, 0 for a new order),
+in the order decided: the order's version, and its status event's `sequence`
+(domain/status_events.py builds the outbox row of each applied change with it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -29,6 +33,8 @@ class Snapshot:
 
     recorded_event_ids: frozenset[UUID]
     orders: dict[UUID, OrderState]
+    # Each stored order's counter of applied events (orders.last_sequence); absent: 0.
+    last_sequences: Mapping[UUID, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +55,12 @@ class EventRecord:
 
 @dataclass(frozen=True, slots=True)
 class AppliedChange:
-    """An applied event and the order's state right after it (one outbox row each)."""
+    """An applied event, the order's state right after it and its number in the order's
+    sequence (one outbox row each)."""
 
     event: OrderEvent
     state: OrderState
+    sequence: int
 
 
 @dataclass(slots=True)
@@ -62,6 +70,8 @@ class Plan:
     changed_orders: list[OrderState] = field(default_factory=list)
     records: list[EventRecord] = field(default_factory=list)
     applied: list[AppliedChange] = field(default_factory=list)  # in the order decided
+    # Each changed order's counter after the batch (its last applied change's sequence).
+    last_sequences: dict[UUID, int] = field(default_factory=dict)
 
 
 def plan_batch(events: Sequence[OrderEvent], snapshot: Snapshot) -> Plan:
@@ -72,6 +82,7 @@ def plan_batch(events: Sequence[OrderEvent], snapshot: Snapshot) -> Plan:
     changed: set[UUID] = set()
     records: list[EventRecord] = []
     applied: list[AppliedChange] = []
+    sequences: dict[UUID, int] = {}
 
     pending = list(range(len(events)))
     progress = True
@@ -91,7 +102,9 @@ def plan_batch(events: Sequence[OrderEvent], snapshot: Snapshot) -> Plan:
             if decision.outcome is Outcome.APPLIED:
                 assert decision.state is not None
                 orders[event.order_id] = decision.state
-                applied.append(AppliedChange(event, decision.state))
+                last = sequences.get(event.order_id, snapshot.last_sequences.get(event.order_id, 0))
+                sequences[event.order_id] = sequence = last + 1
+                applied.append(AppliedChange(event, decision.state, sequence))
                 if isinstance(event.data, Placed):
                     new[event.order_id] = NewOrder(
                         state=decision.state,
@@ -118,6 +131,7 @@ def plan_batch(events: Sequence[OrderEvent], snapshot: Snapshot) -> Plan:
         changed_orders=[orders[oid] for oid in changed if oid not in new],
         records=records,
         applied=applied,
+        last_sequences=sequences,
     )
 
 

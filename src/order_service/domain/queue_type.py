@@ -20,6 +20,11 @@ def is_fifo_name(url_or_arn: str) -> bool:
     return url_or_arn.rstrip("/").endswith(FIFO_SUFFIX)
 
 
+def queue_name(queue_url: str) -> str:
+    """A queue's name: the last segment of its URL (SQS's QueueName, a span's destination)."""
+    return queue_url.rstrip("/").rpartition("/")[2]
+
+
 @dataclass(frozen=True, slots=True)
 class QueueType:
     fifo: bool

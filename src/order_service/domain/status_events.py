@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -76,38 +76,23 @@ def payload_of(
     }
 
 
-def outbox_rows(
-    applied: Iterable[AppliedChange], last_sequences: Mapping[UUID, int]
-) -> list[OutboxRow]:
-    """One row per applied change, numbered on from each order's last sequence (0 for a new
-    order) in the order the changes were decided."""
-    counters = dict(last_sequences)
+def outbox_rows(applied: Iterable[AppliedChange]) -> list[OutboxRow]:
+    """One row per applied change of a plan, with the sequence the planner numbered it with
+    (domain/batch.py). Built only when the outbox is written: a row is a payload and an id,
+    nothing is decided here."""
     rows = []
     for change in applied:
-        order_id = change.state.order_id
-        counters[order_id] = sequence = counters.get(order_id, 0) + 1
         row_id = uuid.uuid4()
         rows.append(
             OutboxRow(
                 row_id,
-                order_id,
+                change.state.order_id,
                 STATUS_EVENT_TYPES[change.state.status],
-                sequence,
-                status_payload(row_id, sequence, change),
+                change.sequence,
+                status_payload(row_id, change.sequence, change),
             )
         )
     return rows
-
-
-def last_sequences_after(
-    applied: Iterable[AppliedChange], last_sequences: Mapping[UUID, int]
-) -> dict[UUID, int]:
-    """Each changed order's counter after the batch: its last sequence plus its changes."""
-    counters: dict[UUID, int] = {}
-    for change in applied:
-        order_id = change.state.order_id
-        counters[order_id] = counters.get(order_id, last_sequences.get(order_id, 0)) + 1
-    return counters
 
 
 def _money(amount: Decimal) -> str:

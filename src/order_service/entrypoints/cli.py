@@ -107,11 +107,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "dev" and "LOG_LEVEL" not in os.environ:
         overrides["log_level"] = "ERROR"  # the terminal shows progress lines instead
     settings = load_settings(**overrides)
-    from order_service import tracing
+    from order_service.adapters.trace_context import log_processors
     from order_service.logs import configure_logging
 
-    traced = tracing.enabled(os.environ, settings.traces_file)
-    configure_logging(settings.log_level, settings.log_format, trace_ids=traced)
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        processors=log_processors(os.environ, settings.traces_file),
+    )
 
     if args.command == "worker":
         from order_service.entrypoints.worker import run

@@ -31,8 +31,8 @@ from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.postgres import PostgresStore
 from order_service.adapters.sns import sns_client
 from order_service.adapters.sqs import SqsQueue, sqs_client
-from order_service.adapters.telemetry import Tracing, start_tracing
-from order_service.bootstrap import install_stop_signals, run_worker, stop_tracing
+from order_service.adapters.telemetry import Telemetry, start_tracing
+from order_service.bootstrap import install_stop_signals, run_worker
 from order_service.domain.queue_type import is_fifo_name
 from order_service.entrypoints.local_servers import (
     LocalPostgres,
@@ -166,14 +166,8 @@ async def _main(
     telemetry = start_tracing(os.environ, settings.traces_file)
     worker = asyncio.create_task(run_worker(settings, stop, metrics, telemetry))
     say(f"worker: http://127.0.0.1:{settings.health_port}/health  /ready  /metrics")
-    if telemetry is not None:
-        where = [settings.traces_file] if settings.traces_file else []
-        where += [
-            v
-            for k, v in os.environ.items()
-            if k.startswith("OTEL_EXPORTER_OTLP_") and k.endswith("ENDPOINT")
-        ]
-        say(f"traces: {', '.join(where)} (README: Tracing)")
+    for line in telemetry.describe():
+        say(line)
     say("producing demo events; Ctrl-C stops everything and prints a summary")
     producer = asyncio.create_task(_produce(settings, stop, telemetry, group_by))
     consumer = (
@@ -187,23 +181,21 @@ async def _main(
     if consumer is not None:
         with contextlib.suppress(Exception):
             await consumer
-    if telemetry is not None:
-        await stop_tracing(telemetry)
+    await telemetry.stop()
     await _summary(settings, metrics, downstream)
     if settings.traces_file:
         say(f"  spans written to:   {settings.traces_file} (one JSON span per line)")
 
 
 async def _produce(
-    settings: Settings, stop: asyncio.Event, telemetry: Tracing | None, group_by: GroupBy | None
+    settings: Settings, stop: asyncio.Event, telemetry: Telemetry, group_by: GroupBy | None
 ) -> None:
     queue_url, dlq_url = settings.queue_urls()
-    tracer = telemetry.tracer if telemetry is not None else None
     # A FIFO queue's producer sends each order's events in the lifecycle's order (the
     # contract): none is deferred. On a standard queue the demo shuffles some, as SQS would.
     out_of_order = 0.0 if is_fifo_name(queue_url) else 0.1
     async with sqs_client(settings.aws_region) as client:
-        queue = SqsQueue(client, queue_url, dlq_url, tracer=tracer)
+        queue = SqsQueue(client, queue_url, dlq_url, spans=telemetry.spans, metrics=Metrics())
         seed = int(time.time())
         while not stop.is_set():
             stream = generate(
@@ -248,7 +240,7 @@ async def _summary(settings: Settings, metrics: Metrics, downstream: Downstream 
     finally:
         await store.close()
     async with sqs_client(settings.aws_region) as client:
-        dlq_depth = await SqsQueue(client, queue_url, dlq_url).depth(dlq_url)
+        dlq_depth = await SqsQueue(client, queue_url, dlq_url, metrics=Metrics()).depth(dlq_url)
         if downstream is not None:  # what the relay published before it stopped
             while await downstream.receive(client, wait=1):
                 pass

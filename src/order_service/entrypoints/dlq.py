@@ -9,6 +9,7 @@ import sys
 
 from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.adapters.sqs_dlq import DeadLetter, DeadLetterQueue, MoveTaskRefused
+from order_service.metrics import Metrics
 from order_service.settings import Settings
 
 _HIDDEN_SECONDS = 60  # long enough that one listing or one move does not see a message twice
@@ -19,7 +20,7 @@ async def inspect(settings: Settings, args: argparse.Namespace) -> int:
     soon as the listing is done."""
     queue_url, dlq_url = settings.queue_urls()
     async with sqs_client(settings.aws_region) as client:
-        dlq = DeadLetterQueue(SqsQueue(client, queue_url, dlq_url))
+        dlq = DeadLetterQueue(SqsQueue(client, queue_url, dlq_url, metrics=Metrics()))
         shown: list[DeadLetter] = []
         while len(shown) < args.max:
             letters = await dlq.receive(min(10, args.max - len(shown)), _HIDDEN_SECONDS)
@@ -46,7 +47,7 @@ async def redrive(settings: Settings, args: argparse.Namespace) -> int:
     a message is never lost (at worst sent twice, which the worker absorbs as a duplicate)."""
     queue_url, dlq_url = settings.queue_urls()
     async with sqs_client(settings.aws_region) as client:
-        dlq = DeadLetterQueue(SqsQueue(client, queue_url, dlq_url))
+        dlq = DeadLetterQueue(SqsQueue(client, queue_url, dlq_url, metrics=Metrics()))
         try:
             print(json.dumps({"move_task": await dlq.start_redrive()}))
             return 0

@@ -12,17 +12,18 @@ from uuid import UUID
 
 import structlog
 
-from order_service.adapters.cloudwatch_emf import start_emf
+from order_service.adapters.cloudwatch_emf import emf_publisher
 from order_service.adapters.http import build_app, start_http
 from order_service.adapters.outbox import OutboxStatus, PostgresOutbox
 from order_service.bootstrap import (
-    consume_with_relay,
     database_credentials,
     install_stop_signals,
     outbox_relay,
+    start_relay,
 )
 from order_service.errors import ConfigError
 from order_service.metrics import Metrics
+from order_service.service.supervision import Supervisor
 from order_service.settings import Settings
 
 log = structlog.get_logger("order_service.relay")
@@ -37,27 +38,28 @@ def run_relay(settings: Settings) -> int:
         runner = await start_http(build_app(metrics, {}), settings.health_port)
         # Whoever relays reports the lag: under the worker's queue (SQS_QUEUE_URL, as the
         # workers have it), the dimension of the stack's lag alarm.
-        emf = start_emf(
+        emf = emf_publisher(
             metrics.registry, settings.sqs_queue_url or "relay", settings.emf_interval_seconds
         )
+        tasks = Supervisor(stop)
+        if emf is not None:
+            tasks.start("emf-publisher", emf.run())
         try:
             async with outbox_relay(settings, metrics) as relay:
                 log.info("relay started", topic=settings.order_events_topic_arn)
                 # Nothing to consume: the relay alone, stopped within the grace like a worker's.
-                await consume_with_relay(_until(stop), relay, stop, settings.shutdown_grace_seconds)
+                start_relay(tasks, relay, stop, settings.shutdown_grace_seconds)
+                await tasks.finish()
                 log.info("relay stopped", published=relay.published)
         finally:
+            await tasks.cancel_all()
             if emf is not None:
-                await emf.stop()
+                emf.write_last()
             with contextlib.suppress(Exception):
                 await runner.cleanup()
 
     asyncio.run(main())
     return 0
-
-
-async def _until(stop: asyncio.Event) -> None:
-    await stop.wait()
 
 
 def print_status(settings: Settings) -> int:

@@ -12,6 +12,7 @@ from order_service.adapters.sqs import SqsQueue, sqs_client
 from order_service.adapters.telemetry import start_tracing
 from order_service.domain.queue_type import is_fifo_name
 from order_service.generator import generate
+from order_service.metrics import Metrics
 from order_service.settings import Settings
 
 
@@ -31,14 +32,12 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
     # Traced (OTEL_EXPORTER_OTLP_ENDPOINT ...), each batch of 10 is a `send` span and its
     # messages carry its context: the producer end of the worker's traces.
     telemetry = start_tracing(os.environ, settings.traces_file)
-    tracer = telemetry.tracer if telemetry is not None else None
     try:
         async with sqs_client(settings.aws_region) as client:
-            queue = SqsQueue(client, queue_url, dlq_url, tracer=tracer)
+            queue = SqsQueue(client, queue_url, dlq_url, spans=telemetry.spans, metrics=Metrics())
             await queue.send(queue_url, bodies, group_by=args.group_by)
     finally:
-        if telemetry is not None:
-            await asyncio.to_thread(telemetry.shutdown)
+        await asyncio.to_thread(telemetry.shutdown)
     grouped = "order" if is_fifo_name(queue_url) else args.group_by
     groups = f", grouped by {grouped}" if grouped else ""
     print(f"sent {len(bodies)} messages to {queue_url}{groups}", file=sys.stderr)

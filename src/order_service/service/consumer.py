@@ -23,13 +23,12 @@ from order_service.metrics import Metrics
 from order_service.service.batching import MessageBuffer
 from order_service.service.message_logs import MessageLogs, log_batch
 from order_service.service.pause import FaultGate
-from order_service.service.ports import Message, MessageQueue, OrderStore, Result
+from order_service.service.ports import BatchSpans, Message, MessageQueue, OrderStore, Result
 from order_service.service.processing import BatchProcessor
-from order_service.tracing import BatchSpans
+from order_service.service.supervision import Supervisor, cancel
 
 log = structlog.get_logger("order_service.consumer")
 _DELETE = frozenset({Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REJECTED})
-_UNTRACED = contextlib.nullcontext(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +48,6 @@ class ConsumerConfig:
     stuck_after_seconds: float | None = None
     # A FIFO queue: each message group in one batch at a time, in delivery order (batching.py).
     fifo: bool = False
-
-
-class ConsumerCrashed(OrderServiceError):
-    """A side task of the worker (heartbeat, poller, processor) died: the process exits non-zero
-    so that the orchestrator replaces it, never a worker that polls without a heartbeat."""
 
 
 class _Capacity:
@@ -92,12 +86,12 @@ class Consumer:
         metrics: Metrics,
         *,
         store_ready: Callable[[], Awaitable[None]],
+        spans: BatchSpans,
         check_schema: Callable[[], Awaitable[None]] | None = None,
-        spans: BatchSpans | None = None,
     ) -> None:
-        """`store_ready`: the probe the pause waits on; `check_schema`: re-checked while
-        consuming (service/pause.py); `spans`: the batches' `process` spans when tracing is
-        on, None: no span is built."""
+        """`store_ready`: the probe the pause waits on; `spans`: the batches' `process` spans
+        (the no-op ones when tracing is off); `check_schema`: re-checked while consuming
+        (service/pause.py)."""
         self._queue = queue
         self._spans = spans
         self._store = store
@@ -135,33 +129,28 @@ class Consumer:
         stop: asyncio.Event,
         grace_seconds: float,
         redelivery: RedeliveryPolicy | None = None,
+        *,
+        tasks: Supervisor | None = None,
     ) -> None:
         """Consume until `stop` is set; then let the polls under way return, process what
         they and the buffer hold, and hand back the rest, all within `grace_seconds`.
-        `redelivery`: the queue's own policy, read at start-up (bootstrap.read_queues),
-        for this run in place of the configured one."""
+        `redelivery`: the queue's own policy, read at start-up (adapters/queue_setup.py),
+        for this run in place of the configured one. `tasks`: the worker's supervisor, which
+        watches the pollers, the processors, the heartbeat and the probe with the worker's
+        other side tasks (a supervisor of its own without one); the run ends with its
+        `finish`, which raises SideTaskCrashed if any of them ended unexpectedly."""
         if redelivery is not None:
             self._config = replace(self._config, redelivery=redelivery)
-        self.gate.start()
+        tasks = tasks or Supervisor(stop)
+        self.gate.start(tasks)
         self._running = True
         self._last_progress = time.monotonic()
-        pollers = [
-            asyncio.create_task(self._poll(), name=f"poller-{i}")
-            for i in range(self._config.pollers)
-        ]
+        pollers = [tasks.start(f"poller-{i}", self._poll()) for i in range(self._config.pollers)]
         workers = [
-            asyncio.create_task(self._work(), name=f"processor-{i}")
-            for i in range(self._config.processors)
+            tasks.start(f"processor-{i}", self._work()) for i in range(self._config.processors)
         ]
-        heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
-        stopped = asyncio.create_task(stop.wait(), name="stop")
-        side_tasks = {*pollers, *workers, heartbeat}
-        await asyncio.wait({stopped, *side_tasks}, return_when=asyncio.FIRST_COMPLETED)
-        crashed = [t for t in side_tasks if t.done()]
-        for task in crashed:
-            exc = None if task.cancelled() else task.exception()
-            log.error("worker task ended unexpectedly; stopping", task=task.get_name(), error=exc)
-        stopped.cancel()
+        heartbeat = tasks.start("heartbeat", self._heartbeat())
+        await tasks.until_stopped()
         deadline = time.monotonic() + grace_seconds
         # Kept for cancelling what is stuck and handing every held message back.
         reserve = min(4.0, grace_seconds / 3)
@@ -178,8 +167,7 @@ class Consumer:
         left = [m for m, _ in self._in_flight.values()]
         await self._hand_back(left, within=max(deadline - time.monotonic(), 0.5))
         self._running = False
-        if crashed:
-            raise ConsumerCrashed(f"worker task {crashed[0].get_name()} ended unexpectedly")
+        await tasks.finish()
 
     async def _poll(self) -> None:
         delay = 0.5
@@ -231,7 +219,7 @@ class Consumer:
                 return  # stopping while paused: handed back on the way out
             # One span per attempt: the statements, the acknowledgement and the log lines of
             # the batch are its children (held messages retried later are a new batch).
-            with self._spans.process(pending) if self._spans else _UNTRACED as span:
+            with self._spans.process(pending) as span:
                 started = time.perf_counter()
                 try:
                     results = await self._processor.process(pending)
@@ -243,8 +231,7 @@ class Consumer:
                     return
                 held = [r for r in results if r.outcome is Outcome.TRANSIENT]
                 settled = [r for r in results if r.outcome is not Outcome.TRANSIENT]
-                if span is not None:
-                    BatchSpans.outcomes(span, results)
+                span.outcomes(results)
                 try:
                     await self._acknowledge(settled)
                 except OrderServiceError as exc:
@@ -358,11 +345,4 @@ async def _finish(tasks: Sequence[asyncio.Task[None]], deadline: float) -> None:
     pending = {t for t in tasks if not t.done()}
     if pending:
         _, pending = await asyncio.wait(pending, timeout=max(deadline - time.monotonic(), 0))
-    for _ in range(3):
-        if not pending:
-            break
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.5)
-    if pending:
-        log.warning("grace period over; tasks still unwinding", tasks=len(pending))
+    await cancel(pending)

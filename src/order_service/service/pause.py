@@ -19,6 +19,7 @@ import structlog
 
 from order_service.errors import StoreUnavailable
 from order_service.metrics import Metrics
+from order_service.service.supervision import Supervisor
 
 log = structlog.get_logger("order_service.pause")
 
@@ -49,17 +50,21 @@ class FaultGate:
         self.fault: StoreUnavailable | None = _STARTING
         self._since = time.monotonic()
         self._prober: asyncio.Task[None] | None = None
+        self._tasks: Supervisor | None = None
         self._metrics.paused.set(1)
 
     @property
     def is_open(self) -> bool:
         return self._open.is_set()
 
-    def start(self) -> None:
-        """Probes until the work can start (at start-up), and watches the schema."""
+    def start(self, tasks: Supervisor) -> None:
+        """Probes until the work can start (at start-up), and watches the schema; each prober
+        is a side task of `tasks`, ending once the probe passes, the watch one that never
+        ends by itself."""
+        self._tasks = tasks
         self._ensure_prober()
         if self._check_schema is not None and self._schema_watch is None:
-            self._schema_watch = asyncio.create_task(self._watch_schema(), name="schema-watch")
+            self._schema_watch = tasks.start("schema-watch", self._watch_schema(), may_finish=True)
 
     def close(self) -> None:
         """The worker stops: every `wait_open` returns, the prober ends."""
@@ -82,6 +87,15 @@ class FaultGate:
             opened.cancel()
             closing.cancel()
         return self._open.is_set()
+
+    async def ready(self, ping: Callable[[], Awaitable[None]]) -> None:
+        """/ready's database check: while paused, the probe's verdict (what failed and what
+        fixes it); otherwise `ping`, a cheap round trip, so that /ready never runs a write of
+        its own."""
+        fault = self.fault
+        if fault is not None:
+            raise StoreUnavailable(f"{fault}; {fault.action}", kind=fault.kind)
+        await ping()
 
     def trip(self, fault: StoreUnavailable) -> None:
         """A batch met a fault of the system: stop consuming until the probe passes."""
@@ -113,8 +127,9 @@ class FaultGate:
         )
 
     def _ensure_prober(self) -> None:
+        assert self._tasks is not None, "trip() before start()"
         if self._prober is None or self._prober.done():
-            self._prober = asyncio.create_task(self._until_healthy(), name="probe")
+            self._prober = self._tasks.start("probe", self._until_healthy(), may_finish=True)
 
     async def _until_healthy(self) -> None:
         delay = 0.5

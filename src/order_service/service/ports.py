@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -58,6 +58,21 @@ class OrderStore(Protocol):
     async def quarantine(self, message_id: str, body: str, reason: str) -> None:
         """Keep a message that the DLQ refused, so that it is never dropped."""
         ...
+
+
+class BatchSpan(Protocol):
+    def outcomes(self, results: Sequence[Result]) -> None:
+        """One event per settled message: its outcome and what it was about."""
+        ...
+
+
+class BatchSpans(Protocol):
+    """The tracing port: the `process` span of each batch, current while the batch runs, so
+    that its statements, its acknowledgement and its log lines are its children. Implemented
+    in adapters/spans.py, on OpenTelemetry and as a no-op (tracing off) that the composition
+    root injects: the consuming loop never asks which."""
+
+    def process(self, messages: Sequence[Message]) -> AbstractContextManager[BatchSpan]: ...
 
 
 Receive = Callable[[int, int], Awaitable[list[Message]]]

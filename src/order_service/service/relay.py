@@ -57,9 +57,12 @@ log = structlog.get_logger("order_service.relay")
 
 @dataclass(frozen=True)
 class RelayConfig:
-    poll_interval: float = 0.5
+    """Built from Settings (`bootstrap.relay_config`), the one source of the defaults of what
+    an operator sets (the poll interval, the retention); the rest are the relay's own."""
+
+    poll_interval: float
+    retention_seconds: float
     claim_orders: int = 200
-    retention_seconds: float = 24 * 3600.0
     retention_every: float = 60.0
     max_backoff: float = 30.0
     # Below the claim's idle limit (adapters/outbox.py CLAIM_IDLE_LIMIT_MS, 30 s) with room
@@ -91,15 +94,15 @@ class Relay:
         self,
         outbox: Outbox,
         topic: Topic,
-        config: RelayConfig | None = None,
-        metrics: Metrics | None = None,
-        wake: asyncio.Event | None = None,
+        config: RelayConfig,
+        metrics: Metrics,
     ) -> None:
         self._outbox = outbox
         self._topic = topic
-        self._config = config or RelayConfig()
-        self._metrics = metrics or Metrics()
-        self.wake = wake or asyncio.Event()
+        self._config = config
+        self._metrics = metrics
+        # Set by this process's batches that wrote outbox rows (PostgresStore.on_outbox_written).
+        self.wake = asyncio.Event()
         self.published = 0
         self.parked = 0
         self._next_retention = 0.0
