@@ -152,7 +152,7 @@ async def test_the_rotation_task_rotates_the_applications_users_under_a_running_
     )
     arn = secret["ARN"]
     worker = start_worker(DB_SECRET_ARN=arn, LOG_LEVEL="INFO")
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     sent: list[str] = []
     sending = True
     quiet = asyncio.Event()  # set: the sender holds off

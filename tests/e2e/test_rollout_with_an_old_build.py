@@ -15,6 +15,7 @@ import pytest
 
 from order_service.adapters.sqs import SqsQueue
 from order_service.generator import generate
+from order_service.metrics import Metrics
 from tests.support.database import query
 from tests.support.downstream import check_downstream, receive_all
 from tests.support.queues import sqs_env
@@ -65,7 +66,7 @@ async def test_changes_an_old_build_applies_across_migrate_are_all_published_in_
     assert migrated.returncode == 0, migrated.stderr
     stream = generate(45, seed=51, duplicate_rate=0.05, out_of_order_rate=0.1, invalid_rate=0)
     third = len(stream.bodies) // 3
-    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url)
+    queue = SqsQueue(sqs, e2e_queues.url, e2e_queues.dlq_url, metrics=Metrics())
     await queue.send(e2e_queues.url, stream.bodies[:third])
     old = WorkerProcess(old_env, tmp_path / "old.log").start()
     new: WorkerProcess | None = None
