@@ -1,0 +1,151 @@
+"""Attacks on the catch-up's order (issue 21 item 5, docs/contract/ORDER_STATUS_EVENTS.md "Late
+events"): the late status events of changes that the build from before the outbox applied must
+come numbered in the order the changes were applied, each payload the order's state right after
+its own event, the last one the stored order.
+
+The old build's real write path (its PostgresStore.run_batch and plan_batch, from git's copy of
+commit OLD_BUILD) writes the changes in a subprocess, on the head schema (the rollout's state
+after `migrate`); the relay's catch-up (adapters/status_catch_up.catch_up) then writes the late
+events. No queue is needed: a batch of the old build is exactly those two calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from order_service.adapters.status_catch_up import catch_up
+from tests.e2e.test_rollout_with_an_old_build import old_build  # noqa: F401 (the fixture)
+from tests.factories import paid, placed, shipped
+from tests.support.database import query
+
+OLD_BATCH = """
+import asyncio, json, sys
+from functools import partial
+from order_service.adapters.postgres import PostgresStore
+from order_service.domain.batch import plan_batch
+from order_service.domain.parsing import parse_body
+
+async def main():
+    store = PostgresStore(sys.argv[1])
+    await store.connect()
+    events = [parse_body(b) for b in json.loads(sys.stdin.read())]
+    print("started", flush=True)
+    plan = await store.run_batch(events, partial(plan_batch, events))
+    print(json.dumps([d.outcome.value for d in plan.decisions]), flush=True)
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+def start_old_batch(old_src: Path, dsn: str, events: list[dict]) -> subprocess.Popen[str]:
+    """One batch of the old build, as its worker runs it, in a process of its own."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", OLD_BATCH, dsn],
+        env={"PYTHONPATH": str(old_src), "PATH": "/usr/bin:/bin"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None
+    process.stdin.write(json.dumps([json.dumps(e) for e in events]))
+    process.stdin.close()
+    return process
+
+
+async def old_batch(old_src: Path, dsn: str, events: list[dict]) -> list[str]:
+    process = start_old_batch(old_src, dsn, events)
+    assert process.stdout is not None and process.stderr is not None
+    out = await asyncio.to_thread(process.stdout.read)
+    err = process.stderr.read()
+    assert await asyncio.to_thread(process.wait, 60) == 0, err
+    return json.loads(out.splitlines()[-1])
+
+
+async def relay_catch_up(dsn: str) -> int:
+    """One pass of the relay's catch-up, in its own transaction, as the relay runs it."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            return await catch_up(conn, 100)
+    finally:
+        await conn.close()
+
+
+async def published(dsn: str, order_id: str) -> list[asyncpg.Record]:
+    return await query(
+        dsn,
+        "SELECT sequence, payload FROM order_outbox WHERE aggregateid = $1 ORDER BY sequence",
+        uuid.UUID(order_id),
+    )
+
+
+def at(event: dict, occurred_at: str) -> dict:
+    return {**event, "occurred_at": occurred_at}
+
+
+def statuses(rows: list[asyncpg.Record]) -> list[tuple[int, str, bool, bool]]:
+    """(sequence, status, has payment, has shipment) of each late event."""
+    out = []
+    for r in rows:
+        p = json.loads(r["payload"])
+        out.append(
+            (r["sequence"], p["status"], p["payment"] is not None, p["shipment"] is not None)
+        )
+    return out
+
+
+LIFECYCLE = [(1, "PLACED", False, False), (2, "PAID", True, False), (3, "SHIPPED", True, True)]
+
+
+async def test_late_events_of_one_old_batch_follow_the_lifecycle(old_build, database):  # noqa: F811
+    """Control: producers' clocks agree; the late events are placed, paid, shipped."""
+    order = str(uuid.uuid4())
+    events = [
+        at(placed(order), "2026-11-26T09:15:00Z"),
+        at(paid(order), "2026-11-26T09:16:00Z"),
+        at(shipped(order), "2026-11-26T09:17:00Z"),
+    ]
+    assert await old_batch(old_build, database, events) == ["applied"] * 3
+    assert await relay_catch_up(database) == 3
+    assert statuses(await published(database, order)) == LIFECYCLE
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="catch-up orders an old build's applied events by occurred_at within a batch, not by "
+    "the order they were applied in: a producer clock behind numbers SHIPPED before PAID",
+)
+async def test_late_events_follow_the_applied_order_when_producer_clocks_disagree(
+    old_build,  # noqa: F811
+    database,
+):
+    """The shipping service's clock is a minute behind the payment service's: its
+    order.shipped carries an occurred_at before the order.paid it followed. The old build
+    applies them in arrival order (placed, paid, shipped; the lifecycle never looks at
+    occurred_at), so the late events must say placed, paid, shipped, the last one the stored
+    SHIPPED order. queries.sql catch_up_applied_events sorts by (processed_at, occurred_at):
+    processed_at is the batch's now(), the same for all three, so occurred_at decides and the
+    late events say placed, SHIPPED (seq 2), PAID (seq 3): a consumer ordering by sequence
+    ends with an order that is paid and not shipped."""
+    order = str(uuid.uuid4())
+    events = [
+        at(placed(order), "2026-11-26T09:15:00Z"),
+        at(paid(order), "2026-11-26T09:17:00Z"),
+        at(shipped(order), "2026-11-26T09:16:00Z"),
+    ]
+    assert await old_batch(old_build, database, events) == ["applied"] * 3
+    stored = await query(
+        database, "SELECT status FROM orders WHERE order_id = $1", uuid.UUID(order)
+    )
+    assert stored[0]["status"] == "SHIPPED"
+    assert await relay_catch_up(database) == 3
+    assert statuses(await published(database, order)) == LIFECYCLE
