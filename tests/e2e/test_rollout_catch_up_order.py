@@ -24,6 +24,7 @@ from order_service.adapters.status_catch_up import catch_up
 from tests.e2e.test_rollout_with_an_old_build import old_build  # noqa: F401 (the fixture)
 from tests.factories import paid, placed, shipped
 from tests.support.database import query
+from tests.support.waiting import wait_for
 
 OLD_BATCH = """
 import asyncio, json, sys
@@ -143,6 +144,77 @@ async def test_late_events_follow_the_applied_order_when_producer_clocks_disagre
         at(shipped(order), "2026-11-26T09:16:00Z"),
     ]
     assert await old_batch(old_build, database, events) == ["applied"] * 3
+    stored = await query(
+        database, "SELECT status FROM orders WHERE order_id = $1", uuid.UUID(order)
+    )
+    assert stored[0]["status"] == "SHIPPED"
+    assert await relay_catch_up(database) == 3
+    assert statuses(await published(database, order)) == LIFECYCLE
+
+
+async def event_locked_before_order(conn: asyncpg.Connection, order: str) -> str:
+    """An event id whose lock key sorts before the order's (queries.sql lock_keys takes the
+    batch's keys in hash order): a batch of it blocked on its event key holds no order lock."""
+    while True:
+        candidate = str(uuid.uuid4())
+        if await conn.fetchval(
+            "SELECT hashtextextended('e:' || $1, 0) < hashtextextended('o:' || $2, 0)",
+            candidate,
+            order,
+        ):
+            return candidate
+
+
+async def waiting_on_a_lock(conn: asyncpg.Connection) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        )
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="catch-up orders an old build's applied events by processed_at (the batch "
+    "transaction's start, now()), not by commit: a batch that began first and waited for a "
+    "lock is numbered before the one that applied first",
+)
+async def test_late_events_follow_the_applied_order_across_two_old_batches(
+    old_build,  # noqa: F811
+    database,
+):
+    """Two workers of the old build, clocks in agreement. Batch A (order.shipped) begins its
+    transaction, then waits for its event's lock (another worker holds it: a copy of the same
+    SQS message delivered twice; here the test holds it). Meanwhile batch B applies
+    order.paid and commits. A then gets its locks, reads a PAID order and applies
+    order.shipped. Applied order: placed, paid, shipped. But order_events.processed_at
+    defaults to now(), the transaction's start, so A's shipped carries an earlier
+    processed_at than B's paid, and catch_up_applied_events (ORDER BY processed_at, ...)
+    numbers SHIPPED before PAID."""
+    order = str(uuid.uuid4())
+    assert await old_batch(old_build, database, [at(placed(order), "2026-11-26T09:15:00Z")]) == [
+        "applied"
+    ]
+    holder = await asyncpg.connect(database)
+    try:
+        ship = at(shipped(order), "2026-11-26T09:17:00Z")
+        ship["event_id"] = await event_locked_before_order(holder, order)
+        await holder.execute(
+            "SELECT pg_advisory_lock(hashtextextended('e:' || $1, 0))", ship["event_id"]
+        )
+        batch_a = start_old_batch(old_build, database, [ship])
+        await wait_for(lambda: waiting_on_a_lock(holder), 30, "batch A to wait for its event lock")
+        pay = at(paid(order), "2026-11-26T09:16:00Z")
+        assert await old_batch(old_build, database, [pay]) == ["applied"]
+        await holder.execute(
+            "SELECT pg_advisory_unlock(hashtextextended('e:' || $1, 0))", ship["event_id"]
+        )
+        assert batch_a.stdout is not None and batch_a.stderr is not None
+        out = await asyncio.to_thread(batch_a.stdout.read)
+        assert await asyncio.to_thread(batch_a.wait, 60) == 0, batch_a.stderr.read()
+        assert json.loads(out.splitlines()[-1]) == ["applied"]
+    finally:
+        await holder.close()
     stored = await query(
         database, "SELECT status FROM orders WHERE order_id = $1", uuid.UUID(order)
     )
