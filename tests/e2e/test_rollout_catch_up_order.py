@@ -22,7 +22,7 @@ import pytest
 
 from order_service.adapters.status_catch_up import catch_up
 from tests.e2e.test_rollout_with_an_old_build import old_build  # noqa: F401 (the fixture)
-from tests.factories import paid, placed, shipped
+from tests.factories import cancelled, paid, placed, shipped
 from tests.support.database import query
 from tests.support.waiting import wait_for
 
@@ -221,3 +221,33 @@ async def test_late_events_follow_the_applied_order_across_two_old_batches(
     assert stored[0]["status"] == "SHIPPED"
     assert await relay_catch_up(database) == 3
     assert statuses(await published(database, order)) == LIFECYCLE
+
+
+async def test_late_events_of_a_cancelled_order_keep_its_payment_and_reason(
+    old_build,  # noqa: F811
+    database,
+):
+    """Paid, then cancelled by the old build (a hostile reason: U+2028 and markup): placed
+    without payment, paid with it, cancelled with the payment kept and the reason; the
+    counter is the stored order's, and a second pass writes nothing."""
+    order = str(uuid.uuid4())
+    events = [
+        at(placed(order), "2026-11-26T09:15:00Z"),
+        at(paid(order), "2026-11-26T09:16:00Z"),
+        at(cancelled(order, reason="fraud \u2028 <script>"), "2026-11-26T09:17:00Z"),
+    ]
+    assert await old_batch(old_build, database, events) == ["applied"] * 3
+    assert await relay_catch_up(database) == 3
+    rows = await published(database, order)
+    assert statuses(rows) == [
+        (1, "PLACED", False, False),
+        (2, "PAID", True, False),
+        (3, "CANCELLED", True, False),
+    ]
+    reasons = [json.loads(r["payload"])["cancel_reason"] for r in rows]
+    assert reasons == [None, None, "fraud \u2028 <script>"]
+    stored = await query(
+        database, "SELECT last_sequence FROM orders WHERE order_id = $1", uuid.UUID(order)
+    )
+    assert stored[0]["last_sequence"] == 3
+    assert await relay_catch_up(database) == 0  # nothing twice
