@@ -71,12 +71,12 @@ async def old_batch(old_src: Path, dsn: str, events: list[dict]) -> list[str]:
     return json.loads(out.splitlines()[-1])
 
 
-async def relay_catch_up(dsn: str) -> int:
+async def relay_catch_up(dsn: str, orders_per_pass: int = 100) -> int:
     """One pass of the relay's catch-up, in its own transaction, as the relay runs it."""
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
-            return await catch_up(conn, 100)
+            return await catch_up(conn, orders_per_pass)
     finally:
         await conn.close()
 
@@ -251,3 +251,49 @@ async def test_late_events_of_a_cancelled_order_keep_its_payment_and_reason(
     )
     assert stored[0]["last_sequence"] == 3
     assert await relay_catch_up(database) == 0  # nothing twice
+
+
+BACKLOG_ORDERS = 2000
+OLD_BATCH_SIZE = 500
+
+
+async def test_a_backlog_of_thousands_is_caught_up_in_short_passes_in_sequence(
+    old_build,  # noqa: F811
+    database,
+):
+    """The old build alone for a while (a rollback that lasted): 2000 orders placed and paid.
+    The relay's passes (200 orders each, RelayConfig.catch_up_orders) each hold their orders'
+    locks for one short transaction, and together leave every order with sequences 1, 2 in
+    lifecycle order and an empty backlog; a pass after that writes nothing."""
+    orders = [str(uuid.uuid4()) for _ in range(BACKLOG_ORDERS)]
+    for start in range(0, BACKLOG_ORDERS, OLD_BATCH_SIZE):
+        chunk = orders[start : start + OLD_BATCH_SIZE]
+        events = [at(placed(o), "2026-11-26T09:15:00Z") for o in chunk]
+        events += [at(paid(o), "2026-11-26T09:16:00Z") for o in chunk]
+        assert set(await old_batch(old_build, database, events)) == {"applied"}
+    noted = await query(database, "SELECT count(*) AS n FROM order_status_backlog")
+    assert noted[0]["n"] == BACKLOG_ORDERS
+    passes: list[float] = []
+    written = 0
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        n = await relay_catch_up(database, orders_per_pass=200)
+        passes.append(loop.time() - started)
+        if n == 0:
+            break
+        written += n
+    assert written == 2 * BACKLOG_ORDERS
+    assert len(passes) == BACKLOG_ORDERS // 200 + 1
+    # A pass holds 200 orders' locks for its one transaction: a batch for one of them waits
+    # that long at most. Generous for a loaded 2-core host; measured 0.03-0.05 s a pass here.
+    assert max(passes) < 3.0, passes
+    rows = await query(
+        database,
+        "SELECT aggregateid, array_agg(payload ->> 'status' ORDER BY sequence) AS statuses,"
+        " array_agg(sequence ORDER BY sequence) AS sequences FROM order_outbox GROUP BY 1",
+    )
+    assert len(rows) == BACKLOG_ORDERS
+    assert {(tuple(r["statuses"]), tuple(r["sequences"])) for r in rows} == {
+        (("PLACED", "PAID"), (1, 2))
+    }
