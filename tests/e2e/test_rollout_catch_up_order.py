@@ -120,11 +120,6 @@ async def test_late_events_of_one_old_batch_follow_the_lifecycle(old_build, data
     assert statuses(await published(database, order)) == LIFECYCLE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catch-up orders an old build's applied events by occurred_at within a batch, not by "
-    "the order they were applied in: a producer clock behind numbers SHIPPED before PAID",
-)
 async def test_late_events_follow_the_applied_order_when_producer_clocks_disagree(
     old_build,  # noqa: F811
     database,
@@ -173,12 +168,6 @@ async def waiting_on_a_lock(conn: asyncpg.Connection) -> bool:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catch-up orders an old build's applied events by processed_at (the batch "
-    "transaction's start, now()), not by commit: a batch that began first and waited for a "
-    "lock is numbered before the one that applied first",
-)
 async def test_late_events_follow_the_applied_order_across_two_old_batches(
     old_build,  # noqa: F811
     database,
@@ -299,11 +288,6 @@ async def test_a_backlog_of_thousands_is_caught_up_in_short_passes_in_sequence(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catch-up breaks ties of processed_at and occurred_at by event_id, a random uuid: "
-    "events stamped the same second in one old batch are numbered in an arbitrary order",
-)
 async def test_late_events_follow_the_applied_order_when_stamped_the_same_second(
     old_build,  # noqa: F811
     database,

@@ -110,3 +110,13 @@ def test_the_most_recent_unpublished_when_retention_deleted_published_rows():
 
 def _event_fields(event: OrderEvent) -> tuple[uuid.UUID, EventType, datetime]:
     return event.event_id, event.event_type, event.occurred_at
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: "-".join(t.value for t in p))
+def test_the_events_are_numbered_in_the_lifecycles_order_whatever_order_they_come_in(path):
+    # Neither order_events' timestamps nor its ids say which event an older build applied
+    # first: the lifecycle does.
+    events = events_of(path)
+    states = replay(events)
+    rows = plan_catch_up(states[-1], 0, applied(events)[::-1], published_event_ids=())
+    assert [r.payload["event_type"] for r in rows] == [t.value for t in path]

@@ -32,6 +32,15 @@ from order_service.domain.events import EventType, Status
 from order_service.domain.lifecycle import OrderState
 from order_service.domain.status_events import STATUS_EVENT_TYPES, OutboxRow, payload_of
 
+# The order the lifecycle applies an order's events in: each type at most once per order, and
+# shipped and cancelled exclude each other. Neither order_events' timestamps (a batch's start,
+# the producer's clock) nor its ids say which an older build applied first; this does.
+LIFECYCLE_RANK = {
+    EventType.PLACED: 0,
+    EventType.PAID: 1,
+    EventType.SHIPPED: 2,
+    EventType.CANCELLED: 2,
+}
 STATUS_AFTER = {
     EventType.PLACED: Status.PLACED,
     EventType.PAID: Status.PAID,
@@ -68,13 +77,14 @@ def plan_catch_up(
     applied: Sequence[AppliedEvent],
     published_event_ids: Collection[UUID],
 ) -> list[OutboxRow]:
-    """The status events an order lacks (none when every applied event has one). `applied`
-    in the order they were applied; `published_event_ids`: the event ids of the order's outbox
-    rows still in the table."""
+    """The status events an order lacks (none when every applied event has one). `applied`:
+    the order's applied events, in any order (they are put in the lifecycle's);
+    `published_event_ids`: the event ids of the order's outbox rows still in the table."""
     missing = len(applied) - last_sequence
     if missing <= 0:
         return []
-    unpublished = [e for e in applied if e.event_id not in published_event_ids]
+    in_order = sorted(applied, key=lambda e: LIFECYCLE_RANK[e.event_type])
+    unpublished = [e for e in in_order if e.event_id not in published_event_ids]
     rows = []
     for sequence, event in enumerate(unpublished[-missing:], start=last_sequence + 1):
         state = state_after(current, event.event_type)

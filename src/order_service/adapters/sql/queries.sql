@@ -183,7 +183,8 @@ SELECT order_id FROM (
 WHERE pg_try_advisory_xact_lock(hashtextextended('o:' || order_id::text, 0));
 
 -- name: catch_up_applied_events
--- The claimed orders' applied events, in the order they were applied.
+-- The claimed orders' applied events (domain/status_catch_up.py puts them in the lifecycle's
+-- order: no column here says which was applied first).
 SELECT order_id, event_id, event_type, occurred_at FROM order_events
 WHERE order_id = ANY($1::uuid[]) AND outcome = 'applied'
 ORDER BY order_id, processed_at, occurred_at, event_id;
