@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
-
 from tests.e2e.test_rollout_catch_up_order import old_batch
 from tests.e2e.test_rollout_with_an_old_build import old_build  # noqa: F401 (the fixture)
 from tests.factories import body, placed
@@ -39,11 +37,6 @@ async def writes_for(database: str, order: str) -> dict[str, int]:
     return dict(rows[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a worker paused for build_too_old keeps its outbox relay running: the relay's "
-    "catch-up and publishing write to the schema that said this build is too old",
-)
 async def test_a_worker_paused_as_too_old_writes_nothing_not_even_its_relay(
     old_build,  # noqa: F811
     database,
@@ -53,9 +46,9 @@ async def test_a_worker_paused_as_too_old_writes_nothing_not_even_its_relay(
     """The old build changed an order (noted in the backlog); then a migration this build does
     not know raised the requirement. The new build starts with its relay: it must stay paused
     and write nothing (docs/migrations.md: "pauses (kind build_too_old, /ready 503, writing
-    nothing)"). The relay (service/relay.py) never looks at the gate: within its first pass
-    it catches the order up (an outbox row, orders.last_sequence, the backlog row deleted) and
-    publishes it (published_at), on a schema whose meaning this build no longer knows."""
+    nothing)"), its relay included. Before the fix the relay never looked: within its first
+    pass it caught the order up (an outbox row, orders.last_sequence, the backlog row deleted)
+    and published it, on a schema whose meaning this build no longer knows."""
     order = str(uuid.uuid4())
     assert await old_batch(old_build, database, [placed(order)]) == ["applied"]
     await execute(database, "UPDATE schema_requirements SET minimum_build_revision = '9999'")

@@ -18,7 +18,6 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from order_service.adapters.status_catch_up import catch_up
 from tests.e2e.test_rollout_with_an_old_build import old_build  # noqa: F401 (the fixture)

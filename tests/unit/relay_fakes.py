@@ -41,6 +41,8 @@ class FakeOutbox:
         self.retention_fault: Exception | None = None
         self.catch_up_fault: Exception | None = None
         self.catch_ups = 0
+        self.schema_fault: Exception | None = None
+        self.schema_checks = 0
         self.gauge_reads = 0
         self.parked: dict[uuid.UUID, str] = {}
         self.claim_attempts = 0
@@ -61,6 +63,11 @@ class FakeOutbox:
         if self.retention_fault:
             raise self.retention_fault
         return 0
+
+    async def check_schema(self) -> None:
+        self.schema_checks += 1
+        if self.schema_fault:
+            raise self.schema_fault
 
     async def catch_up(self, max_orders: int) -> int:
         self.catch_ups += 1

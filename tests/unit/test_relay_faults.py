@@ -161,6 +161,23 @@ async def test_catch_up_faults_never_hold_back_publishing():
     assert caught[0]["log_level"] == "error" and "catching up" in caught[0]["event"]
 
 
+async def test_a_schema_that_needs_a_newer_build_stops_every_write_of_the_relay():
+    outbox = FakeOutbox(rows_of(uuid.uuid4(), 2))
+    outbox.schema_fault = StoreUnavailable("needs 0009", kind="build_too_old", action="x")
+    config = relay_config(
+        DEFAULTS, poll_interval=0.01, catch_up_every=0, schema_recheck_paused=0.01
+    )
+    relay = Relay(outbox, FakeTopic(), config, Metrics())
+    with capture_logs() as logs:
+        await run_until(relay, lambda: outbox.schema_checks >= 3)
+        assert outbox.claims == [] and outbox.catch_ups == 0 and relay.published == 0
+        outbox.schema_fault = None  # the rollout finished
+        await run_until(relay, lambda: not outbox.rows)
+    assert relay.published == 2
+    paused = [e for e in logs if "outbox relay paused" in e["event"]]
+    assert len(paused) == 1 and paused[0]["kind"] == "build_too_old"
+
+
 async def test_a_claim_marks_after_each_round_so_a_cut_claim_loses_no_accepted_row():
     a, b = uuid.uuid4(), uuid.uuid4()
     outbox = FakeOutbox(rows_of(a, 3) + rows_of(b, 1))

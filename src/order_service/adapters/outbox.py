@@ -30,7 +30,7 @@ from uuid import UUID
 
 import asyncpg
 
-from order_service.adapters import status_catch_up
+from order_service.adapters import status_catch_up, store_probe
 from order_service.adapters.db_credentials import Connect, SecretCredentials, connect_with
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import load
@@ -144,6 +144,14 @@ class PostgresOutbox:
         except BaseException:
             self._claims.drop()  # failed or cancelled mid-claim: the server ends the transaction
             raise
+
+    async def check_schema(self) -> None:
+        """Whether this build may write to the schema (adapters/store_probe.py)."""
+        try:
+            await store_probe.check_schema(await self._claims.get())
+        except DRIVER_ERRORS as exc:
+            self._claims.drop()
+            raise translate(exc) from exc
 
     async def catch_up(self, max_orders: int) -> int:
         """Status events for changes a build without the outbox applied (migration 0007's

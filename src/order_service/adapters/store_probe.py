@@ -77,43 +77,47 @@ class StoreProbe:
             raise translate(exc) from exc
 
     async def _check_revision(self, conn: asyncpg.Connection) -> None:
-        head, known = shipped_revisions()
-        try:
-            current = await conn.fetchval("SELECT version_num FROM alembic_version")
-        except asyncpg.UndefinedTableError:
-            current = None
-        if current is None or (current in known and current != head):
-            raise StoreUnavailable(
-                f"database is at revision {current or 'none'}, this worker needs {head}",
-                kind="schema",
-                action="run `order-service migrate` (the migration task) before this build",
-            )
-        await self._check_requirement(conn, head, known)
-        if current != head and current != self._newer_revision_seen:
-            self._newer_revision_seen = current
+        newer = await check_schema(conn)
+        if newer is not None and newer != self._newer_revision_seen:
+            self._newer_revision_seen = newer
             log.warning(
                 "database schema is newer than this build; carrying on",
-                revision=current,
-                expected=head,
+                revision=newer,
+                expected=shipped_revisions()[0],
             )
 
-    async def _check_requirement(
-        self, conn: asyncpg.Connection, head: str, known: frozenset[str]
-    ) -> None:
-        # Migration 0007 on: the oldest revision a build must know. A newer schema is fine
-        # (expand-only) until a migration says otherwise by raising it past what we know.
-        try:
-            required = await conn.fetchval(Q["schema_requirement"])
-        except asyncpg.UndefinedTableError:
-            required = None  # a later migration dropped it: nothing is required
-        if required is not None and required not in known:
-            raise StoreUnavailable(
-                f"the database's schema needs a build that knows revision {required}; "
-                f"this build knows up to {head}",
-                kind="build_too_old",
-                action="finish the rollout (or the rollback) to a build that knows "
-                f"revision {required}: this one stays paused, writing nothing",
-            )
+
+async def check_schema(conn: asyncpg.Connection) -> str | None:
+    """Raises StoreUnavailable when this build may not write to the schema: not migrated this
+    far (kind schema), or a migration says it needs a newer build (kind build_too_old). Returns
+    the schema's revision when it is newer than this build knows (fine: expand-only), else
+    None. The worker's probe and the relay (adapters/outbox.py) both ask."""
+    head, known = shipped_revisions()
+    try:
+        current = await conn.fetchval("SELECT version_num FROM alembic_version")
+    except asyncpg.UndefinedTableError:
+        current = None
+    if current is None or (current in known and current != head):
+        raise StoreUnavailable(
+            f"database is at revision {current or 'none'}, this worker needs {head}",
+            kind="schema",
+            action="run `order-service migrate` (the migration task) before this build",
+        )
+    # Migration 0007 on: the oldest revision a build must know. A newer schema is fine
+    # (expand-only) until a migration says otherwise by raising it past what we know.
+    try:
+        required = await conn.fetchval(Q["schema_requirement"])
+    except asyncpg.UndefinedTableError:
+        required = None  # a later migration dropped it: nothing is required
+    if required is not None and required not in known:
+        raise StoreUnavailable(
+            f"the database's schema needs a build that knows revision {required}; "
+            f"this build knows up to {head}",
+            kind="build_too_old",
+            action="finish the rollout (or the rollback) to a build that knows "
+            f"revision {required}: this one stays paused, writing nothing",
+        )
+    return current if current != head else None
 
 
 def canary_events() -> list[list[OrderEvent]]:

@@ -147,6 +147,11 @@ class Outbox(Protocol):
 
     async def delete_published(self, older_than_seconds: float) -> int: ...
 
+    async def check_schema(self) -> None:
+        """Raises StoreUnavailable (kind in service/pause.py's SCHEMA_FAULTS) when this build
+        may not write to the schema."""
+        ...
+
     async def catch_up(self, max_orders: int) -> int:
         """Writes the status events that changes applied without the outbox lack (an older
         build's); how many."""

@@ -43,6 +43,7 @@ import structlog
 
 from order_service.errors import StoreError, StoreUnavailable, TopicUnavailable
 from order_service.metrics import Metrics
+from order_service.service.pause import SCHEMA_FAULTS
 from order_service.service.ports import (
     PUBLISH_BATCH_MAX,
     Claim,
@@ -74,6 +75,10 @@ class RelayConfig:
     # this often, this many orders a pass; what it writes goes out with the next claims.
     catch_up_every: float = 5.0
     catch_up_orders: int = 200
+    # What the schema allows this build (service/pause.py's watch, for the relay's writes):
+    # checked this often, and this often while it forbids them.
+    schema_every: float = 60.0
+    schema_recheck_paused: float = 5.0
 
 
 def relay_fault(exc: Exception) -> tuple[str, str]:
@@ -107,6 +112,8 @@ class Relay:
         self.parked = 0
         self._next_retention = 0.0
         self._next_catch_up = 0.0
+        self._next_schema_check = 0.0
+        self._schema_fault: StoreUnavailable | None = None
         self.caught_up = 0
         self._measured = True
 
@@ -123,6 +130,9 @@ class Relay:
     async def _publish_until(self, stop: asyncio.Event) -> None:
         backoff = 0.0
         while not stop.is_set():
+            if not await self._schema_allows():
+                await _wait(stop, None, self._config.schema_recheck_paused)
+                continue
             published = self.published
             try:
                 more = await self.publish_once(stop)
@@ -246,6 +256,39 @@ class Relay:
             return
         if deleted:
             log.info("outbox rows past retention deleted", deleted=deleted)
+
+    async def _schema_allows(self) -> bool:
+        """False while the schema says this build may not write to it (a migration this build
+        does not know raised the requirement, or the schema is behind it): the relay then
+        neither publishes, marks nor catches up, as the worker's batches do not write.
+        Checked before the first claim and every `schema_every` seconds."""
+        now = time.monotonic()
+        if now < self._next_schema_check:
+            return self._schema_fault is None
+        try:
+            await self._outbox.check_schema()
+        except StoreUnavailable as fault:
+            if fault.kind in SCHEMA_FAULTS:
+                if self._schema_fault is None:
+                    log.error(
+                        "outbox relay paused: this build may not write to the schema",
+                        kind=fault.kind,
+                        error=str(fault),
+                        action=fault.action,
+                    )
+                self._schema_fault = fault
+                self._next_schema_check = now + self._config.schema_recheck_paused
+                return False
+            # The database is down or refusing: the claims meet it and back off.
+        except Exception as exc:
+            self._report(exc, "checking the schema", retry_in=self._config.schema_recheck_paused)
+            self._next_schema_check = now + self._config.schema_recheck_paused
+            return self._schema_fault is None
+        if self._schema_fault is not None:
+            log.warning("outbox relay resumed: the schema allows this build again")
+        self._schema_fault = None
+        self._next_schema_check = now + self._config.schema_every
+        return True
 
     async def _catch_up(self) -> bool:
         """True when it wrote status events (the next claim publishes them at once)."""
