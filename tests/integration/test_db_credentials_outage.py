@@ -27,11 +27,6 @@ async def login(postgres_server) -> str:
     return user
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="once the cached secret is older than CACHE_SECONDS, a Secrets Manager outage fails "
-    "every new connection, though the cached credentials still log in",
-)
 async def test_a_new_connection_uses_the_aged_copy_while_secrets_manager_is_down(
     secrets, database, login, monkeypatch
 ):

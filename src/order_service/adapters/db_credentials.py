@@ -7,7 +7,9 @@ rotation would fail until then. With DB_SECRET_ARN the worker reads the secret i
 CACHE_SECONDS old, and reads it again at once when the server refuses the login. Connections
 already open stay open (PostgreSQL checks a password only at login), and with Secrets Manager's
 alternating-users rotation the previous user still logs in until the next rotation, so a batch
-never meets a refusal: at worst one new connection retries once with the fresh secret.
+never meets a refusal: at worst one new connection retries once with the fresh secret. While
+Secrets Manager cannot be read, an aged copy is used (it still logs in unless a rotation
+happened meanwhile).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from order_service.errors import StoreUnavailable
 
 log = structlog.get_logger("order_service.postgres")
 CACHE_SECONDS = 300.0
+RETRY_SECONDS = 30.0  # a failed read of an aged copy is tried again after this
 # What PostgreSQL answers to a login it refuses: a wrong password, or a user that does not exist
 # (yet, or any more).
 LOGIN_REFUSED = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError)
@@ -46,11 +49,30 @@ class SecretCredentials:
         self._lock = asyncio.Lock()
 
     async def current(self, *, refresh: bool = False) -> tuple[str, str]:
-        """(username, password), read again when older than the cache or when `refresh`."""
+        """(username, password), read again when older than the cache or when `refresh`.
+
+        A copy that is merely old is still the best guess while Secrets Manager cannot be
+        read (an outage, a throttle): it is used, and the read is tried again after
+        RETRY_SECONDS, so an outage of the secret store costs new connections nothing until
+        the password actually changes. Without a copy, or when the server refused the copy
+        (`refresh`), the read's fault is raised."""
         async with self._lock:
             stale = time.monotonic() - self._read_at > self._cache_seconds
             if self._value is None or stale or refresh:
-                self._value = await self._read()
+                try:
+                    self._value = await self._read()
+                except StoreUnavailable as fault:
+                    if self._value is None or refresh:
+                        raise
+                    log.warning(
+                        "database secret not read; logging in with the copy read before",
+                        error=str(fault),
+                        copy_age_seconds=round(time.monotonic() - self._read_at),
+                        retry_in=RETRY_SECONDS,
+                    )
+                    # Tried again once the retry is due, not by every new connection.
+                    self._read_at = time.monotonic() - self._cache_seconds + RETRY_SECONDS
+                    return self._value
                 self._read_at = time.monotonic()
             return self._value
 
