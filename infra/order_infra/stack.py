@@ -46,9 +46,8 @@ from .worker_service import WorkerService
 # The worker reads the application secret itself at each new connection (DB_SECRET_ARN), so
 # that a rotation reaches it without a restart; the migration and the rotation get the master
 # user's credentials as ECS secrets (JSON keys of a Secrets Manager secret), and the migration
-# the application secret's user and password to set.
+# reads the application secret (DB_SECRET_ARN) for the user whose password it sets.
 DB_CREDENTIAL_KEYS = {"DB_USER": "username", "DB_PASSWORD": "password"}
-APP_CREDENTIAL_KEYS = {"APP_DB_USER": "username", "APP_DB_PASSWORD": "password"}
 # These units were one construct, "Compute", until it was split; their resources keep the
 # logical ids they had there, so no deployed resource is replaced (test_infra_logical_ids).
 LEGACY_SCOPES = {
@@ -193,10 +192,10 @@ class OrderServiceStack(Stack):
             "MigrationTask",
             name_prefix=name_prefix,
             tasks=self.tasks,
-            secrets={
-                **ecs_secrets(master_secret, DB_CREDENTIAL_KEYS),
-                **ecs_secrets(app_secret, APP_CREDENTIAL_KEYS),
-            },
+            # Its login: the master user. The application secret (DB_SECRET_ARN, read under
+            # the migrations' lock, never injected at start: a rotation may replace it while
+            # the task waits for that lock) names the user whose password it sets.
+            secrets=ecs_secrets(master_secret, DB_CREDENTIAL_KEYS),
             cpu=config.task_cpu,
             memory_mib=config.task_memory_mib,
         )
@@ -210,8 +209,10 @@ class OrderServiceStack(Stack):
             secrets=ecs_secrets(master_secret, DB_CREDENTIAL_KEYS),
             every_days=CREDENTIAL_ROTATION_DAYS,
         )
-        # The worker's connections (and its relay's) read the application secret at login.
+        # The worker's connections (and its relay's) read the application secret at login; the
+        # migration reads it under its lock.
         app_secret.grant_read(self.worker.task_role)
+        app_secret.grant_read(self.migration.task_definition.task_role)
         self.health = HealthEndpoint(
             self,
             "HealthEndpoint",

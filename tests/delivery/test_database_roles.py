@@ -159,7 +159,7 @@ async def test_the_second_user_holds_the_app_roles_grants_and_no_login_until_rot
         "rolcreaterole": False,
         "uses_app_role": True,
     }
-    store = PostgresStore(as_role(empty_database, APP_ROLE_CLONE))
+    store = PostgresStore(as_role(empty_database, APP_ROLE_CLONE), pool_size=4)
     await store.connect()
     try:
         await store.probe()

@@ -60,12 +60,6 @@ async def secret_value(secrets: Any, arn: str) -> dict[str, Any]:
     return dict(json.loads((await secrets.get_secret_value(SecretId=arn))["SecretString"]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a migration task started before two rotations (it waited for the roles' lock) sets "
-    "the secret's user back to the password ECS injected at its start: the secret no longer "
-    "logs in",
-)
 async def test_a_migration_waiting_behind_two_rotations_leaves_a_secret_that_logs_in(
     real_pair_with_passwords, secrets, database, worker_env
 ):
@@ -90,13 +84,19 @@ async def test_a_migration_waiting_behind_two_rotations_leaves_a_secret_that_log
     now = await secret_value(secrets, arn)
     assert await logs_in(database, now["username"], now["password"])
 
-    migrated = cli(
+    # Before the fix the task had APP_DB_USER/APP_DB_PASSWORD injected at its start and set
+    # them (it still does without DB_SECRET_ARN, as `make run` does): that login was refused.
+    stale = cli(
         "migrate",
         env={
             **worker_env,
             "APP_DB_USER": injected["username"],
             "APP_DB_PASSWORD": injected["password"],
+            "DB_SECRET_ARN": arn,  # as the stack gives the migration task: it wins
         },
     )
+    assert stale.returncode == 0, stale.stderr
+    assert await logs_in(database, now["username"], now["password"])
+    migrated = cli("migrate", env={**worker_env, "DB_SECRET_ARN": arn})
     assert migrated.returncode == 0, migrated.stderr
     assert await logs_in(database, now["username"], now["password"])

@@ -192,7 +192,11 @@ def test_stack_grants_the_worker_exactly_what_consuming_needs(
         }
         | tracing
     )
-    assert _role_actions(template, "MigrationTaskTaskRole") == set()
+    # The migration reads the application secret under its lock (grant_read: these two).
+    assert _role_actions(template, "MigrationTaskTaskRole") == {
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    }
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -286,14 +290,15 @@ def test_the_worker_reads_only_the_application_secret_and_at_each_login(
     readable = _execution_role_secret_resources(template, "WorkerTaskTaskRole")
     assert readable == json.dumps({"Ref": "DatabaseAppSecret2E50FD00"})
     migrate = _containers(template, "-migrate")
-    assert _secret_sources(migrate) == {
-        "DB_USER": "master",
-        "DB_PASSWORD": "master",
-        "APP_DB_USER": "app",
-        "APP_DB_PASSWORD": "app",
-    }
+    # The master user's login is injected; the application secret is read by the task itself,
+    # under the migrations' lock (a value injected at start may be rotations old by then).
+    assert _secret_sources(migrate) == {"DB_USER": "master", "DB_PASSWORD": "master"}
+    migrate_env = {e["Name"]: e["Value"] for e in migrate["Environment"]}
+    assert migrate_env["DB_SECRET_ARN"] == {"Ref": "DatabaseAppSecret2E50FD00"}
     readable = _execution_role_secret_resources(template, "MigrationExecutionRole")
-    assert "MasterUserSecret" in readable and "DatabaseAppSecret" in readable
+    assert "MasterUserSecret" in readable and "DatabaseAppSecret" not in readable
+    readable = _execution_role_secret_resources(template, "MigrationTaskTaskRole")
+    assert readable == json.dumps({"Ref": "DatabaseAppSecret2E50FD00"})
 
 
 @pytest.mark.parametrize("env", ENVS)

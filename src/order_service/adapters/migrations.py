@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ from alembic.script import ScriptDirectory
 from order_service.errors import OrderServiceError
 from order_service.migrations.app_role import APP_ROLE, check_role
 
+# (user, password) of the application secret, read when called.
+AppCredentials = Callable[[], Awaitable[tuple[str, str]]]
 MIGRATION_LOCK_ID = 7_201_775_903  # any constant shared by every migration run
 # How long one statement of a migration waits for a table lock before it gives way to the
 # workers queued behind it, and the pauses between tries: about 1.5 minutes in all, well
@@ -80,6 +82,7 @@ def upgrade(
     *,
     app_role_password: str | None = None,
     app_role: str = APP_ROLE,
+    app_credentials: AppCredentials | None = None,
     lock_retry_delays: Sequence[float] | None = None,
     version_locations: Sequence[str] = (),
 ) -> None:
@@ -87,11 +90,14 @@ def upgrade(
 
     With `app_role_password`, `app_role` (the application secret's user: one of the two
     alternating users, migrations/app_role.py) logs in with it from then on; the other user's
-    password is left as it is.
+    password is left as it is. With `app_credentials` (the application secret, DB_SECRET_ARN),
+    the user and password are read from it once the migrations' lock is held, the lock the
+    rotation takes too: a value read before the wait for it may be rotations old.
     `lock_retry_delays` and `version_locations` (more revisions on top of the package's) are
     for tests.
     """
     config = _config(dsn, app_role_password, lock_retry_delays, check_role(app_role))
+    config.attributes["app_credentials"] = app_credentials
     if version_locations:
         script = ScriptDirectory.from_config(config)
         shipped = str(Path(script.dir) / "versions")

@@ -8,6 +8,7 @@ import os
 import sys
 import urllib.request
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from order_service.errors import ConfigError, OrderServiceError
@@ -121,14 +122,25 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run(settings)
     if args.command == "migrate":
+        from order_service.adapters.db_credentials import SecretCredentials
         from order_service.adapters.migrations import upgrade
         from order_service.migrations.app_role import APP_ROLE
 
         password = settings.app_db_password
+        # The application secret (the stack's migration task has DB_SECRET_ARN, not the
+        # password): read under the migrations' lock, so never a value a rotation replaced.
+        secret = (
+            partial(
+                SecretCredentials(settings.db_secret_arn, settings.aws_region).current, refresh=True
+            )
+            if settings.db_secret_arn
+            else None
+        )
         upgrade(
             settings.database_dsn(),
             app_role_password=password.get_secret_value() if password else None,
             app_role=settings.app_db_user or APP_ROLE,
+            app_credentials=secret,
         )
         print("migrations applied", file=sys.stderr)
         return 0

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_only
 
 from order_service.adapters.migrations import (
     LOCK_RETRY_DELAYS,
@@ -30,7 +31,7 @@ from order_service.adapters.migrations import (
     blockers_query,
     describe_blockers,
 )
-from order_service.migrations.app_role import set_app_role_password
+from order_service.migrations.app_role import check_role, set_app_role_password
 
 config = context.config
 LOCK_NOT_AVAILABLE = "55P03"
@@ -76,9 +77,16 @@ def _run(connection: Connection) -> None:
     connection.commit()
     try:
         _migrate(connection)
+        read_secret = config.attributes.get("app_credentials")
         password = config.attributes.get("app_role_password")
+        role = config.attributes["app_role"]
+        if read_secret is not None:
+            # Read now, under the lock the rotation takes too: a value read at start-up (an
+            # ECS-injected one) may be rotations old after a wait for the lock.
+            role, password = await_only(read_secret())
+            role = check_role(role)
         if password:
-            set_app_role_password(connection, password, config.attributes["app_role"])
+            set_app_role_password(connection, password, role)
             connection.commit()
     finally:
         connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
