@@ -88,7 +88,25 @@ class _Session:
         self._connect = connect
         self._conn: asyncpg.Connection | None = None
 
-    async def get(self) -> asyncpg.Connection:
+    @contextlib.asynccontextmanager
+    async def use(self, *, transaction: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """The connection (in a transaction committed at the end, with `transaction`). On any
+        fault or cancel it is dropped; driver errors come out translated."""
+        try:
+            conn = await self._get()
+            if transaction:
+                await conn.execute("BEGIN")
+            yield conn
+            if transaction:
+                await conn.execute("COMMIT")
+        except DRIVER_ERRORS as exc:
+            self.drop()
+            raise translate(exc) from exc
+        except BaseException:
+            self.drop()  # failed or cancelled mid-statement: the server ends the transaction
+            raise
+
+    async def _get(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
             self._conn = await self._connect(
                 self._dsn,
@@ -126,9 +144,7 @@ class PostgresOutbox:
 
     @contextlib.asynccontextmanager
     async def claim(self, max_orders: int) -> AsyncIterator[PostgresClaim]:
-        try:
-            conn = await self._claims.get()
-            await conn.execute("BEGIN")
+        async with self._claims.use(transaction=True) as conn:
             claimed = [
                 r["aggregateid"]
                 for r in await conn.fetch(
@@ -137,42 +153,21 @@ class PostgresOutbox:
             ]
             rows = await conn.fetch(Q["outbox_rows_of"], claimed) if claimed else []
             yield PostgresClaim([_pending(r) for r in rows], len(claimed) >= max_orders, conn)
-            await conn.execute("COMMIT")
-        except DRIVER_ERRORS as exc:
-            self._claims.drop()
-            raise translate(exc) from exc
-        except BaseException:
-            self._claims.drop()  # failed or cancelled mid-claim: the server ends the transaction
-            raise
 
     async def check_schema(self) -> None:
         """Whether this build may write to the schema (adapters/store_probe.py)."""
-        try:
-            await store_probe.check_schema(await self._claims.get())
-        except DRIVER_ERRORS as exc:
-            self._claims.drop()
-            raise translate(exc) from exc
+        async with self._claims.use() as conn:
+            await store_probe.check_schema(conn)
 
     async def catch_up(self, max_orders: int) -> int:
         """Status events for changes a build without the outbox applied (migration 0007's
         backlog), written for the relay to publish; how many."""
-        try:
-            conn = await self._claims.get()
-            await conn.execute("BEGIN")
-            written = await status_catch_up.catch_up(conn, max_orders)
-            await conn.execute("COMMIT")
-        except DRIVER_ERRORS as exc:
-            self._claims.drop()
-            raise translate(exc) from exc
-        except BaseException:
-            self._claims.drop()
-            raise
-        return written
+        async with self._claims.use(transaction=True) as conn:
+            return await status_catch_up.catch_up(conn, max_orders)
 
     async def delete_published(self, older_than_seconds: float) -> int:
         deleted = 0
-        try:
-            conn = await self._claims.get()
+        async with self._claims.use() as conn:
             for _ in range(_DELETE_BATCHES_PER_PASS):
                 status = await conn.execute(
                     Q["outbox_delete_published"], older_than_seconds, _DELETE_BATCH
@@ -181,34 +176,18 @@ class PostgresOutbox:
                 deleted += count
                 if count < _DELETE_BATCH:
                     break
-        except DRIVER_ERRORS as exc:
-            self._claims.drop()
-            raise translate(exc) from exc
-        except BaseException:
-            self._claims.drop()
-            raise
         return deleted
 
     async def gauges(self) -> OutboxGauges:
-        try:
-            row = await (await self._gauges.get()).fetchrow(Q["outbox_gauges"])
-        except DRIVER_ERRORS as exc:
-            self._gauges.drop()
-            raise translate(exc) from exc
-        except BaseException:
-            self._gauges.drop()
-            raise
+        async with self._gauges.use() as conn:
+            row = await conn.fetchrow(Q["outbox_gauges"])
         assert row is not None
         return OutboxGauges(float(row["oldest_unpublished_seconds"]), int(row["parked"]))
 
     async def status(self) -> OutboxStatus:
-        try:
-            conn = await self._claims.get()
+        async with self._claims.use() as conn:
             row = await conn.fetchrow(Q["outbox_status"])
             parked = await conn.fetch(Q["outbox_parked_rows"], PARKED_LISTED)
-        except DRIVER_ERRORS as exc:
-            self._claims.drop()
-            raise translate(exc) from exc
         assert row is not None
         listed = [
             ParkedRow(
@@ -225,14 +204,10 @@ class PostgresOutbox:
 
     async def retry_parked(self, ids: Sequence[UUID] | None) -> int:
         """Gives parked rows (`ids`, or all when None) back to the relay; how many."""
-        try:
-            conn = await self._claims.get()
+        async with self._claims.use() as conn:
             status = await conn.execute(
                 Q["outbox_retry_parked"], None if ids is None else list(ids)
             )
-        except DRIVER_ERRORS as exc:
-            self._claims.drop()
-            raise translate(exc) from exc
         return int(status.rpartition(" ")[2])
 
 
