@@ -29,7 +29,7 @@ from constructs import Construct
 
 from .config import ROTATE_FAMILY_SUFFIX
 from .nag import acknowledge
-from .task_cluster import PLATFORM, TaskCluster
+from .task_cluster import TaskCluster
 
 
 class CredentialRotation(Construct):
@@ -51,28 +51,20 @@ class CredentialRotation(Construct):
         application secret's ARN is DB_SECRET_ARN in the tasks' shared environment."""
         super().__init__(scope, construct_id)
 
-        self.execution_role = tasks.add_execution_role(
+        self.execution_role, self.task_definition, self.container = tasks.add_one_off_task(
             self,
-            "ExecutionRole",
-            "order-service credential rotation: ECR pull, CloudWatch Logs, master secret injection",
-        )
-        self.task_definition = ecs.FargateTaskDefinition(
-            self,
-            "TaskDefinition",
+            role_id="ExecutionRole",
+            role_description="order-service credential rotation: ECR pull, CloudWatch Logs, "
+            "master secret injection",
+            task_id="TaskDefinition",
             family=f"{name_prefix}-{ROTATE_FAMILY_SUFFIX}",
             cpu=256,  # a few statements and two API calls: the smallest Fargate task
-            memory_limit_mib=512,
-            runtime_platform=PLATFORM,
-            execution_role=self.execution_role,
-        )
-        self.task_role = self.task_definition.task_role
-        self.container = tasks.add_container(
-            self.task_definition,
+            memory_mib=512,
             command=tasks.image.rotate_command,
             stream_prefix="rotate",
             secrets=secrets,
-            health_check=False,
         )
+        self.task_role = self.task_definition.task_role
         # Exactly the two calls a rotation makes on the one secret (no UpdateSecret, no
         # staging labels: put_secret_value moves AWSCURRENT and AWSPREVIOUS itself).
         self.task_role.add_to_principal_policy(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
-from .task_cluster import PLATFORM, TaskCluster
+from .task_cluster import TaskCluster
 
 
 class MigrationTask(Construct):
@@ -29,24 +29,16 @@ class MigrationTask(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
 
-        self.execution_role = tasks.add_execution_role(
+        self.execution_role, self.task_definition, self.container = tasks.add_one_off_task(
             self,
-            "MigrationExecutionRole",
-            "order-service migration: ECR pull, CloudWatch Logs, master and app secret injection",
-        )
-        self.task_definition = ecs.FargateTaskDefinition(
-            self,
-            "MigrationTask",
+            role_id="MigrationExecutionRole",
+            role_description="order-service migration: ECR pull, CloudWatch Logs, master secret "
+            "injection",
+            task_id="MigrationTask",
             family=f"{name_prefix}-migrate",
             cpu=cpu,
-            memory_limit_mib=memory_mib,
-            runtime_platform=PLATFORM,
-            execution_role=self.execution_role,
-        )
-        self.container = tasks.add_container(
-            self.task_definition,
+            memory_mib=memory_mib,
             command=tasks.image.migrate_command,
             stream_prefix="migrate",
             secrets=secrets,
-            health_check=False,
         )

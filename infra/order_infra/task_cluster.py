@@ -94,6 +94,42 @@ class TaskCluster(Construct):
         )
         return role
 
+    def add_one_off_task(
+        self,
+        scope: Construct,
+        *,
+        role_id: str,
+        role_description: str,
+        task_id: str,
+        family: str,
+        cpu: int,
+        memory_mib: int,
+        command: list[str],
+        stream_prefix: str,
+        secrets: Mapping[str, ecs.Secret],
+    ) -> tuple[iam.Role, ecs.FargateTaskDefinition, ecs.ContainerDefinition]:
+        """A task run to its end (the migration, the credential rotation): its own execution
+        role, a task definition, its one container without a health check. The ids are the
+        caller's, so that deployed resources keep their logical ids."""
+        role = self.add_execution_role(scope, role_id, role_description)
+        task_definition = ecs.FargateTaskDefinition(
+            scope,
+            task_id,
+            family=family,
+            cpu=cpu,
+            memory_limit_mib=memory_mib,
+            runtime_platform=PLATFORM,
+            execution_role=role,
+        )
+        container = self.add_container(
+            task_definition,
+            command=command,
+            stream_prefix=stream_prefix,
+            secrets=secrets,
+            health_check=False,
+        )
+        return role, task_definition, container
+
     def add_container(
         self,
         task_definition: ecs.FargateTaskDefinition,
