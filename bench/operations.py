@@ -9,6 +9,7 @@ Logging profiles, run in the same rounds so that a shared host's drift weighs on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,10 @@ async def database_cpu(
     per_order = {name: seconds[name] * 1000 / orders[name] for name in variants}
     return {
         "db_cpu_ms_per_order": per_order,
-        "db_cpu_outbox_vs_off": per_order["worker_path_outbox"] / per_order["worker_path"],
+        # CPU is counted in 10 ms ticks: a tiny run's can read 0.
+        "db_cpu_outbox_vs_off": per_order["worker_path_outbox"] / per_order["worker_path"]
+        if per_order["worker_path"]
+        else math.inf,
         "db_cpu_orders": len(bodies),
         "db_cpu_rounds": rounds,
         "db_bytes_per_order": await _table_bytes(dsns["worker_path"]) / orders["worker_path"],

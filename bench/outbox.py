@@ -187,6 +187,8 @@ def results(
         "sns_requests_per_order": sum(r.sns_requests for r in on) / combined.orders,
         "e2e_outbox_rounds": [r.run.orders_per_s for r in on],
         "outbox_worker_cpu_ms_per_order": combined.cpu_seconds * 1000 / combined.orders,
+        "outbox_worker_cpu_vs_off": (combined.cpu_seconds / combined.orders)
+        / (off.cpu_seconds / off.orders),
         # With the relay, its retention and a VACUUM of order_outbox (worker_drain).
         "postgres_cpu_ms_per_order_outbox": combined.postgres_cpu_seconds * 1000 / combined.orders,
         "sns_client_cpu_us_per_row": client_us,
