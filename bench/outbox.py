@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -149,34 +148,44 @@ async def commit_to_publish_ms(dsn: str) -> tuple[float, float]:
     return e2e._percentile(values, 50), e2e._percentile(values, 99)
 
 
-async def sns_client_cpu_us_per_row(rounds: int = 60) -> float:
+async def sns_client_cpu_us_per_row(rounds: int = 60) -> dict[str, float]:
     """CPU of this process per row published through SnsTopic, in full PublishBatch calls of
     realistic rows (ten at a time, as the relay sends them), against the local endpoint: the
-    SDK's share of the relay's cost, which no change of the relay's own design removes."""
+    SDK's share of the relay's cost. Two clients in alternate rounds, on the same rows:
+    `shipped` as sns_client makes it (PublishBatch's body written by adapters/sns_form.py),
+    `sdk_body` with the SDK's own serializer put back (what it cost before issue 27)."""
     payload = json.loads((STATUS_EXAMPLES / "order.status.placed.json").read_text())
     rows = [
         PendingRow(uuid.uuid4(), uuid.uuid4(), payload["type"], 1, json.dumps(payload), NOW)
         for _ in range(PUBLISH_BATCH_MAX)
     ]
-    async with sns_client("us-east-1") as sns:
-        arn = (await sns.create_topic(Name=f"bench-cpu-{uuid.uuid4().hex[:8]}"))["TopicArn"]
-        topic = SnsTopic(sns, arn, metrics=Metrics())
-        await asyncio.gather(*(topic.publish(rows) for _ in range(4)))  # connections, caches
-        cpu0, published = cpu_seconds(os.getpid()), 0
+    cpu = {"shipped": 0.0, "sdk_body": 0.0}
+    published = dict.fromkeys(cpu, 0)
+    async with sns_client("us-east-1") as shipped, sns_client("us-east-1") as sdk_body:
+        sdk_body._serializer = sdk_body._serializer._inner  # PublishBatchForm's inner: the SDK's
+        arn = (await shipped.create_topic(Name=f"bench-cpu-{uuid.uuid4().hex[:8]}"))["TopicArn"]
+        topics = {
+            "shipped": SnsTopic(shipped, arn, metrics=Metrics()),
+            "sdk_body": SnsTopic(sdk_body, arn, metrics=Metrics()),
+        }
+        for topic in topics.values():  # connections, caches
+            await asyncio.gather(*(topic.publish(rows) for _ in range(4)))
         for _ in range(rounds):
-            accepted = await asyncio.gather(*(topic.publish(rows) for _ in range(4)))
-            published += sum(len(a.accepted) for a in accepted)
-        cpu = cpu_seconds(os.getpid()) - cpu0
-    if published != rounds * 4 * len(rows):
+            for name, topic in topics.items():
+                started = time.process_time()
+                accepted = await asyncio.gather(*(topic.publish(rows) for _ in range(4)))
+                cpu[name] += time.process_time() - started
+                published[name] += sum(len(a.accepted) for a in accepted)
+    if set(published.values()) != {rounds * 4 * len(rows)}:
         raise RuntimeError(f"sns client bench: {published} rows accepted")
-    return cpu * 1e6 / published
+    return {name: cpu[name] * 1e6 / published[name] for name in cpu}
 
 
 def results(
     on: Sequence[OutboxRun],
     off: e2e.WorkerRun,
     latency: tuple[float, float],
-    client_us: float,
+    client_us: dict[str, float],
 ) -> dict[str, Any]:
     combined = e2e.WorkerRun.combined([r.run for r in on])
     return {
@@ -191,5 +200,6 @@ def results(
         / (off.cpu_seconds / off.orders),
         # With the relay, its retention and a VACUUM of order_outbox (worker_drain).
         "postgres_cpu_ms_per_order_outbox": combined.postgres_cpu_seconds * 1000 / combined.orders,
-        "sns_client_cpu_us_per_row": client_us,
+        "sns_client_cpu_us_per_row": client_us["shipped"],
+        "sns_client_cpu_us_per_row_sdk_body": client_us["sdk_body"],
     }

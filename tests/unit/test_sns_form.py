@@ -1,4 +1,4 @@
-"""The SNS client's one-pass form encoding (adapters/sns.py) sends exactly the body botocore's
+"""The SNS client's one-pass form encoding (adapters/sns_form.py) sends exactly the body botocore's
 own preparer would: urllib's urlencode of the fields' UTF-8 bytes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from botocore.awsrequest import AWSRequest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from order_service.adapters.sns import _encode_form_once, encode_form
+from order_service.adapters.sns_form import encode_form, encode_form_once
 
 FIELDS = st.dictionaries(st.text(max_size=40), st.text(max_size=200), max_size=30)
 ASCII_FIELDS = st.dictionaries(
@@ -45,12 +45,12 @@ def test_a_status_payload_and_its_attributes() -> None:
 def test_fields_that_are_not_all_text_are_left_to_botocore() -> None:
     assert encode_form({"Action": "PublishBatch", "Count": 3}) is None
     request = AWSRequest(method="POST", url="https://sns.test/", data={"Count": 3, "A": "b c"})
-    _encode_form_once(request)
+    encode_form_once(request)
     assert request.data == "Count=3&A=b+c"
 
 
 def test_the_request_body_is_encoded_once_before_signing() -> None:
     request = AWSRequest(method="POST", url="https://sns.test/", data={"Message": '{"a": 1}'})
-    _encode_form_once(request)
+    encode_form_once(request)
     assert request.data == "Message=%7B%22a%22%3A+1%7D"
     assert request.body == b"Message=%7B%22a%22%3A+1%7D"
