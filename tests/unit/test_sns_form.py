@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import pytest
 from botocore.awsrequest import AWSRequest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,6 +32,18 @@ def test_any_text_is_encoded_as_botocore_would(fields: dict[str, str]) -> None:
 @given(ASCII_FIELDS)
 def test_ascii_text_takes_the_table_and_matches(fields: dict[str, str]) -> None:
     assert encode_form(fields) == botocore_body(fields)
+
+
+@given(st.text(st.characters(max_codepoint=127), min_size=60, max_size=2000))
+def test_long_ascii_text_takes_the_replaces_and_matches(text: str) -> None:
+    assert encode_form({"Message": text}) == botocore_body({"Message": text})
+
+
+@pytest.mark.parametrize(
+    "text", ["%2B+ %", "+" * 70, "%" * 70, " " * 70, "%20+%2B" * 20, "a" * 64, "a" * 63 + "+"]
+)
+def test_quoting_never_quotes_twice(text: str) -> None:
+    assert encode_form({"Message": text}) == botocore_body({"Message": text})
 
 
 def test_a_status_payload_and_its_attributes() -> None:
