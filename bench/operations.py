@@ -9,6 +9,7 @@ Logging profiles, run in the same rounds so that a shared host's drift weighs on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import asyncpg
 from tests.support.worker import WorkerProcess
 
-from bench import e2e, persistence
+from bench import e2e, outbox, persistence
 from bench.procstat import PostgresCpu
 
 # CloudWatch Logs ingestion, us-east-1 like the other bench prices (eu-west-1: 0.57).
@@ -94,23 +95,45 @@ async def database_cpu(
     bodies: list[str],
     batch: int,
     pool_size: int,
+    topic_arn: str,
+    rounds: int = 2,
 ) -> dict[str, Any]:
     """PostgreSQL's CPU (all its processes, from /proc) per order for the worker's persistence
-    path and for the COPY ceiling, on the same events, each into a fresh database: what one
-    order costs the database, the figure that sizes an RDS class."""
-    worker_dsn, copy_dsn = await fresh("dbcpu_worker"), await fresh("dbcpu_copy")
-    before = postgres.seconds()
-    worker = await persistence.worker_path(worker_dsn, bodies, batch, pool_size)
-    middle = postgres.seconds()
-    ceiling = await persistence.copy_ceiling(copy_dsn, bodies, pool_size)
-    after = postgres.seconds()
+    path and for the COPY ceiling, each with the outbox off and on, on the same events, each
+    into a fresh database: what one order costs the database, the figure that sizes an RDS
+    class. With the outbox on the worker path's window holds the relay publishing every row
+    to `topic_arn` (claims, marks, catch-up passes), the retention deleting them and a VACUUM
+    of order_outbox (bench/outbox.py `relayed_worker_path`): as deployed. In `rounds`, each
+    variant in turn on its share of the events, so that a shared host weighs on each alike."""
+    variants: dict[str, Callable[[str, list[str]], Awaitable[persistence.Timed]]] = {
+        "worker_path": lambda dsn, part: persistence.worker_path(dsn, part, batch, pool_size),
+        "worker_path_outbox": lambda dsn, part: outbox.relayed_worker_path(
+            dsn, part, batch, pool_size, topic_arn
+        ),
+        "copy_ceiling": lambda dsn, part: persistence.copy_ceiling(dsn, part, pool_size),
+        "copy_ceiling_outbox": lambda dsn, part: persistence.copy_ceiling(
+            dsn, part, pool_size, outbox=True
+        ),
+    }
+    dsns = {name: await fresh(f"dbcpu_{name}") for name in variants}
+    seconds = dict.fromkeys(variants, 0.0)
+    orders = dict.fromkeys(variants, 0)
+    for part in persistence.slices(bodies, rounds):
+        for name, measure in variants.items():
+            before = postgres.seconds()
+            timed = await measure(dsns[name], list(part))
+            seconds[name] += postgres.seconds() - before
+            orders[name] += timed.orders
+    per_order = {name: seconds[name] * 1000 / orders[name] for name in variants}
     return {
-        "db_cpu_ms_per_order": {
-            "worker_path": (middle - before) * 1000 / worker.orders,
-            "copy_ceiling": (after - middle) * 1000 / ceiling.orders,
-        },
+        "db_cpu_ms_per_order": per_order,
+        # CPU is counted in 10 ms ticks: a tiny run's can read 0.
+        "db_cpu_outbox_vs_off": per_order["worker_path_outbox"] / per_order["worker_path"]
+        if per_order["worker_path"]
+        else math.inf,
         "db_cpu_orders": len(bodies),
-        "db_bytes_per_order": await _table_bytes(worker_dsn) / worker.orders,
+        "db_cpu_rounds": rounds,
+        "db_bytes_per_order": await _table_bytes(dsns["worker_path"]) / orders["worker_path"],
     }
 
 

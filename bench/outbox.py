@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -22,19 +21,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.support.database import query
+from tests.support.database import execute, query
 from tests.support.waiting import wait_for
 from tests.support.worker import WorkerProcess
 
-from bench import e2e
+from bench import e2e, persistence
 from bench.procstat import PostgresCpu, cpu_seconds
+from order_service.adapters.outbox import PostgresOutbox
 from order_service.adapters.sns import SnsTopic, sns_client
 from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.metrics import Metrics
 from order_service.service.ports import PUBLISH_BATCH_MAX, PendingRow
+from order_service.service.relay import Relay, RelayConfig
+from order_service.settings import Settings
 
 STATUS_EXAMPLES = Path(__file__).parents[1] / "docs" / "contract" / "status-examples"
 NOW = datetime.now(UTC)
+_DEFAULTS = Settings.model_fields
+# The shipped relay (bootstrap.relay_config's inputs at their defaults).
+_RELAY_CONFIG = RelayConfig(
+    poll_interval=_DEFAULTS["outbox_poll_interval_seconds"].default,
+    retention_seconds=_DEFAULTS["outbox_retention_hours"].default * 3600,
+)
 
 
 @dataclass
@@ -57,14 +65,67 @@ async def unpublished(dsn: str) -> int:
 async def worker_drain(
     worker: WorkerProcess, dsn: str, expected: int, postgres: PostgresCpu
 ) -> OutboxRun:
+    """The drain, timed until the last row is published; PostgreSQL's CPU also counts the
+    retention of every row and a VACUUM of order_outbox after it (`retire`), so that no cost
+    of an outbox row's life moves out of the measured window."""
     run = await e2e.worker_drain(worker, expected, postgres)
     started, cpu0, pg0 = time.perf_counter(), cpu_seconds(worker.pid), postgres.seconds()
     await wait_published(dsn)
     run.seconds += time.perf_counter() - started
     run.cpu_seconds += cpu_seconds(worker.pid) - cpu0  # the relay's tail is the worker's too
+    await retire(dsn, expected)
     run.postgres_cpu_seconds += postgres.seconds() - pg0
     metrics = worker.metrics() or {}
     return OutboxRun(run, sum(metrics.get("order_sns_requests_total", {}).values()))
+
+
+async def retire(dsn: str, expected: int) -> None:
+    """Every published row deleted by the relay's own retention statement (its age limit at
+    0), then the table vacuumed: the end of each row's life, which the deployed relay runs a
+    day later (OUTBOX_RETENTION_HOURS) and autovacuum after it."""
+    outbox = PostgresOutbox(dsn)
+    try:
+        deleted = 0
+        while count := await outbox.delete_published(0):
+            deleted += count
+    finally:
+        await outbox.close()
+    if deleted != expected:
+        raise RuntimeError(f"outbox retention: {deleted} rows deleted, {expected} expected")
+    await execute(dsn, "VACUUM order_outbox")
+
+
+async def relayed_worker_path(
+    dsn: str, bodies: list[str], batch: int, pool_size: int, topic_arn: str
+) -> persistence.Timed:
+    """The worker's persistence path with the outbox on and the relay in the same process
+    publishing to `topic_arn` as the worker wires it (woken by each commit, the shipped poll
+    interval, claims and marks), until every row is published; then `retire`."""
+    outbox = PostgresOutbox(dsn)
+    metrics = Metrics()
+    try:
+        async with sns_client("us-east-1") as client:
+            relay = Relay(outbox, SnsTopic(client, topic_arn, metrics), _RELAY_CONFIG, metrics)
+            stop = asyncio.Event()
+            relaying = asyncio.create_task(relay.run(stop))
+            try:
+                timed = await persistence.worker_path(
+                    dsn, bodies, batch, pool_size, outbox_written=relay.wake.set
+                )
+                await wait_for(
+                    lambda: relaying.done() or relay.published >= len(bodies),
+                    600, "the relay to publish every row", 0.01,
+                )  # fmt: skip
+            finally:
+                stop.set()
+                relay.wake.set()
+                await relaying
+    finally:
+        await outbox.close()
+    if relay.published != len(bodies):
+        raise RuntimeError(f"relayed worker path: {relay.published} rows published")
+    await retire(dsn, len(bodies))
+    return timed
 
 
 async def wait_published(dsn: str) -> None:
@@ -87,34 +148,44 @@ async def commit_to_publish_ms(dsn: str) -> tuple[float, float]:
     return e2e._percentile(values, 50), e2e._percentile(values, 99)
 
 
-async def sns_client_cpu_us_per_row(rounds: int = 60) -> float:
+async def sns_client_cpu_us_per_row(rounds: int = 60) -> dict[str, float]:
     """CPU of this process per row published through SnsTopic, in full PublishBatch calls of
     realistic rows (ten at a time, as the relay sends them), against the local endpoint: the
-    SDK's share of the relay's cost, which no change of the relay's own design removes."""
+    SDK's share of the relay's cost. Two clients in alternate rounds, on the same rows:
+    `shipped` as sns_client makes it (PublishBatch's body written by adapters/sns_form.py),
+    `sdk_body` with the SDK's own serializer put back (what it cost before issue 27)."""
     payload = json.loads((STATUS_EXAMPLES / "order.status.placed.json").read_text())
     rows = [
         PendingRow(uuid.uuid4(), uuid.uuid4(), payload["type"], 1, json.dumps(payload), NOW)
         for _ in range(PUBLISH_BATCH_MAX)
     ]
-    async with sns_client("us-east-1") as sns:
-        arn = (await sns.create_topic(Name=f"bench-cpu-{uuid.uuid4().hex[:8]}"))["TopicArn"]
-        topic = SnsTopic(sns, arn, metrics=Metrics())
-        await asyncio.gather(*(topic.publish(rows) for _ in range(4)))  # connections, caches
-        cpu0, published = cpu_seconds(os.getpid()), 0
+    cpu = {"shipped": 0.0, "sdk_body": 0.0}
+    published = dict.fromkeys(cpu, 0)
+    async with sns_client("us-east-1") as shipped, sns_client("us-east-1") as sdk_body:
+        sdk_body._serializer = sdk_body._serializer._inner  # PublishBatchForm's inner: the SDK's
+        arn = (await shipped.create_topic(Name=f"bench-cpu-{uuid.uuid4().hex[:8]}"))["TopicArn"]
+        topics = {
+            "shipped": SnsTopic(shipped, arn, metrics=Metrics()),
+            "sdk_body": SnsTopic(sdk_body, arn, metrics=Metrics()),
+        }
+        for topic in topics.values():  # connections, caches
+            await asyncio.gather(*(topic.publish(rows) for _ in range(4)))
         for _ in range(rounds):
-            accepted = await asyncio.gather(*(topic.publish(rows) for _ in range(4)))
-            published += sum(len(a.accepted) for a in accepted)
-        cpu = cpu_seconds(os.getpid()) - cpu0
-    if published != rounds * 4 * len(rows):
+            for name, topic in topics.items():
+                started = time.process_time()
+                accepted = await asyncio.gather(*(topic.publish(rows) for _ in range(4)))
+                cpu[name] += time.process_time() - started
+                published[name] += sum(len(a.accepted) for a in accepted)
+    if set(published.values()) != {rounds * 4 * len(rows)}:
         raise RuntimeError(f"sns client bench: {published} rows accepted")
-    return cpu * 1e6 / published
+    return {name: cpu[name] * 1e6 / published[name] for name in cpu}
 
 
 def results(
     on: Sequence[OutboxRun],
     off: e2e.WorkerRun,
     latency: tuple[float, float],
-    client_us: float,
+    client_us: dict[str, float],
 ) -> dict[str, Any]:
     combined = e2e.WorkerRun.combined([r.run for r in on])
     return {
@@ -125,5 +196,10 @@ def results(
         "sns_requests_per_order": sum(r.sns_requests for r in on) / combined.orders,
         "e2e_outbox_rounds": [r.run.orders_per_s for r in on],
         "outbox_worker_cpu_ms_per_order": combined.cpu_seconds * 1000 / combined.orders,
-        "sns_client_cpu_us_per_row": client_us,
+        "outbox_worker_cpu_vs_off": (combined.cpu_seconds / combined.orders)
+        / (off.cpu_seconds / off.orders),
+        # With the relay, its retention and a VACUUM of order_outbox (worker_drain).
+        "postgres_cpu_ms_per_order_outbox": combined.postgres_cpu_seconds * 1000 / combined.orders,
+        "sns_client_cpu_us_per_row": client_us["shipped"],
+        "sns_client_cpu_us_per_row_sdk_body": client_us["sdk_body"],
     }

@@ -17,6 +17,7 @@ from order_service.domain.batch import Snapshot, plan_batch
 from order_service.domain.events import OrderEvent, Placed
 from order_service.domain.lifecycle import Outcome, decide
 from order_service.domain.parsing import Invalid, parse_body
+from order_service.domain.status_events import outbox_rows
 from order_service.generator import generate
 from order_service.service.ports import Message
 from order_service.service.processing import BatchProcessor
@@ -71,10 +72,19 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-async def worker_path(dsn: str, bodies: list[str], batch: int, concurrency: int) -> Timed:
+async def worker_path(
+    dsn: str,
+    bodies: list[str],
+    batch: int,
+    concurrency: int,
+    *,
+    outbox_written: Callable[[], None] | None = None,
+) -> Timed:
     """BatchProcessor.process on batches of `batch` messages, `concurrency` at a time (the
-    worker runs one processor per pooled connection)."""
-    store = PostgresStore(dsn, pool_size=concurrency)
+    worker runs one processor per pooled connection). `outbox_written`: the outbox is on, and
+    this is called after each commit that wrote rows (a relay's wake, as the worker wires it)."""
+    store = PostgresStore(dsn, pool_size=concurrency, outbox=outbox_written is not None)
+    store.on_outbox_written = outbox_written
     await store.connect()
     processor = BatchProcessor(store)
     messages = [Message(f"m-{i}", f"r-{i}", body) for i, body in enumerate(bodies)]
@@ -102,11 +112,13 @@ _ORDER_COLUMNS = (
 )  # fmt: skip
 _ITEM_COLUMNS = ("order_id", "line_no", "sku", "quantity", "unit_price")
 _EVENT_COLUMNS = ("event_id", "order_id", "event_type", "outcome", "reason", "occurred_at")
+_OUTBOX_COLUMNS = ("id", "aggregateid", "type", "sequence", "payload")
 
 
 def copy_rows(bodies: list[str]) -> list[tuple[list[tuple[Any, ...]], ...]]:
     """The rows the worker writes, per group of 100 events, built before the clock starts:
-    the ceiling is the database's, not Python's."""
+    the ceiling is the database's, not Python's. The last list is the outbox's rows (the
+    worker writes them only with the outbox on)."""
     groups: list[tuple[list[tuple[Any, ...]], ...]] = []
     for chunk in _chunks(bodies, COPY_TRANSACTION_EVENTS):
         events = [_parsed(body) for body in chunk]
@@ -128,17 +140,29 @@ def copy_rows(bodies: list[str]) -> list[tuple[list[tuple[Any, ...]], ...]]:
              r.reason, r.event.occurred_at)
             for r in plan.records
         ]  # fmt: skip
-        groups.append((orders, items, records))
+        outbox = [
+            (row.id, row.order_id, row.type, row.sequence, row.payload_json())
+            for row in outbox_rows(plan.applied)
+        ]
+        groups.append((orders, items, records, outbox))
     return groups
 
 
-async def copy_ceiling(dsn: str, bodies: list[str], concurrency: int) -> Timed:
+async def copy_ceiling(
+    dsn: str, bodies: list[str], concurrency: int, *, outbox: bool = False
+) -> Timed:
+    """COPY of the worker's rows in transactions of 100 events; `outbox`: its outbox rows too
+    (loaded only: publishing them is the relay's, which no COPY replaces)."""
     groups = copy_rows(bodies)
     pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
 
     async def apply(group: tuple[list[tuple[Any, ...]], ...]) -> None:
-        orders, items, records = group
+        orders, items, records, outbox_records = group
         async with pool.acquire() as conn, conn.transaction():
+            if outbox:
+                await conn.copy_records_to_table(
+                    "order_outbox", records=outbox_records, columns=_OUTBOX_COLUMNS
+                )
             await conn.copy_records_to_table("orders", records=orders, columns=_ORDER_COLUMNS)
             await conn.copy_records_to_table("order_items", records=items, columns=_ITEM_COLUMNS)
             await conn.copy_records_to_table(

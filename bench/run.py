@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=5, help="persistence runs interleaved")
     parser.add_argument("--e2e-rounds", type=int, default=2, help="drain/worker pairs")
     parser.add_argument(
+        "--db-cpu-rounds",
+        type=int,
+        default=2,
+        help="rounds of the database-CPU runs (outbox off and on, COPY off and on)",
+    )
+    parser.add_argument(
         "--trace-n",
         type=int,
         default=4_000,
@@ -173,10 +179,6 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 raise RuntimeError(f"persistence: rows {counts}")
 
         parse_us = persistence.parse_cpu_us(bodies[:10_000])
-        _say("database CPU per order: worker path and COPY")
-        ops = await operations.database_cpu(
-            pg.fresh, postgres_cpu, bodies[:20_000], args.batch, args.pool_size
-        )
         sqs.start()
         sqs_vars = sqs_env(sqs.endpoint)
         os.environ.update(sqs_vars)
@@ -196,6 +198,11 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             runs: list[e2e.WorkerRun] = []
             outbox_runs: list[outbox.OutboxRun] = []
             fifo_runs: list[e2e.WorkerRun] = []
+            _say("database CPU per order: worker path and COPY, outbox off and on (relayed)")
+            ops = await operations.database_cpu(
+                pg.fresh, postgres_cpu, bodies[:20_000], args.batch, args.pool_size,
+                await outbox.topic(client), rounds=args.db_cpu_rounds,
+            )  # fmt: skip
             for round_no in range(args.e2e_rounds):
                 part = bodies[round_no * e2e_n : (round_no + 1) * e2e_n]
                 if len(part) < e2e_n:  # small --n: fresh events, never a redelivery
