@@ -46,6 +46,7 @@ class SecretCredentials:
         self._cache_seconds = cache_seconds
         self._value: tuple[str, str] | None = None
         self._read_at = 0.0
+        self._next_read = 0.0  # when the copy is read again (unless refreshed at once)
         self._lock = asyncio.Lock()
 
     async def current(self, *, refresh: bool = False) -> tuple[str, str]:
@@ -57,7 +58,7 @@ class SecretCredentials:
         the password actually changes. Without a copy, or when the server refused the copy
         (`refresh`), the read's fault is raised."""
         async with self._lock:
-            stale = time.monotonic() - self._read_at > self._cache_seconds
+            stale = time.monotonic() >= self._next_read
             if self._value is None or stale or refresh:
                 try:
                     self._value = await self._read()
@@ -71,9 +72,10 @@ class SecretCredentials:
                         retry_in=RETRY_SECONDS,
                     )
                     # Tried again once the retry is due, not by every new connection.
-                    self._read_at = time.monotonic() - self._cache_seconds + RETRY_SECONDS
+                    self._next_read = time.monotonic() + RETRY_SECONDS
                     return self._value
                 self._read_at = time.monotonic()
+                self._next_read = self._read_at + self._cache_seconds
             return self._value
 
     async def _read(self) -> tuple[str, str]:

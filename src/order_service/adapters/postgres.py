@@ -139,16 +139,19 @@ class PostgresStore:
             recorded = await conn.fetch(Q["recorded_event_ids"], event_ids)
         with self._spans.statement("load_orders"):
             rows = await conn.fetch(Q["load_orders"], order_ids)
+        caught_up: dict[UUID, int] = {}  # per order: the counter's advance by the catch-up
         if behind := [r["order_id"] for r in rows if r["behind"]]:
             # An older build changed these without status events: theirs first (ours follow).
             with self._spans.statement("catch_up_orders"):
-                await catch_up_orders(conn, behind, write_rows=self._outbox)
-                rows = await conn.fetch(Q["load_orders"], order_ids)
+                caught_up = await catch_up_orders(conn, behind, write_rows=self._outbox)
         plan = planner(
             Snapshot(
                 recorded_event_ids=frozenset(r["event_id"] for r in recorded),
                 orders={r["order_id"]: order_state(r) for r in rows},
-                last_sequences={r["order_id"]: r["last_sequence"] for r in rows},
+                last_sequences={
+                    r["order_id"]: r["last_sequence"] + caught_up.get(r["order_id"], 0)
+                    for r in rows
+                },
             )
         )
         await self._write(conn, plan)
