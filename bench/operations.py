@@ -102,13 +102,18 @@ async def database_cpu(
     path and for the COPY ceiling, each with the outbox off and on, on the same events, each
     into a fresh database: what one order costs the database, the figure that sizes an RDS
     class. With the outbox on the worker path's window holds the relay publishing every row
-    to `topic_arn` (claims, marks, catch-up passes), the retention deleting them and a VACUUM
-    of order_outbox (bench/outbox.py `relayed_worker_path`): as deployed. In `rounds`, each
+    to `topic_arn` (claims, catch-up passes, each row deleted when published), and a VACUUM
+    of order_outbox (bench/outbox.py `relayed_worker_path`): as deployed. `_retained` is the
+    same with published rows kept a day (marked, then deleted by the retention's statement in
+    the window). In `rounds`, each
     variant in turn on its share of the events, so that a shared host weighs on each alike."""
     variants: dict[str, Callable[[str, list[str]], Awaitable[persistence.Timed]]] = {
         "worker_path": lambda dsn, part: persistence.worker_path(dsn, part, batch, pool_size),
         "worker_path_outbox": lambda dsn, part: outbox.relayed_worker_path(
             dsn, part, batch, pool_size, topic_arn
+        ),
+        "worker_path_outbox_retained": lambda dsn, part: outbox.relayed_worker_path(
+            dsn, part, batch, pool_size, topic_arn, outbox.RETAINING_RELAY_CONFIG
         ),
         "copy_ceiling": lambda dsn, part: persistence.copy_ceiling(dsn, part, pool_size),
         "copy_ceiling_outbox": lambda dsn, part: persistence.copy_ceiling(

@@ -96,6 +96,13 @@ def bench_section(results: dict[str, Any]) -> str:
             f"| PostgreSQL CPU, COPY ceiling with the outbox rows (ms/order) "
             f"| {db['copy_ceiling_outbox']:.3f} |",
         ]
+    if "worker_path_outbox_retained" in db:
+        retained = db["worker_path_outbox_retained"]
+        lines.append(
+            "| PostgreSQL CPU, persistence path with the outbox, published rows kept a day "
+            f"(`OUTBOX_RETENTION_HOURS=24`; ms/order) | {retained:.3f} "
+            f"({retained / db['worker_path']:.2f} x off) |"
+        )
     lines += [
         f"| Persistence path vs COPY, rate | {results['persistence_vs_copy']:.2f} x |",
         "",

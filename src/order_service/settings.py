@@ -95,8 +95,10 @@ class Settings(TelemetrySettings, BaseSettings):
     outbox_relay_in_worker: bool = True
     # How often a relay looks for rows other workers wrote (its own worker's commits wake it).
     outbox_poll_interval_seconds: float = Field(default=0.5, ge=0.05, le=10)
-    # Published rows are deleted after this; unpublished ones never are.
-    outbox_retention_hours: float = Field(default=24.0, ge=0, le=24 * 90)
+    # Published rows are kept this long, then deleted; 0: deleted when published (keeping them
+    # costs the writer a mark, a later delete and twice the vacuuming: docs/capacity.md).
+    # Unpublished rows are never deleted.
+    outbox_retention_hours: float = Field(default=0.0, ge=0, le=24 * 90)
     # The order's customer as MessageGroupId on a standard topic, so that a subscribed fair
     # queue is fair per customer (a FIFO topic's group stays the order). Off by default: group
     # ids on standard topics are new (2025) and an endpoint that predates them refuses every

@@ -1,5 +1,6 @@
 """The relay against a real PostgreSQL and ministack's SNS -> SQS (raw delivery): every row
-arrives once, marked published, attributes set; whole orders claimed; retention."""
+arrives once, deleted when published (or marked, with a retention), attributes set; whole
+orders claimed; retention; relays that delete and relays that mark on one table."""
 
 from __future__ import annotations
 
@@ -35,6 +36,14 @@ async def unpublished(dsn: str) -> int:
         await conn.close()
 
 
+async def rows_left(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM order_outbox")
+    finally:
+        await conn.close()
+
+
 @pytest.mark.parametrize("fifo", [False, True])
 async def test_every_row_reaches_the_downstream_queue_in_sequence(
     outbox_store, database, sns, sqs, fifo
@@ -57,6 +66,7 @@ async def test_every_row_reaches_the_downstream_queue_in_sequence(
     finally:
         await outbox.close()
     assert relay.published == 75 and await unpublished(database) == 0
+    assert await rows_left(database) == 0  # no retention: each row deleted when published
     bodies = await receive_all(sqs, downstream, expect=75)
     counts = await check_downstream(database, bodies, validate_status_event)
     assert counts == {"orders": 25, "rows": 75, "duplicates": 0}
@@ -193,3 +203,41 @@ async def test_a_traced_batch_s_rows_carry_its_traceparent_to_the_published_mess
     by_sequence = {b["sequence"]: b["_attributes"] for b in bodies}
     assert by_sequence[1]["traceparent"] == expected
     assert "traceparent" not in by_sequence[2]  # written untraced: NULL, no attribute
+
+
+async def test_relays_that_mark_and_relays_that_delete_share_the_table(
+    outbox_store, database, sns, sqs
+):
+    """A rollout from a build that kept published rows (marked, OUTBOX_RETENTION_HOURS 24 by
+    its default) to one that deletes them, both relays running: each order still goes out
+    1..n once, and the new relay's retention pass deletes what the old one marked."""
+    await lifecycles(outbox_store, 40)
+    topic_arn, downstream = await create_topic_with_queue(sns, sqs, f"mix-{uuid.uuid4().hex[:8]}")
+    outboxes = [PostgresOutbox(database), PostgresOutbox(database)]
+    relays = [
+        Relay(
+            outbox,
+            SnsTopic(sns, topic_arn, metrics=Metrics()),
+            relay_config(DEFAULTS, claim_orders=3, retention_seconds=hours * 3600),
+            Metrics(),
+        )
+        for outbox, hours in zip(outboxes, (24, 0), strict=True)
+    ]
+
+    async def drain(relay: Relay) -> None:
+        while await relay.publish_once():
+            pass
+
+    try:
+        await asyncio.gather(*(drain(r) for r in relays))
+        await asyncio.gather(*(drain(r) for r in relays))  # what a skipped claim left
+        marked, deleted = (r.published for r in relays)
+        assert marked > 0 and deleted > 0 and marked + deleted == 120
+        assert await rows_left(database) == marked  # the old build's, kept
+        assert await outboxes[1].delete_published(0) == marked  # the new relay's retention
+    finally:
+        for outbox in outboxes:
+            await outbox.close()
+    assert await rows_left(database) == 0
+    bodies = await receive_all(sqs, downstream, expect=120)
+    assert (await check_downstream(database, bodies))["rows"] == 120

@@ -1,7 +1,8 @@
 """The relay's adapters under faults (issue 21), against a real PostgreSQL and ministack's SNS ->
 SQS: a status event holding characters SQS refuses still reaches an SQS subscriber; a parked
 row holds its order (and only it) out of the claims until `outbox retry`, and `outbox status`
-lists it; retention refused by the database is reported while publishing goes on; a claim
+lists it; retention refused by the database is reported while publishing goes on; a refused
+delete of published rows sends them again, never loses them; a claim
 cancelled while the database is blackholed ends at once."""
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from order_service.service.relay import Relay
 from order_service.settings import Settings
 from tests.factories import paid, placed, shipped
 from tests.support.batches import lifecycles, messages
-from tests.support.database import execute
+from tests.support.database import execute, query
 from tests.support.downstream import check_downstream, receive_all
 from tests.support.status_contract import validate_status_event
+from tests.support.waiting import wait_for
 
 DEFAULTS = Settings.model_construct()  # the settings' defaults
 
@@ -127,7 +129,9 @@ async def test_retention_refused_by_the_database_is_reported_and_publishing_goes
     )
     arn, downstream = await create_topic_with_queue(sns, sqs, f"r-{uuid.uuid4().hex[:8]}")
     metrics = Metrics()
-    config = relay_config(DEFAULTS, poll_interval=0.05, retention_seconds=0, retention_every=0)
+    # A retention (rows marked, deleted a millisecond later by a pass of its own): with none,
+    # the delete is the publication's end, as a refused mark is (a claim that fails).
+    config = relay_config(DEFAULTS, poll_interval=0.05, retention_seconds=0.001, retention_every=0)
     relay = Relay(outbox, SnsTopic(sns, arn, metrics=Metrics()), config, metrics)
     await lifecycles(outbox_store, 2)
     stop = asyncio.Event()
@@ -143,6 +147,47 @@ async def test_retention_refused_by_the_database_is_reported_and_publishing_goes
     assert (await check_downstream(database, bodies))["rows"] == 7
     refused = [e for e in logs if e.get("kind") == "database_refused"]
     assert refused and refused[0]["log_level"] == "error" and refused[0]["action"]
+
+
+async def test_a_refused_delete_of_published_rows_republishes_them_and_loses_none(
+    outbox_store, database, outbox, sns, sqs
+):
+    """No retention (the default): the DELETE ends each published row in the claim's
+    transaction. Refused, the claim fails after SNS took its rows: they go out again (same id,
+    same body) after the back-off, reported, until the refusal goes; then they are deleted."""
+    await execute(
+        database,
+        """
+        CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'order_outbox rows are kept'; END $$;
+        CREATE TRIGGER refuse_delete BEFORE DELETE ON order_outbox
+            FOR EACH ROW EXECUTE FUNCTION refuse_delete();
+        """,
+    )
+    arn, downstream = await create_topic_with_queue(sns, sqs, f"r-{uuid.uuid4().hex[:8]}")
+    config = relay_config(DEFAULTS, poll_interval=0.05, max_backoff=0.2)
+    assert config.retention_seconds == 0
+    relay = Relay(outbox, SnsTopic(sns, arn, metrics=Metrics()), config, Metrics())
+    await lifecycles(outbox_store, 1)
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        task = asyncio.create_task(relay.run(stop))
+        bodies = await receive_all(sqs, downstream, expect=3, timeout=30)
+        await wait_for(lambda: relay.published == 0 and len(refusals(logs)) >= 2, 10, "retries")
+        await execute(database, "DROP TRIGGER refuse_delete ON order_outbox")
+        await wait_for(lambda: relay.published == 3, 30, "the rows deleted")
+        stop.set()
+        await task
+    bodies += await receive_all(sqs, downstream, expect=0, timeout=1)
+    assert len(bodies) > 3  # sent again while the delete was refused
+    assert (await check_downstream(database, bodies))["rows"] == 3  # copies: same id and body
+    left = await query(database, "SELECT count(*) AS n FROM order_outbox")
+    assert left[0]["n"] == 0
+    assert refusals(logs)[0]["log_level"] == "error"
+
+
+def refusals(logs: list[dict]) -> list[dict]:
+    return [e for e in logs if e.get("kind") == "database_refused"]
 
 
 async def test_a_claim_cancelled_while_the_database_is_blackholed_ends_at_once(

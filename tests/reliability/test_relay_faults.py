@@ -73,14 +73,20 @@ def stream(seed: int) -> list[str]:
 async def test_retention_the_database_refuses_never_stops_intake_or_publishing(
     run, refusal, sqs, e2e_queues, database, start_worker, fast_env, status_topic
 ):
-    """OUTBOX_RETENTION_HOURS=0: a relay's retention runs at its start and every minute, and
-    the database refuses it. A first worker publishes the first half and stops; the next one
+    """Published rows kept about a second (OUTBOX_RETENTION_HOURS=0.0003; with 0 there is no
+    retention: the delete ends the publication, tests/integration/test_relay_faults.py): a
+    relay's retention runs at its start and every minute, and the database refuses it. A first
+    worker publishes the first half and stops; the next one
     starts on published rows. Before: its relay died at once, the worker exited 1, and so did
     every restart: the second half was never consumed."""
     await execute(database, REFUSE_DELETE_SQL if refusal == "trigger" else REFERENCE_SQL)
     bodies = stream(2100 + run)
     queue = await send(sqs, e2e_queues, bodies[: len(bodies) // 2])
-    env = {**fast_env, "ORDER_EVENTS_TOPIC_ARN": status_topic.arn, "OUTBOX_RETENTION_HOURS": "0"}
+    env = {
+        **fast_env,
+        "ORDER_EVENTS_TOPIC_ARN": status_topic.arn,
+        "OUTBOX_RETENTION_HOURS": "0.0003",
+    }
     first = start_worker(**env)
     await wait_for(lambda: published(database), 60, "status events published")
     first.signal(signal.SIGTERM)

@@ -21,13 +21,22 @@ def rows_of(order: uuid.UUID, n: int) -> list[PendingRow]:
 class FakeClaim:
     rows: Sequence[PendingRow]
     full: bool = False
-    marked: list[uuid.UUID] = field(default_factory=list)
+    published: list[uuid.UUID] = field(default_factory=list)  # marked or deleted, in order
     parked: dict[uuid.UUID, str] = field(default_factory=dict)
     marks: int = 0  # statements: one per round that published something
+    kept: bool | None = None  # marked for the retention (True) or deleted at once (False)
 
     async def mark_published(self, ids: Sequence[uuid.UUID]) -> None:
-        self.marked += ids
+        self._record(ids, kept=True)
+
+    async def delete_published(self, ids: Sequence[uuid.UUID]) -> None:
+        self._record(ids, kept=False)
+
+    def _record(self, ids: Sequence[uuid.UUID], *, kept: bool) -> None:
+        assert self.kept in (None, kept), "one relay marks or deletes, never both"
+        self.published += ids
         self.marks += 1
+        self.kept = kept
 
     async def park(self, refused: Mapping[uuid.UUID, str]) -> None:
         self.parked.update(refused)
@@ -57,7 +66,7 @@ class FakeOutbox:
         self.claims.append(claim)
         yield claim
         self.parked.update(claim.parked)
-        self.rows = [r for r in self.rows if r.id not in claim.marked]
+        self.rows = [r for r in self.rows if r.id not in claim.published]
 
     async def delete_published(self, older_than_seconds: float) -> int:
         if self.retention_fault:

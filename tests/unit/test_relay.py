@@ -1,5 +1,6 @@
 """The relay's rounds, with fakes: an order's row goes out only after its predecessor was
-accepted, a refused row holds its order back (not the others), accepted rows are marked."""
+accepted, a refused row holds its order back (not the others), accepted rows are deleted (or
+marked, with a retention)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ async def test_each_call_holds_at_most_one_row_per_order_in_sequence():
         [(a, 2)],
         [(a, 3)],
     ]
-    assert outbox.claims[0].marked == [r.id for r in (rows[0], rows[3], rows[1], rows[2])]
+    assert outbox.claims[0].published == [r.id for r in (rows[0], rows[3], rows[1], rows[2])]
 
 
 async def test_calls_take_ten_rows_of_ten_orders():
@@ -49,7 +50,7 @@ async def test_a_refused_row_holds_back_its_order_only_and_the_relay_backs_off()
         await Relay(outbox, topic, relay_config(DEFAULTS), Metrics()).publish_once()
     published = [(r.order_id, r.sequence) for c in topic.calls for r in c]
     assert (a, 3) not in published  # never ahead of its refused predecessor
-    assert outbox.claims[0].marked == [a_rows[0].id, b_rows[0].id, b_rows[1].id]
+    assert outbox.claims[0].published == [a_rows[0].id, b_rows[0].id, b_rows[1].id]
     assert [r.sequence for r in outbox.rows] == [2, 3]
 
 
@@ -63,7 +64,7 @@ async def test_a_topic_that_is_down_marks_nothing_and_run_backs_off_then_carries
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     await wait_for(lambda: len(topic.calls) >= 3, 5, "3 refused calls", interval=0.01)
-    assert all(not c.marked for c in outbox.claims)
+    assert all(not c.published for c in outbox.claims)
     topic.down = False
     await wait_for(lambda: not outbox.rows, 5, "every row published", interval=0.01)
     stop.set()
@@ -80,3 +81,17 @@ async def test_a_database_fault_is_waited_out_not_raised():
     assert not task.done()
     stop.set()
     await task
+
+
+@pytest.mark.parametrize(("hours", "kept"), [(0, False), (0.001, True), (24, True)])
+async def test_published_rows_are_deleted_at_once_unless_a_retention_keeps_them(hours, kept):
+    rows = rows_of(uuid.uuid4(), 2)
+    outbox = FakeOutbox(rows)
+    config = relay_config(DEFAULTS, retention_seconds=hours * 3600)
+    await Relay(outbox, FakeTopic(), config, Metrics()).publish_once()
+    assert outbox.claims[0].published == [r.id for r in rows]
+    assert outbox.claims[0].kept is kept
+
+
+def test_published_rows_are_not_kept_by_default():
+    assert relay_config(DEFAULTS).retention_seconds == 0

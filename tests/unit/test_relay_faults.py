@@ -209,7 +209,7 @@ async def test_no_round_is_waited_for_past_round_seconds():
         await relay.publish_once()
     assert raised.value.kind == "sns_timeout"
     # The stuck call's chunk (a and the next nine orders) waits; the last three went out whole.
-    assert outbox.claims[0].marked == [r.id for rows in others[9:] for r in rows[:1]] + [
+    assert outbox.claims[0].published == [r.id for rows in others[9:] for r in rows[:1]] + [
         r.id for rows in others[9:] for r in rows[1:]
     ]
     assert len(outbox.rows) == 1 + 9 * 2

@@ -53,6 +53,9 @@ class PostgresClaim:
     async def mark_published(self, ids: Sequence[UUID]) -> None:
         await self._conn.execute(Q["outbox_mark_published"], list(ids))
 
+    async def delete_published(self, ids: Sequence[UUID]) -> None:
+        await self._conn.execute(Q["outbox_delete_published_now"], list(ids))
+
     async def park(self, refused: Mapping[UUID, str]) -> None:
         await self._conn.execute(Q["outbox_park"], list(refused), list(refused.values()))
 

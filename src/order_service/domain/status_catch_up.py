@@ -10,8 +10,9 @@ newer build published at once (docs/contract/ORDER_STATUS_EVENTS.md says so).
 
 Which applied events have no status event: `last_sequence` counts the applied events every
 build since 0003 published, so `applied - last_sequence` are missing. They are the applied
-events whose id no outbox row carries; when retention has already deleted some published rows
-(a catch-up more than OUTBOX_RETENTION_HOURS late), the most recent of those are taken.
+events whose id no outbox row carries; when published rows are gone (deleted when published,
+the default, or by a retention the catch-up came later than), the most recent of those are
+taken.
 
 The state each one reports is the order's state right after that event, rebuilt from the
 order's current state: the lifecycle sets each field once, by one event type (payment by

@@ -134,7 +134,13 @@ class Claim(Protocol):
     rows: Sequence[PendingRow]  # every unpublished row of the claimed orders, by order, sequence
     full: bool  # as many orders as asked for: more may be waiting
 
-    async def mark_published(self, ids: Sequence[UUID]) -> None: ...
+    async def mark_published(self, ids: Sequence[UUID]) -> None:
+        """Published rows kept, marked, until the retention deletes them."""
+        ...
+
+    async def delete_published(self, ids: Sequence[UUID]) -> None:
+        """Published rows deleted at once (no retention)."""
+        ...
 
     async def park(self, refused: Mapping[UUID, str]) -> None:
         """Parks rows SNS refused for good: their orders are claimed no more until an

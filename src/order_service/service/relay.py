@@ -197,7 +197,7 @@ class Relay:
             if refused:
                 await self._park(claim, refused)
             if published:
-                await claim.mark_published(published)
+                await self._published(claim, published)
                 self.published += len(published)
                 self._metrics.outbox_published.inc(len(published))
             queues = {order: waiting for order, waiting in queues.items() if waiting}
@@ -230,6 +230,14 @@ class Relay:
             else:
                 results.append(call.result())  # raises a bug: reported by run()
         return results
+
+    async def _published(self, claim: Claim, ids: Sequence[UUID]) -> None:
+        """Marked, for the retention to delete later, or deleted now when nothing is kept:
+        either in the claim's transaction, so that a crash before it republishes them."""
+        if self._config.retention_seconds > 0:
+            await claim.mark_published(ids)
+        else:
+            await claim.delete_published(ids)
 
     async def _park(self, claim: Claim, refused: dict[UUID, str]) -> None:
         await claim.park(refused)

@@ -113,8 +113,16 @@ WHERE o.aggregateid = ANY($1::uuid[]) AND o.published_at IS NULL
 ORDER BY o.aggregateid, o.sequence;
 
 -- name: outbox_mark_published
+-- Kept for the retention (OUTBOX_RETENTION_HOURS > 0). Never a HOT update (published_at is in
+-- both partial indexes): a new row version and index entries, deleted and vacuumed later.
 UPDATE order_outbox SET published_at = clock_timestamp()
 WHERE id = ANY($1::uuid[]) AND published_at IS NULL;
+
+-- name: outbox_delete_published_now
+-- No retention (OUTBOX_RETENTION_HOURS = 0, the default): the row's life ends at publication,
+-- one dead version for VACUUM instead of the mark's new version, the retention's delete and
+-- two to vacuum (docs/capacity.md: the outbox's cost to the writer).
+DELETE FROM order_outbox WHERE id = ANY($1::uuid[]) AND published_at IS NULL;
 
 -- name: outbox_park
 -- Rows SNS refused for good ($1 ids, $2 SNS's reasons): kept, unpublished, out of the claims.
