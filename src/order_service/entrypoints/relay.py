@@ -75,7 +75,13 @@ def print_status(settings: Settings) -> int:
     print(f"unpublished rows:         {status.unpublished}")
     print(f"oldest unpublished (lag): {status.oldest_unpublished_seconds:.1f} s")
     print(f"published rows retained:  {status.published_retained}")
-    print(f"last published at:        {last.isoformat() if last else '-'}")
+    if last is not None:
+        print(f"last published at:        {last.isoformat()}")
+    elif not settings.outbox_retention_hours:
+        # Deleted when published: the lag above says whether the relay keeps up.
+        print("last published at:        - (rows are deleted when published)")
+    else:
+        print("last published at:        -")
     print(f"parked rows:              {status.parked}")
     if status.parked:
         print(f"rows waiting behind them: {status.waiting_behind_parked}")
