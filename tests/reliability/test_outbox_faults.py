@@ -34,8 +34,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e_queues(visibility=VISIBILITY)]
 
 ORDERS = 600 if FULL else 60
 
-# Holds the relay's mark (an UPDATE of order_outbox) while the point is 'mark': SNS has taken
-# the rows, the database has not heard.
+# Holds the relay's mark while the point is 'mark': SNS has taken the rows, the database has not
+# heard. The mark is the DELETE that ends a published row (no retention, the default), or its
+# UPDATE when a retention keeps it: both are held.
 MARK_HOLD_SQL = """
 CREATE TABLE outbox_hold (point text);
 INSERT INTO outbox_hold VALUES ('mark');
@@ -46,7 +47,7 @@ BEGIN
     END LOOP;
     RETURN NULL;
 END $$;
-CREATE TRIGGER outbox_hold BEFORE UPDATE ON order_outbox
+CREATE TRIGGER outbox_hold BEFORE UPDATE OR DELETE ON order_outbox
     FOR EACH STATEMENT EXECUTE FUNCTION outbox_hold();
 """
 
