@@ -42,7 +42,11 @@ $(VENV)/.dev-installed: $(BIN)/order-service requirements/dev.lock $(CHECKOV_VEN
 	touch $@
 
 install: $(BIN)/order-service
-install-dev: $(VENV)/.dev-installed
+# The venvs are independent until the dev install: built side by side (pip's downloads and
+# unpacking overlap), then the dev tools; the test targets that follow run one at a time.
+install-dev:
+	$(MAKE) -j4 $(BIN)/order-service $(CHECKOV_VENV)/bin/checkov $(CLOUDSPLAINING_VENV)/bin/cloudsplaining
+	$(MAKE) $(VENV)/.dev-installed
 
 # fauxqs, the second SQS emulator of the FIFO end-to-end test (npm, locked in requirements/fauxqs;
 # into .fauxqs/). The test's fixture installs it too on first use; it skips only without npm.
