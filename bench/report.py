@@ -154,6 +154,8 @@ def operations_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
     cpu = r["worker_cpu_ms_per_order_by_logging"]
     by_profile = r["log_bytes_per_order_by_profile"]
     db = r["db_cpu_ms_per_order"]
+    row_us = r["outbox_row_backend_us"]["deleted"]["total"]
+    kept_us = r["outbox_row_backend_us"]["retained"]["total"]
     ratio = r["logging_default_vs_off"]
     return [
         ("Logs, default (bytes/order)", _f(r["log_bytes_per_order"]),
@@ -170,6 +172,8 @@ def operations_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
          f"off {_f(db['worker_path'])}; COPY with outbox rows {_f(db['copy_ceiling_outbox'])}",
          f"{r['db_cpu_outbox_vs_off']:.2f} x", "<= 1.3 x",
          "met" if r["targets_met"]["db_cpu_outbox_vs_off"] else "**missed**"),
+        ("Outbox row's backend CPU: insert, claim, delete, vacuum (µs/row)", _f(row_us),
+         f"kept (mark, retention) {_f(kept_us)}", f"{row_us / kept_us:.2f} x", "", ""),
         ("PostgreSQL CPU, outbox on, rows kept a day (ms/order)",
          _f(db["worker_path_outbox_retained"]), f"off {_f(db['worker_path'])}",
          f"{db['worker_path_outbox_retained'] / db['worker_path']:.2f} x", "", ""),

@@ -23,7 +23,7 @@ from tests.support.database import PostgresServer, execute, query
 from tests.support.queues import sqs_env
 from tests.support.worker import WorkerProcess, worker_environment
 
-from bench import e2e, operations, outbox, persistence, report, tracing
+from bench import e2e, operations, outbox, outbox_rows, persistence, report, tracing
 from bench.procstat import PostgresCpu
 from order_service.adapters.sqs import sqs_client
 from order_service.entrypoints.local_servers import LocalPostgres, LocalSqs
@@ -202,6 +202,12 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             ops = await operations.database_cpu(
                 pg.fresh, postgres_cpu, bodies[:20_000], args.batch, args.pool_size,
                 await outbox.topic(client), rounds=args.db_cpu_rounds,
+            )  # fmt: skip
+            _say("an outbox row's cost to the writer, phase by phase (one backend's CPU)")
+            small = n < 10_000  # the smoke test's tiny run
+            ops |= await outbox_rows.row_cost(
+                await pg.fresh("outbox_rows"), rows=1_000 if small else 10_000,
+                rounds=2 if small else 6,
             )  # fmt: skip
             for round_no in range(args.e2e_rounds):
                 part = bodies[round_no * e2e_n : (round_no + 1) * e2e_n]

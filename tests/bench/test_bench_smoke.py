@@ -99,6 +99,17 @@ def test_the_database_cpu_has_every_variant(results: dict) -> None:
     assert {"db_cpu_outbox_vs_off", "outbox_worker_cpu_vs_off"} <= set(results["targets_met"])
 
 
+def test_the_outbox_row_cost_has_every_phase_of_both_lives(results: dict) -> None:
+    lives = results["outbox_row_backend_us"]
+    assert set(lives) == {"deleted", "retained"}
+    for phases in lives.values():
+        assert set(phases) == {"insert", "claim", "end", "retention", "vacuum", "total"}
+        assert all(math.isfinite(v) and v >= 0 for v in phases.values())
+        assert phases["insert"] > 0 and phases["claim"] > 0 and phases["end"] > 0
+    # Deleted when published, nothing is left for the retention to delete.
+    assert lives["retained"]["retention"] > lives["deleted"]["retention"]
+
+
 def test_the_tracing_rows_have_every_profile(results: dict) -> None:
     r = results
     for key in ("worker_cpu_ms_per_order_by_tracing", "e2e_orders_per_s_by_tracing"):
