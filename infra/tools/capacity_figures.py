@@ -202,6 +202,6 @@ def _storage_trigger(results: dict[str, Any], prod: EnvironmentConfig) -> list[s
         "alarm. Aurora's storage grows to 128 TiB by itself. `order_outbox` is not in that "
         "figure: its rows are deleted when published, so it holds the relay's backlog only; "
         "with `OUTBOX_RETENTION_HOURS` it holds about rate x hours x 3,600 rows of under 1 KB "
-        "with their indexes (a status event per applied event), e.g. 100 orders/s at 3 events each for 24 h: "
-        "under 26 GB."
+        "with their indexes (a status event per applied event), e.g. 100 orders/s at 3 events "
+        "each for 24 h: under 26 GB."
     ]
