@@ -198,7 +198,9 @@ async def sns_client_cpu_us_per_row(rounds: int = 60) -> dict[str, float]:
         for name, put_back in _SDK_PARTS.items():
             put_back(clients[name])
         created = await clients["shipped"].create_topic(Name=f"bench-cpu-{uuid.uuid4().hex[:8]}")
-        topics = {n: SnsTopic(c, created["TopicArn"], metrics=Metrics()) for n, c in clients.items()}
+        topics = {
+            n: SnsTopic(c, created["TopicArn"], metrics=Metrics()) for n, c in clients.items()
+        }
         for topic in topics.values():  # connections, caches
             await asyncio.gather(*(topic.publish(rows) for _ in range(4)))
         for _ in range(rounds):
