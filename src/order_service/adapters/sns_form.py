@@ -4,9 +4,10 @@ The relay's CPU per row is mostly the SDK's: for each PublishBatch botocore walk
 shape to flatten ten entries into some 150 form fields, then percent-encodes them. For
 PublishBatch with the entries `SnsTopic` builds (text fields and String/Number attributes), the
 body is written here directly, in the order and form botocore's QuerySerializer gives
-(tests/unit/test_sns_form.py holds it to the SDK's own serializer on the same parameters); any
-other call or field goes to the SDK's serializer. What comes after the body (endpoint rules,
-credentials, SigV4 signing, retries, the response's parsing) stays the SDK's.
+(tests/unit/test_sns_publish_batch_form.py holds it to the SDK's own serializer on the same
+parameters); any other call or field goes to the SDK's serializer. What comes after the body
+(endpoint rules, credentials, SigV4 signing, retries) stays the SDK's; a successful
+PublishBatch's response is read by adapters/sns_response.py.
 """
 
 from __future__ import annotations
