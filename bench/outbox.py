@@ -12,6 +12,7 @@ the same clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import time
@@ -160,25 +161,57 @@ async def commit_to_publish_ms(dsn: str) -> tuple[float, float]:
     return e2e._percentile(values, 50), e2e._percentile(values, 99)
 
 
+# What each of sns_client's hand-written parts replaces, put back on a client of its own: the
+# SDK's serializer (adapters/sns_form.py), its response parser (adapters/sns_response.py), its
+# User-Agent built at each call (adapters/sns_user_agent.py).
+def _sdk_body(client: Any) -> None:
+    client._serializer = client._serializer._inner
+
+
+def _sdk_response(client: Any) -> None:
+    endpoint = client._endpoint
+    endpoint._response_parser_factory = endpoint._response_parser_factory._inner
+
+
+def _sdk_user_agent(client: Any) -> None:
+    del client._user_agent_creator.to_string  # the class's own, unmemoized
+
+
+def _sdk_all(client: Any) -> None:
+    _sdk_body(client)
+    _sdk_response(client)
+    _sdk_user_agent(client)
+
+
+_SDK_PARTS = {
+    "sdk_body": _sdk_body,
+    "sdk_response": _sdk_response,
+    "sdk_user_agent": _sdk_user_agent,
+    "sdk_all": _sdk_all,
+}
+
+
 async def sns_client_cpu_us_per_row(rounds: int = 60) -> dict[str, float]:
     """CPU of this process per row published through SnsTopic, in full PublishBatch calls of
     realistic rows (ten at a time, as the relay sends them), against the local endpoint: the
-    SDK's share of the relay's cost. Two clients in alternate rounds, on the same rows:
-    `shipped` as sns_client makes it (PublishBatch's body written by adapters/sns_form.py),
-    `sdk_body` with the SDK's own serializer put back (what it cost before issue 27)."""
+    SDK's share of the relay's cost. One client per variant in alternate rounds, on the same
+    rows: `shipped` as sns_client makes it, and one with each hand-written part's SDK original
+    put back (`_SDK_PARTS`; `sdk_all`: all of them, what it cost before issue 27)."""
     payload = json.loads((STATUS_EXAMPLES / "order.status.placed.json").read_text())
     rows = [
         PendingRow(uuid.uuid4(), uuid.uuid4(), payload["type"], 1, json.dumps(payload), NOW)
         for _ in range(PUBLISH_BATCH_MAX)
     ]
-    cpu = {"shipped": 0.0, "sdk_body": 0.0}
-    published = dict.fromkeys(cpu, 0)
-    async with sns_client("us-east-1") as shipped, sns_client("us-east-1") as sdk_body:
-        sdk_body._serializer = sdk_body._serializer._inner  # PublishBatchForm's inner: the SDK's
-        arn = (await shipped.create_topic(Name=f"bench-cpu-{uuid.uuid4().hex[:8]}"))["TopicArn"]
+    names = ["shipped", *_SDK_PARTS]
+    cpu = dict.fromkeys(names, 0.0)
+    published = dict.fromkeys(names, 0)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {n: await stack.enter_async_context(sns_client("us-east-1")) for n in names}
+        for name, put_back in _SDK_PARTS.items():
+            put_back(clients[name])
+        created = await clients["shipped"].create_topic(Name=f"bench-cpu-{uuid.uuid4().hex[:8]}")
         topics = {
-            "shipped": SnsTopic(shipped, arn, metrics=Metrics()),
-            "sdk_body": SnsTopic(sdk_body, arn, metrics=Metrics()),
+            n: SnsTopic(c, created["TopicArn"], metrics=Metrics()) for n, c in clients.items()
         }
         for topic in topics.values():  # connections, caches
             await asyncio.gather(*(topic.publish(rows) for _ in range(4)))
@@ -213,5 +246,5 @@ def results(
         # With the relay, its retention and a VACUUM of order_outbox (worker_drain).
         "postgres_cpu_ms_per_order_outbox": combined.postgres_cpu_seconds * 1000 / combined.orders,
         "sns_client_cpu_us_per_row": client_us["shipped"],
-        "sns_client_cpu_us_per_row_sdk_body": client_us["sdk_body"],
+        **{f"sns_client_cpu_us_per_row_{name}": client_us[name] for name in _SDK_PARTS},
     }

@@ -4,51 +4,53 @@ The relay's CPU per row is mostly the SDK's: for each PublishBatch botocore walk
 shape to flatten ten entries into some 150 form fields, then percent-encodes them. For
 PublishBatch with the entries `SnsTopic` builds (text fields and String/Number attributes), the
 body is written here directly, in the order and form botocore's QuerySerializer gives
-(tests/unit/test_sns_form.py holds it to the SDK's own serializer on the same parameters); any
-other call or field goes to the SDK's serializer. What comes after the body (endpoint rules,
-credentials, SigV4 signing, retries, the response's parsing) stays the SDK's.
+(tests/unit/test_sns_publish_batch_form.py holds it to the SDK's own serializer on the same
+parameters); any other call or field goes to the SDK's serializer. What comes after the body
+(endpoint rules, credentials, SigV4 signing, retries) stays the SDK's; a successful
+PublishBatch's response is read by adapters/sns_response.py.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote_plus
 
 from botocore.awsrequest import AWSRequest
 
-# urllib's quote_plus on ASCII text (RFC 3986 unreserved characters kept, space to "+", any
-# other byte %XX) as one str.translate: the payloads are most of a PublishBatch, and
-# quote_plus walks them byte by byte in Python. tests/unit/test_sns_form.py holds it to urllib.
+# urllib's quote_plus (RFC 3986 unreserved characters kept, space to "+", any other UTF-8 byte
+# %XX) in a few C-level passes: the payloads are most of a PublishBatch, and quote_plus walks
+# them byte by byte in Python. tests/unit/test_sns_form.py holds it to urllib.
 _FORM_ASCII = {
     c: chr(c) if chr(c).isalnum() or chr(c) in "_.-~" else "+" if c == 0x20 else f"%{c:02X}"
     for c in range(128)
 }
-
-
-_FORM_SAFE = frozenset(chr(c) for c, quoted in _FORM_ASCII.items() if quoted == chr(c))
-_FORM_QUOTED = {chr(c): quoted for c, quoted in _FORM_ASCII.items()}
-# Below this length the table is quicker; above it, one str.replace per distinct character to
-# quote (a status payload holds a dozen): translate looks up each character's mapping in
-# Python's dict, replace scans in C. "%" goes first and "+" before " " becomes "+", so that
-# nothing is quoted twice.
+_FORM_SAFE_BYTES = bytes(c for c, quoted in _FORM_ASCII.items() if quoted == chr(c))
+_FORM_QUOTED_BYTES = {c: b"+" if c == 0x20 else b"%%%02X" % c for c in range(256)}
+# Text quote_plus leaves as it is (ids, uuids, attribute names and types): one regex match.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+# Below this length the table is quicker; above it, one bytes.replace per distinct byte to
+# quote (a status payload holds a dozen), found by deleting the safe ones: translate looks up
+# each character's mapping in Python's dict, delete and replace scan in C. "%" goes first and
+# "+" before " " becomes "+", so that nothing is quoted twice.
 _LONG = 64
 
 
 def _form_quote(text: str) -> str:
-    if not text.isascii():
-        return quote_plus(text)
+    if _UNQUOTED(text):
+        return text
     if len(text) < _LONG:
-        return text.translate(_FORM_ASCII)
-    quoted = set(text)
-    quoted -= _FORM_SAFE
-    for first in ("%", "+"):
+        return text.translate(_FORM_ASCII) if text.isascii() else quote_plus(text)
+    data = text.encode()
+    quoted = set(data.translate(None, _FORM_SAFE_BYTES))
+    for first in (0x25, 0x2B):  # "%", "+"
         if first in quoted:
-            text = text.replace(first, _FORM_QUOTED[first])
+            data = data.replace(bytes((first,)), _FORM_QUOTED_BYTES[first])
             quoted.discard(first)
-    for char in quoted:
-        text = text.replace(char, _FORM_QUOTED[char])
-    return text
+    for byte in quoted:
+        data = data.replace(bytes((byte,)), _FORM_QUOTED_BYTES[byte])
+    return data.decode("ascii")
 
 
 def encode_form(fields: dict[str, Any]) -> str | None:
@@ -85,34 +87,31 @@ def publish_batch_body(parameters: Mapping[str, Any], version: str) -> str | Non
     arn, entries = parameters["TopicArn"], parameters["PublishBatchRequestEntries"]
     if not isinstance(arn, str) or not entries:
         return None
-    parts = [
-        "Action=PublishBatch",
-        f"Version={_form_quote(version)}",
-        f"TopicArn={_form_quote(arn)}",
-    ]
+    quote = _form_quote
+    parts = ["Action=PublishBatch", f"Version={quote(version)}", f"TopicArn={quote(arn)}"]
+    add = parts.append
     for i, entry in enumerate(entries, 1):
-        prefix = f"PublishBatchRequestEntries.member.{i}"
+        member = f"PublishBatchRequestEntries.member.{i}."
         for key, value in entry.items():
-            if key == "MessageAttributes" and value:
-                for j, (name, attribute) in enumerate(value.items(), 1):
-                    if not isinstance(name, str) or not _text_only(attribute, _ATTRIBUTE_TEXT):
-                        return None
-                    at = f"{prefix}.MessageAttributes.entry.{j}"
-                    parts.append(f"{at}.Name={_form_quote(name)}")
-                    parts.extend(f"{at}.Value.{k}={_form_quote(v)}" for k, v in attribute.items())
-            elif key in _ENTRY_TEXT and isinstance(value, str):
-                parts.append(f"{prefix}.{key}={_form_quote(value)}")
-            else:
+            if key in _ENTRY_TEXT and isinstance(value, str):
+                add(f"{member}{key}={quote(value)}")
+                continue
+            if key != "MessageAttributes" or not value or not isinstance(value, dict):
                 return None
+            for j, (name, attribute) in enumerate(value.items(), 1):
+                if (
+                    not isinstance(name, str)
+                    or not isinstance(attribute, dict)
+                    or not _ATTRIBUTE_TEXT.issuperset(attribute)
+                ):
+                    return None
+                at = f"{member}MessageAttributes.entry.{j}."
+                add(f"{at}Name={quote(name)}")
+                for field, text in attribute.items():
+                    if not isinstance(text, str):
+                        return None
+                    add(f"{at}Value.{field}={quote(text)}")
     return "&".join(parts)
-
-
-def _text_only(fields: Any, allowed: frozenset[str]) -> bool:
-    return (
-        isinstance(fields, dict)
-        and allowed.issuperset(fields)
-        and all(isinstance(v, str) for v in fields.values())
-    )
 
 
 class PublishBatchForm:
