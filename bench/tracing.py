@@ -165,6 +165,13 @@ async def tracing_profiles(
         # figures (the spread of the ratios is the noise of the host).
         "tracing_cpu_seconds": {name: c.cpu_seconds for name, c in combined.items()},
         "tracing_rounds_cpu_ms_per_order": per_round,
+        # Each round's ratio to that round's off: on a shared 2-core host they spread by tens
+        # of percent, wider than the targets' margins; the median is what to read beside the
+        # pooled figures above.
+        "tracing_rounds_cpu_vs_off": {
+            name: [on / off for on, off in zip(per_round[name], per_round["off"], strict=True)]
+            for name in ("sampled_100", "sampled_1")
+        },
         "otlp_sink_spans": sink_spans,  # what the worker exported, decoded by the sink
         "otlp_sink_cpu_ms_per_order": {
             name: sink_cpu[name] * 1000 / combined[name].orders for name in PROFILES

@@ -129,6 +129,11 @@ def test_the_tracing_rows_have_every_profile(results: dict) -> None:
     for name, seconds in r["tracing_cpu_seconds"].items():
         assert seconds == pytest.approx(cpu[name] * 300 / 1000), name
         assert len(r["tracing_rounds_cpu_ms_per_order"][name]) == 1
+    rounds = r["tracing_rounds_cpu_ms_per_order"]
+    for name in ("sampled_100", "sampled_1"):
+        assert r["tracing_rounds_cpu_vs_off"][name] == pytest.approx(
+            [rounds[name][0] / rounds["off"][0]]
+        )
     assert {"tracing_100_cpu_vs_off", "tracing_1_cpu_vs_off"} <= set(r["targets_met"])
 
 
