@@ -19,7 +19,7 @@ REQUIRED = (
     "e2e_outbox_orders_per_s", "e2e_outbox_vs_off", "outbox_commit_to_publish_p50_ms",
     "outbox_commit_to_publish_p99_ms", "sns_requests_per_order",
     "outbox_worker_cpu_ms_per_order", "sns_client_cpu_us_per_row",
-    "sns_client_cpu_us_per_row_sdk_body",
+    "sns_client_cpu_us_per_row_sdk_body", "sns_client_cpu_us_per_row_sdk_all",
     "tracing_100_cpu_vs_off", "tracing_1_cpu_vs_off",
     "e2e_fifo_orders_per_s", "e2e_fifo_vs_standard", "sqs_requests_per_order_fifo",
     "postgres_cpu_ms_per_order_outbox", "outbox_worker_cpu_vs_off",
