@@ -29,17 +29,13 @@ DEFAULTS = Settings.model_construct()  # the settings' defaults
 
 
 async def unpublished(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval("SELECT count(*) FROM order_outbox WHERE published_at IS NULL")
-    finally:
-        await conn.close()
+    return await rows_left(dsn, "WHERE published_at IS NULL")
 
 
-async def rows_left(dsn: str) -> int:
+async def rows_left(dsn: str, where: str = "") -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.fetchval("SELECT count(*) FROM order_outbox")
+        return await conn.fetchval(f"SELECT count(*) FROM order_outbox {where}")
     finally:
         await conn.close()
 

@@ -32,6 +32,13 @@ from tests.support.status_contract import validate_status_event
 from tests.support.waiting import wait_for
 
 DEFAULTS = Settings.model_construct()  # the settings' defaults
+# Someone else's trigger on the service's table, refusing every DELETE.
+REFUSE_DELETE_SQL = """
+CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'order_outbox rows are kept'; END $$;
+CREATE TRIGGER refuse_delete BEFORE DELETE ON order_outbox
+    FOR EACH ROW EXECUTE FUNCTION refuse_delete();
+"""
 
 
 @pytest.fixture
@@ -118,15 +125,7 @@ async def test_a_parked_row_holds_its_order_only_until_retried(outbox_store, dat
 async def test_retention_refused_by_the_database_is_reported_and_publishing_goes_on(
     outbox_store, database, outbox, sns, sqs
 ):
-    await execute(
-        database,
-        """
-        CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'order_outbox rows are kept'; END $$;
-        CREATE TRIGGER refuse_delete BEFORE DELETE ON order_outbox
-            FOR EACH ROW EXECUTE FUNCTION refuse_delete();
-        """,
-    )
+    await execute(database, REFUSE_DELETE_SQL)
     arn, downstream = await create_topic_with_queue(sns, sqs, f"r-{uuid.uuid4().hex[:8]}")
     metrics = Metrics()
     # A retention (rows marked, deleted a millisecond later by a pass of its own): with none,
@@ -155,15 +154,7 @@ async def test_a_refused_delete_of_published_rows_republishes_them_and_loses_non
     """No retention (the default): the DELETE ends each published row in the claim's
     transaction. Refused, the claim fails after SNS took its rows: they go out again (same id,
     same body) after the back-off, reported, until the refusal goes; then they are deleted."""
-    await execute(
-        database,
-        """
-        CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'order_outbox rows are kept'; END $$;
-        CREATE TRIGGER refuse_delete BEFORE DELETE ON order_outbox
-            FOR EACH ROW EXECUTE FUNCTION refuse_delete();
-        """,
-    )
+    await execute(database, REFUSE_DELETE_SQL)
     arn, downstream = await create_topic_with_queue(sns, sqs, f"r-{uuid.uuid4().hex[:8]}")
     config = relay_config(DEFAULTS, poll_interval=0.05, max_backoff=0.2)
     assert config.retention_seconds == 0
