@@ -23,7 +23,7 @@ from order_service.metrics import Metrics
 from order_service.service.processing import BatchProcessor
 from order_service.service.relay import Relay
 from order_service.settings import Settings
-from tests.factories import paid, placed, shipped
+from tests.factories import placed, shipped
 from tests.integration.test_status_catch_up import old_build_pays
 from tests.support.batches import lifecycles, messages
 from tests.support.database import execute, query
@@ -231,8 +231,7 @@ async def test_a_parked_row_is_never_deleted_and_after_retry_is_published_then_d
         r["id"]
         for r in await query(
             database,
-            "SELECT id FROM order_outbox WHERE aggregateid = $1 AND sequence < 3 "
-            "ORDER BY sequence",
+            "SELECT id FROM order_outbox WHERE aggregateid = $1 AND sequence < 3 ORDER BY sequence",
             uuid.UUID(held),
         )
     ]
@@ -285,9 +284,7 @@ async def test_the_catch_up_after_rows_were_deleted_numbers_on_and_repeats_nothi
     without the outbox: the late events are numbered after the deleted ones, and none of the
     deleted ones is written again. One order also had a row still waiting (unpublished) when
     the old build changed it."""
-    deleted_then_paid, waiting_then_paid, shipped_then_late = (
-        str(uuid.uuid4()) for _ in range(3)
-    )
+    deleted_then_paid, waiting_then_paid, shipped_then_late = (str(uuid.uuid4()) for _ in range(3))
     arn, downstream = await topic(sns, sqs)
     outbox = PostgresOutbox(database)
     relay = Relay(outbox, SnsTopic(sns, arn, metrics=Metrics()), relay_config(DEFAULTS), Metrics())
