@@ -181,35 +181,38 @@ async def test_outbox_status_in_both_modes(outbox_store, database, worker_env):
 
 # --- Promise 1: SIGKILL between SNS's acceptance and the delete -----------------------------
 
+# Holds the relay's DELETE of a round's rows (a row trigger: the round whose rows have
+# sequence `at`; the earlier rounds' deletes done, uncommitted) while the point is 'delete'.
 DELETE_HOLD_SQL = """
 CREATE TABLE outbox_hold (point text);
 INSERT INTO outbox_hold VALUES ('delete');
 CREATE FUNCTION outbox_hold() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    WHILE (SELECT point FROM outbox_hold) = 'delete' LOOP
+    WHILE OLD.sequence = {at} AND (SELECT point FROM outbox_hold) = 'delete' LOOP
         PERFORM pg_sleep(0.05);
     END LOOP;
-    RETURN NULL;
+    RETURN OLD;
 END $$;
 CREATE TRIGGER outbox_hold BEFORE DELETE ON order_outbox
-    FOR EACH STATEMENT EXECUTE FUNCTION outbox_hold();
+    FOR EACH ROW EXECUTE FUNCTION outbox_hold();
 """
 
 
+@pytest.mark.parametrize("at", [1, 2], ids=["first-round", "second-round"])
 async def test_sigkill_at_the_held_delete_republishes_the_same_ids_and_bodies(
-    outbox_store, database, worker_env, status_topic, sqs, relays
+    at, outbox_store, database, worker_env, status_topic, sqs, relays
 ):
-    await execute(database, DELETE_HOLD_SQL)
+    await execute(database, DELETE_HOLD_SQL.format(at=at))
     await lifecycles(outbox_store, 5)  # 15 rows
     env = {**worker_env, "ORDER_EVENTS_TOPIC_ARN": status_topic.arn}
     first_relay = relays(env)
     await wait_for(
         lambda: query(database, "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'"),
         60,
-        "the relay's DELETE held after SNS took its first round",
+        "the relay's DELETE held after SNS took the round",
     )
-    first = await receive_all(sqs, status_topic.downstream_url, expect=5, timeout=20)
-    assert len({b["id"] for b in first}) == 5  # round 1: every order's #1
+    first = await receive_all(sqs, status_topic.downstream_url, expect=5 * at, timeout=20)
+    assert len({b["id"] for b in first}) == 5 * at  # rounds 1..at: every order's #1..#at
     first_relay.kill()
     assert await rows(database) == 15  # the delete never committed
     await execute(database, "UPDATE outbox_hold SET point = NULL")
@@ -217,7 +220,8 @@ async def test_sigkill_at_the_held_delete_republishes_the_same_ids_and_bodies(
     await wait_for(lambda: _none_left(database), 60, "every row published and deleted")
     rest = await receive_all(sqs, status_topic.downstream_url, expect=15, timeout=30)
     counts = await check_downstream(database, first + rest, validate_status_event)
-    assert counts["rows"] == 15 and counts["duplicates"] >= 5  # same ids, same bodies
+    # Every row SNS took before the kill again (the earlier rounds' deletes rolled back too).
+    assert counts["rows"] == 15 and counts["duplicates"] >= 5 * at  # same ids, same bodies
 
 
 async def _none_left(dsn: str) -> bool:

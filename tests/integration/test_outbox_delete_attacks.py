@@ -106,10 +106,10 @@ async def test_a_delete_the_database_skips_silently_is_reported_not_republished_
     "Relay._publish_until sees self.published advanced by round 1 (counted before the commit "
     "that never came) as progress and backs off 0.5 s, every time, instead of doubling to "
     "max_backoff (30 s): the claim's rows are republished twice a second for as long as the "
-    "refusal lasts, and relay.published / order_service_outbox_published count rows that were "
+    "refusal lasts, and relay.published / order_outbox_published_total count rows that were "
     "never deleted. Repro: 2 orders x 3 rows, CREATE TABLE keep (ref uuid REFERENCES "
     "order_outbox(id)) holding order A's #2 id; relay.run 6 s with the defaults: every "
-    "database_refused report says retry_in=0.5, A#1 arrives ~10 times.",
+    "database_refused report says retry_in=0.5, A#1 arrives 13 times in those 6 s.",
 )
 async def test_a_delete_refused_in_a_later_round_backs_off_as_promised(
     outbox_store, database, sns, sqs
@@ -142,7 +142,8 @@ async def test_a_delete_refused_in_a_later_round_backs_off_as_promised(
     reports = refusals(logs)
     assert reports and reports[0]["log_level"] == "error"
     waits = [r["retry_in"] for r in reports]
-    assert max(waits) > 0.5, f"back-off never grew: {waits}"
+    first_of_held = [b for b in bodies if b["order_id"] == held and b["sequence"] == 1]
+    assert max(waits) > 0.5, f"back-off never grew: {waits}; {held}#1 sent {len(first_of_held)}x"
 
 
 async def _zero(dsn: str) -> bool:
@@ -166,10 +167,15 @@ async def test_a_refused_delete_republishes_same_id_and_body_then_deletes(
     await lifecycles(outbox_store, 1)
     arn, downstream = await topic(sns, sqs)
     outbox = PostgresOutbox(database)
-    relay = Relay(outbox, SnsTopic(sns, arn, metrics=Metrics()), relay_config(DEFAULTS), Metrics())
+    metrics = Metrics()
+    relay = Relay(outbox, SnsTopic(sns, arn, metrics=Metrics()), relay_config(DEFAULTS), metrics)
     try:
         with capture_logs() as logs:
             await run_for(relay, 4)
+            assert metrics.registry.get_sample_value(
+                "order_service_relay_faults_total", {"kind": "database_refused"}
+            ) == len(refusals(logs))
+            assert relay.published == 0 and await rows_left(database) == 3
             await execute(database, "DROP TRIGGER refuse_delete ON order_outbox")
             stop = asyncio.Event()
             task = asyncio.create_task(relay.run(stop))
@@ -183,6 +189,33 @@ async def test_a_refused_delete_republishes_same_id_and_body_then_deletes(
     bodies = await receive_all(sqs, downstream, expect=3, timeout=10)
     counts = await check_downstream(database, list(bodies), validate_status_event)
     assert counts["rows"] == 3 and counts["duplicates"] >= 3  # republished, same id and body
+
+
+async def test_the_same_audit_trigger_on_the_mark_path_publishes_once(
+    outbox_store, database, sns, sqs
+):
+    """The contrast to the silent skip above: with a retention (the previous default, 24 h)
+    the trigger's `RETURN NEW` lets the mark through; the row goes out once."""
+    await execute(
+        database,
+        """
+        CREATE FUNCTION audit_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RETURN NEW; END $$;
+        CREATE TRIGGER audit_outbox BEFORE UPDATE OR DELETE ON order_outbox
+            FOR EACH ROW EXECUTE FUNCTION audit_outbox();
+        """,
+    )
+    await BatchProcessor(outbox_store).process(messages(placed(str(uuid.uuid4()))))
+    arn, downstream = await topic(sns, sqs)
+    outbox = PostgresOutbox(database)
+    config = relay_config(DEFAULTS, retention_seconds=24 * 3600)
+    relay = Relay(outbox, SnsTopic(sns, arn, metrics=Metrics()), config, Metrics())
+    try:
+        await run_for(relay, 3)
+    finally:
+        await outbox.close()
+    bodies = await receive_all(sqs, downstream, expect=1, timeout=3)
+    assert len(bodies) == 1 and relay.published == 1
 
 
 # --- Promise 2: retention switched between restarts ------------------------------------------
