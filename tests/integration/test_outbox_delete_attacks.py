@@ -23,8 +23,8 @@ from order_service.metrics import Metrics
 from order_service.service.processing import BatchProcessor
 from order_service.service.relay import Relay
 from order_service.settings import Settings
-from tests.factories import placed, shipped
-from tests.integration.test_status_catch_up import old_build_pays
+from tests.factories import paid, placed, shipped
+from tests.integration.test_status_catch_up import _record, old_build_pays
 from tests.support.batches import lifecycles, messages
 from tests.support.database import execute, query
 from tests.support.downstream import check_downstream, receive_all
@@ -351,3 +351,58 @@ async def test_the_catch_up_after_rows_were_deleted_numbers_on_and_repeats_nothi
     assert late[(deleted_then_paid, 2)] == "PAID"
     assert late[(waiting_then_paid, 2)] == "PAID"
     assert late[(shipped_then_late, 3)] == "SHIPPED"
+
+
+async def old_build_ships(conn: asyncpg.Connection, order_id: str) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE orders SET status = 'SHIPPED', carrier = 'DHL', tracking_number = 'TRK-old', "
+            "updated_at = now() WHERE order_id = $1",
+            uuid.UUID(order_id),
+        )
+        await _record(conn, order_id, "order.shipped")
+
+
+async def old_build_cancels(conn: asyncpg.Connection, order_id: str) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE orders SET status = 'CANCELLED', cancel_reason = 'old build', "
+            "updated_at = now() WHERE order_id = $1",
+            uuid.UUID(order_id),
+        )
+        await _record(conn, order_id, "order.cancelled")
+
+
+async def test_the_catch_up_of_two_late_changes_after_deleted_rows_takes_the_right_two(
+    outbox_store, database, sns, sqs
+):
+    """Two late changes behind one or two deleted rows (the catch-up must take the most
+    recent events without a row, which with deletes are also the deleted ones' successors),
+    and a cancel behind a deleted placed and paid: numbered 2..3 and 3, states right."""
+    two_late, cancelled_late = str(uuid.uuid4()), str(uuid.uuid4())
+    arn, downstream = await topic(sns, sqs)
+    outbox = PostgresOutbox(database)
+    relay = Relay(outbox, SnsTopic(sns, arn, metrics=Metrics()), relay_config(DEFAULTS), Metrics())
+    conn = await asyncpg.connect(database)
+    try:
+        await BatchProcessor(outbox_store).process(
+            messages(placed(two_late), placed(cancelled_late))
+        )
+        await BatchProcessor(outbox_store).process(messages(paid(cancelled_late)))
+        assert await relay.publish_once() is False and await rows_left(database) == 0
+        await old_build_pays(conn, two_late)
+        await old_build_ships(conn, two_late)
+        await old_build_cancels(conn, cancelled_late)
+        assert await outbox.catch_up(10) == 3
+        assert await outbox.catch_up(10) == 0
+        while await relay.publish_once():
+            pass
+    finally:
+        await conn.close()
+        await outbox.close()
+    bodies = await receive_all(sqs, downstream, expect=6)
+    counts = await check_downstream(database, bodies, validate_status_event)
+    assert counts == {"orders": 2, "rows": 6, "duplicates": 0}
+    states = {(b["order_id"], b["sequence"]): b["status"] for b in bodies}
+    assert (states[(two_late, 2)], states[(two_late, 3)]) == ("PAID", "SHIPPED")
+    assert states[(cancelled_late, 3)] == "CANCELLED"
