@@ -155,7 +155,8 @@ async def test_a_delete_refused_in_a_later_round_backs_off_as_promised(
     "the claim's rows twice a second while relay.published and order_outbox_published_total "
     "count rows that were never deleted. Repro: 1 order placed (1 row); CREATE TABLE keep "
     "(ref uuid REFERENCES order_outbox(id) DEFERRABLE INITIALLY DEFERRED) holding its id; "
-    "relay.run 5 s with the defaults: retry_in=0.5 on all 10 reports, the row sent 10 times, relay.published == 10.",
+    "relay.run 5 s with the defaults: retry_in=0.5 on all 10 reports, the row sent 10 "
+    "times, relay.published == 10.",
 )
 async def test_a_delete_refused_at_commit_backs_off_as_promised(outbox_store, database, sns, sqs):
     order = str(uuid.uuid4())
@@ -286,6 +287,30 @@ async def test_retention_switched_between_restarts_with_a_backlog_loses_and_repe
     bodies = await receive_all(sqs, downstream, expect=37)
     counts = await check_downstream(database, bodies, validate_status_event)
     assert counts == {"orders": 13, "rows": 37, "duplicates": 0}
+
+
+async def test_rows_an_older_build_kept_go_at_most_10000_per_relay_per_pass(database):
+    """Not a loss, a pace to know before a rollout from a build that kept a day of rows (the
+    previous default, 24 h): the new build's retention pass (limit 0, at start then every
+    minute) deletes 20 batches of 500 per relay per pass. 10,600 rows marked: 10,000 on the
+    first pass, the rest on the next; unpublished rows untouched."""
+    await execute(
+        database,
+        "INSERT INTO order_outbox (id, aggregateid, type, payload, sequence, published_at) "
+        "SELECT gen_random_uuid(), gen_random_uuid(), 'order.placed', '{}', 1, "
+        "now() - interval '1 hour' FROM generate_series(1, 10600); "
+        "INSERT INTO order_outbox (id, aggregateid, type, payload, sequence) "
+        "SELECT gen_random_uuid(), gen_random_uuid(), 'order.placed', '{}', 1 "
+        "FROM generate_series(1, 5)",
+    )
+    outbox = PostgresOutbox(database)
+    try:
+        assert await outbox.delete_published(0) == 10_000
+        assert await outbox.delete_published(0) == 600
+        assert await outbox.delete_published(0) == 0
+    finally:
+        await outbox.close()
+    assert await rows_left(database) == 5
 
 
 # --- Promise 4: parked rows --------------------------------------------------------------------
