@@ -4,7 +4,8 @@ both modes; a SIGKILL while the relay's DELETE is held after SNS took the rows (
 with the same id and body); and a rollout from the real previous build (PREVIOUS_BUILD, which
 marks published rows and keeps them 24 h) with its relay beside the new one on one table:
 nothing lost, nothing published twice, and what the old build marked deleted by the new
-build's retention pass (at its start, then every minute)."""
+build's retention pass (at its start, then every minute); and the new relay SIGKILLed at its
+held DELETE beside the previous build's relay (copies of the killed round's rows only)."""
 
 from __future__ import annotations
 
@@ -273,3 +274,36 @@ async def test_the_previous_builds_marking_relay_beside_the_new_one_loses_and_re
 
 async def _unpublished_none(dsn: str) -> bool:
     return await rows(dsn, "published_at IS NULL") == 0
+
+
+async def test_a_new_relay_killed_at_its_delete_beside_the_previous_build_repeats_only_its_round(
+    previous_build, outbox_store, database, worker_env, status_topic, sqs, relays
+):
+    """The kill window across builds: the new relay holds every order's claim at its first
+    round's DELETE (SNS took the round); the previous build's relay skips them (locked). The
+    new relay is SIGKILLed: the old one takes the orders, republishes that round (same ids
+    and bodies) and the rest, and marks them; a new relay's retention pass at its start
+    deletes what it marked. Copies: that round's rows only."""
+    await execute(database, DELETE_HOLD_SQL.format(at=1))
+    await lifecycles(outbox_store, 6)  # 18 rows
+    env = {**worker_env, "ORDER_EVENTS_TOPIC_ARN": status_topic.arn}
+    new = relays(env)
+    await wait_for(
+        lambda: query(database, "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'"),
+        60,
+        "the new relay's DELETE held after SNS took its first round",
+    )
+    first = await receive_all(sqs, status_topic.downstream_url, expect=6, timeout=20)
+    assert len({b["id"] for b in first}) == 6
+    relays({**env, "PYTHONPATH": str(previous_build)})
+    await asyncio.sleep(2)
+    assert await rows(database, "published_at IS NULL") == 18  # the old relay skipped them
+    new.kill()
+    await execute(database, "UPDATE outbox_hold SET point = NULL")
+    await wait_for(lambda: _unpublished_none(database), 60, "the old relay to publish")
+    assert await rows(database) == 18  # marked, kept 24 h by the previous build
+    relays(env)
+    await wait_for(lambda: _none_left(database), 30, "the new relay's retention pass at start")
+    rest = await receive_all(sqs, status_topic.downstream_url, expect=18, timeout=30)
+    counts = await check_downstream(database, first + rest, validate_status_event)
+    assert counts == {"orders": 6, "rows": 18, "duplicates": 6}
