@@ -87,7 +87,7 @@ async def test_without_the_relay_in_the_worker_rows_wait_for_the_relay_command(
     after = cli("outbox", "status", env=env)
     assert "unpublished rows:         0\n" in after.stdout, after.stdout
     assert "published rows retained:  0\n" in after.stdout  # deleted when published
-    assert "(rows are deleted when published)" in after.stdout
+    assert "(no published row kept" in after.stdout
     # Whoever relays reports the lag, in EMF too (the stack's alarm reads it); a worker that
     # does not relay reports none, never a 0 it did not measure.
     relay_lag = emf_values(tmp_path / "relay.log", OUTBOX_LAG)

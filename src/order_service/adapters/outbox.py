@@ -34,6 +34,7 @@ from order_service.adapters import status_catch_up, store_probe
 from order_service.adapters.db_credentials import Connect, SecretCredentials, connect_with
 from order_service.adapters.pg_faults import DRIVER_ERRORS, translate
 from order_service.adapters.queries import load
+from order_service.errors import StoreError
 from order_service.service.ports import OutboxGauges, PendingRow
 
 Q = load("queries.sql")
@@ -51,10 +52,11 @@ class PostgresClaim:
     _conn: asyncpg.Connection
 
     async def mark_published(self, ids: Sequence[UUID]) -> None:
-        await self._conn.execute(Q["outbox_mark_published"], list(ids))
+        _all_done(await self._conn.execute(Q["outbox_mark_published"], list(ids)), ids, "mark")
 
     async def delete_published(self, ids: Sequence[UUID]) -> None:
-        await self._conn.execute(Q["outbox_delete_published_now"], list(ids))
+        status = await self._conn.execute(Q["outbox_delete_published_now"], list(ids))
+        _all_done(status, ids, "delete")
 
     async def park(self, refused: Mapping[UUID, str]) -> None:
         await self._conn.execute(Q["outbox_park"], list(refused), list(refused.values()))
@@ -212,6 +214,20 @@ class PostgresOutbox:
                 Q["outbox_retry_parked"], None if ids is None else list(ids)
             )
         return int(status.rpartition(" ")[2])
+
+
+def _all_done(status: str, ids: Sequence[UUID], what: str) -> None:
+    """The claim's rows are its own (their orders' locks are held, each row unpublished when
+    read): a statement that changed fewer was skipped by something in the database without an
+    error (a BEFORE trigger returning NULL, a DO INSTEAD rule). Raised, the claim rolls back
+    and the relay reports it and backs off, instead of taking the rows for done and
+    publishing them again at every poll."""
+    done = int(status.rpartition(" ")[2])
+    if done != len(ids):
+        raise StoreError(
+            f"the database skipped the {what} of {len(ids) - done} of {len(ids)} published "
+            "order_outbox rows without an error (a trigger returning NULL or a rule on the table?)"
+        )
 
 
 def _pending(row: asyncpg.Record) -> PendingRow:

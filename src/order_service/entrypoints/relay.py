@@ -77,11 +77,11 @@ def print_status(settings: Settings) -> int:
     print(f"published rows retained:  {status.published_retained}")
     if last is not None:
         print(f"last published at:        {last.isoformat()}")
-    elif not settings.outbox_retention_hours:
-        # Deleted when published: the lag above says whether the relay keeps up.
-        print("last published at:        - (rows are deleted when published)")
     else:
-        print("last published at:        -")
+        # The relays' setting is theirs, not this shell's: the lag above says whether they
+        # keep up.
+        print("last published at:        - (no published row kept: relays delete them when "
+              "published unless OUTBOX_RETENTION_HOURS keeps them)")  # fmt: skip
     print(f"parked rows:              {status.parked}")
     if status.parked:
         print(f"rows waiting behind them: {status.waiting_behind_parked}")

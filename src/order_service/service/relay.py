@@ -157,16 +157,23 @@ class Relay:
         what it refused for good after each round. True when more may be waiting (the claim
         was full or ran out of time). Raises TopicUnavailable after marking what passed."""
         async with self._outbox.claim(self._config.claim_orders) as claim:
-            failure, cut = await self._publish_in_rounds(claim, stop)
+            failure, cut, published = await self._publish_in_rounds(claim, stop)
             more = claim.full or cut
+        # Counted once the claim's transaction committed: a claim that fails at a later
+        # round's delete, or at COMMIT (a deferred foreign key), rolls its deletes back and
+        # publishes those rows again; they are not progress (the back-off doubles).
+        self.published += published
+        self._metrics.outbox_published.inc(published)
         if failure is not None:
             raise failure
         return more
 
     async def _publish_in_rounds(
         self, claim: Claim, stop: asyncio.Event | None
-    ) -> tuple[TopicUnavailable | None, bool]:
+    ) -> tuple[TopicUnavailable | None, bool, int]:
+        """(the first SNS failure, whether time or a stop cut the claim, rows published)."""
         queues: dict[UUID, list[PendingRow]] = {}
+        done = 0
         for row in claim.rows:
             queues.setdefault(row.order_id, []).append(row)
         for waiting in queues.values():
@@ -175,7 +182,7 @@ class Relay:
         ends = time.monotonic() + self._config.claim_seconds
         while queues:
             if (stop is not None and stop.is_set()) or time.monotonic() >= ends:
-                return failure, True
+                return failure, True, done
             heads = [waiting[-1] for waiting in queues.values()]
             chunks = [
                 heads[i : i + PUBLISH_BATCH_MAX] for i in range(0, len(heads), PUBLISH_BATCH_MAX)
@@ -198,10 +205,9 @@ class Relay:
                 await self._park(claim, refused)
             if published:
                 await self._published(claim, published)
-                self.published += len(published)
-                self._metrics.outbox_published.inc(len(published))
+                done += len(published)
             queues = {order: waiting for order, waiting in queues.items() if waiting}
-        return failure, False
+        return failure, False, done
 
     async def _round(self, chunks: Sequence[Sequence[PendingRow]]) -> list[PublishResult]:
         """The round's PublishBatch calls in parallel, none waited for past round_seconds (its
