@@ -26,6 +26,7 @@ from tests.factories import paid, placed, shipped
 from tests.support.batches import lifecycles, messages
 from tests.support.database import execute, query
 from tests.support.downstream import check_downstream, receive_all
+from tests.support.old_builds import source_at
 from tests.support.status_contract import validate_status_event
 from tests.support.waiting import wait_for
 from tests.support.worker import cli, parse_metrics
@@ -33,21 +34,11 @@ from tests.support.worker import cli, parse_metrics
 # The last build before the change under attack: it marks published rows (retention 24 h by
 # default) where the new one deletes them.
 PREVIOUS_BUILD = "3756a6129d0167cb70a4ed967dd44437ab941f58"
-REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def previous_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("previous-build")
-    archive = subprocess.run(
-        ["git", "-C", str(REPOSITORY), "archive", PREVIOUS_BUILD, "src"],
-        capture_output=True,
-        check=False,
-    )
-    if archive.returncode != 0:
-        pytest.skip(f"the previous build is not in this clone's history: {archive.stderr!r}")
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return target / "src"
+    return source_at(PREVIOUS_BUILD, tmp_path_factory.mktemp("previous-build"))
 
 
 class RelayProcess:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from order_service.generator import generate
 from order_service.metrics import Metrics
 from tests.support.database import query
 from tests.support.downstream import check_downstream, receive_all
+from tests.support.old_builds import source_at
 from tests.support.queues import sqs_env
 from tests.support.status_contract import validate_status_event
 from tests.support.waiting import wait_for
@@ -25,22 +25,12 @@ from tests.support.worker import WorkerProcess, cli, worker_environment
 
 # The last commit before the outbox (0c5d71d added migration 0003 and the outbox rows).
 OLD_BUILD = "5df74b810186752db0e364a5b6a8ac41501856d8"
-REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def old_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The old build's `src/`, from this clone's history."""
-    target = tmp_path_factory.mktemp("old-build")
-    archive = subprocess.run(
-        ["git", "-C", str(REPOSITORY), "archive", OLD_BUILD, "src"],
-        capture_output=True,
-        check=False,
-    )
-    if archive.returncode != 0:
-        pytest.skip(f"the old build is not in this clone's history: {archive.stderr!r}")
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return target / "src"
+    return source_at(OLD_BUILD, tmp_path_factory.mktemp("old-build"))
 
 
 async def applied_events(dsn: str) -> int:

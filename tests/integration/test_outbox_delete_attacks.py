@@ -26,13 +26,13 @@ from order_service.bootstrap import relay_config
 from order_service.entrypoints.local_servers import create_topic_with_queue
 from order_service.metrics import Metrics
 from order_service.service.processing import BatchProcessor
-from order_service.service.relay import Relay
+from order_service.service.relay import Relay, RelayConfig
 from order_service.settings import Settings
 from tests.factories import paid, placed, shipped
-from tests.integration.test_status_catch_up import _record, old_build_pays
 from tests.support.batches import lifecycles, messages
 from tests.support.database import execute, query
 from tests.support.downstream import check_downstream, receive_all
+from tests.support.old_builds import old_build_cancels, old_build_pays, old_build_ships
 from tests.support.status_contract import validate_status_event
 from tests.support.waiting import wait_for
 
@@ -70,6 +70,20 @@ async def run_for(relay: Relay, seconds: float) -> None:
     await task
 
 
+async def run_relay(
+    database: str, sns: Any, arn: str, seconds: float, config: RelayConfig
+) -> tuple[Relay, list[dict]]:
+    """A relay of its own on `database`, run `seconds`; with what it logged."""
+    outbox = PostgresOutbox(database)
+    relay = Relay(outbox, SnsTopic(sns, arn, metrics=Metrics()), config, Metrics())
+    try:
+        with capture_logs() as logs:
+            await run_for(relay, seconds)
+    finally:
+        await outbox.close()
+    return relay, logs
+
+
 # --- Promise 3: a database that refuses the delete ------------------------------------------
 
 
@@ -93,13 +107,7 @@ async def test_a_delete_the_database_skips_silently_is_reported_not_republished_
     order = str(uuid.uuid4())
     await BatchProcessor(outbox_store).process(messages(placed(order)))
     arn, downstream = await topic(sns, sqs)
-    outbox = PostgresOutbox(database)
-    relay = Relay(outbox, SnsTopic(sns, arn, metrics=Metrics()), relay_config(DEFAULTS), Metrics())
-    try:
-        with capture_logs() as logs:
-            await run_for(relay, 3)
-    finally:
-        await outbox.close()
+    relay, logs = await run_relay(database, sns, arn, 3, relay_config(DEFAULTS))
     bodies = await receive_all(sqs, downstream, expect=1, timeout=3)
     assert (await check_downstream(database, list(bodies)))["rows"] == 1  # nothing lost
     assert await rows_left(database) == 1  # the row is still there...
@@ -156,13 +164,7 @@ async def test_a_delete_refused_at_commit_backs_off_as_promised(outbox_store, da
         " INSERT INTO keep SELECT id FROM order_outbox",
     )
     arn, downstream = await topic(sns, sqs)
-    outbox = PostgresOutbox(database)
-    relay = Relay(outbox, SnsTopic(sns, arn, metrics=Metrics()), relay_config(DEFAULTS), Metrics())
-    try:
-        with capture_logs() as logs:
-            await run_for(relay, 5)
-    finally:
-        await outbox.close()
+    relay, logs = await run_relay(database, sns, arn, 5, relay_config(DEFAULTS))
     assert await rows_left(database) == 1  # never lost
     bodies = await receive_all(sqs, downstream, expect=1, timeout=3)
     assert (await check_downstream(database, list(bodies)))["rows"] == 1
@@ -405,26 +407,6 @@ async def test_the_catch_up_after_rows_were_deleted_numbers_on_and_repeats_nothi
     assert late[(deleted_then_paid, 2)] == "PAID"
     assert late[(waiting_then_paid, 2)] == "PAID"
     assert late[(shipped_then_late, 3)] == "SHIPPED"
-
-
-async def old_build_ships(conn: asyncpg.Connection, order_id: str) -> None:
-    async with conn.transaction():
-        await conn.execute(
-            "UPDATE orders SET status = 'SHIPPED', carrier = 'DHL', tracking_number = 'TRK-old', "
-            "updated_at = now() WHERE order_id = $1",
-            uuid.UUID(order_id),
-        )
-        await _record(conn, order_id, "order.shipped")
-
-
-async def old_build_cancels(conn: asyncpg.Connection, order_id: str) -> None:
-    async with conn.transaction():
-        await conn.execute(
-            "UPDATE orders SET status = 'CANCELLED', cancel_reason = 'old build', "
-            "updated_at = now() WHERE order_id = $1",
-            uuid.UUID(order_id),
-        )
-        await _record(conn, order_id, "order.cancelled")
 
 
 async def test_the_catch_up_of_two_late_changes_after_deleted_rows_takes_the_right_two(

@@ -8,7 +8,6 @@ tests/e2e/test_rollout_with_an_old_build.py."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -27,43 +26,10 @@ from tests.factories import paid, placed, shipped
 from tests.support.batches import messages
 from tests.support.database import query
 from tests.support.downstream import check_downstream, receive_all
+from tests.support.old_builds import old_build_pays, old_build_places
 from tests.support.status_contract import validate_status_event
 
 CONFIG = relay_config(Settings.model_construct())  # the settings' defaults
-
-
-async def old_build_places(conn: asyncpg.Connection, order_id: str) -> None:
-    """What a build from before 0003 writes for an order.placed: no last_sequence, no row."""
-    async with conn.transaction():
-        await conn.execute(
-            "INSERT INTO orders (order_id, customer_id, status, currency, total_amount, "
-            "placed_at, placed_event_id, placed_digest) "
-            "VALUES ($1, 'cust-old', 'PLACED', 'EUR', 28.99, now(), $2, 'digest-old')",
-            uuid.UUID(order_id),
-            uuid.uuid4(),
-        )
-        await _record(conn, order_id, "order.placed")
-
-
-async def old_build_pays(conn: asyncpg.Connection, order_id: str) -> None:
-    async with conn.transaction():
-        await conn.execute(
-            "UPDATE orders SET status = 'PAID', payment_id = 'pay-old', paid_amount = 28.99, "
-            "paid_currency = 'EUR', updated_at = now() WHERE order_id = $1",
-            uuid.UUID(order_id),
-        )
-        await _record(conn, order_id, "order.paid")
-
-
-async def _record(conn: asyncpg.Connection, order_id: str, event_type: str) -> None:
-    await conn.execute(
-        "INSERT INTO order_events (event_id, order_id, event_type, outcome, occurred_at) "
-        "VALUES ($1, $2, $3, 'applied', $4)",
-        uuid.uuid4(),
-        uuid.UUID(order_id),
-        event_type,
-        datetime.now(UTC),
-    )
 
 
 @pytest.fixture
