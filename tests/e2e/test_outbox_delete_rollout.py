@@ -102,6 +102,15 @@ def relays(tmp_path: Path):
         r.stop()
 
 
+async def held_delete(database: str, what: str) -> None:
+    """Until a relay's DELETE sleeps in DELETE_HOLD_SQL's trigger (SNS took its round)."""
+    await wait_for(
+        lambda: query(database, "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'"),
+        60,
+        what,
+    )
+
+
 async def rows(dsn: str, where: str = "true") -> int:
     return int((await query(dsn, f"SELECT count(*) AS n FROM order_outbox WHERE {where}"))[0]["n"])
 
@@ -198,11 +207,7 @@ async def test_sigkill_at_the_held_delete_republishes_the_same_ids_and_bodies(
     await lifecycles(outbox_store, 5)  # 15 rows
     env = {**worker_env, "ORDER_EVENTS_TOPIC_ARN": status_topic.arn}
     first_relay = relays(env)
-    await wait_for(
-        lambda: query(database, "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'"),
-        60,
-        "the relay's DELETE held after SNS took the round",
-    )
+    await held_delete(database, "the relay's DELETE held after SNS took the round")
     first = await receive_all(sqs, status_topic.downstream_url, expect=5 * at, timeout=20)
     assert len({b["id"] for b in first}) == 5 * at  # rounds 1..at: every order's #1..#at
     first_relay.kill()
@@ -280,11 +285,7 @@ async def test_a_new_relay_killed_at_its_delete_beside_the_previous_build_repeat
     await lifecycles(outbox_store, 6)  # 18 rows
     env = {**worker_env, "ORDER_EVENTS_TOPIC_ARN": status_topic.arn}
     new = relays(env)
-    await wait_for(
-        lambda: query(database, "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'"),
-        60,
-        "the new relay's DELETE held after SNS took its first round",
-    )
+    await held_delete(database, "the new relay's DELETE held after SNS took its first round")
     first = await receive_all(sqs, status_topic.downstream_url, expect=6, timeout=20)
     assert len({b["id"] for b in first}) == 6
     relays({**env, "PYTHONPATH": str(previous_build)})

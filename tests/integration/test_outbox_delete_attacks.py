@@ -139,11 +139,7 @@ async def test_a_delete_refused_in_a_later_round_backs_off_as_promised(
         # The refusal goes: everything is published and deleted (same ids).
         await execute(database, "DROP TABLE keep")
         with capture_logs():
-            stop = asyncio.Event()
-            task = asyncio.create_task(relay.run(stop))
-            await wait_for(lambda: _zero(database), 40, "the rows deleted")
-            stop.set()
-            await task
+            await run_until(relay, lambda: _zero(database), 40, "the rows deleted")
     finally:
         await outbox.close()
     bodies = await receive_all(sqs, downstream, expect=6, timeout=10)
@@ -208,11 +204,7 @@ async def test_a_refused_delete_republishes_same_id_and_body_then_deletes(
             ) == len(refusals(logs))
             assert relay.published == 0 and await rows_left(database) == 3
             await execute(database, "DROP TRIGGER refuse_delete ON order_outbox")
-            stop = asyncio.Event()
-            task = asyncio.create_task(relay.run(stop))
-            await wait_for(lambda: _zero(database), 40, "the rows deleted")
-            stop.set()
-            await task
+            await run_until(relay, lambda: _zero(database), 40, "the rows deleted")
     finally:
         await outbox.close()
     waits = [r["retry_in"] for r in refusals(logs)]

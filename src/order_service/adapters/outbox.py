@@ -177,7 +177,7 @@ class PostgresOutbox:
                 status = await conn.execute(
                     Q["outbox_delete_published"], older_than_seconds, _DELETE_BATCH
                 )
-                count = int(status.rpartition(" ")[2])
+                count = _rows(status)
                 deleted += count
                 if count < _DELETE_BATCH:
                     break
@@ -213,7 +213,12 @@ class PostgresOutbox:
             status = await conn.execute(
                 Q["outbox_retry_parked"], None if ids is None else list(ids)
             )
-        return int(status.rpartition(" ")[2])
+        return _rows(status)
+
+
+def _rows(status: str) -> int:
+    """The rows a statement changed, from its command tag ("DELETE 3", "UPDATE 0")."""
+    return int(status.rpartition(" ")[2])
 
 
 def _all_done(status: str, ids: Sequence[UUID], what: str) -> None:
@@ -222,7 +227,7 @@ def _all_done(status: str, ids: Sequence[UUID], what: str) -> None:
     error (a BEFORE trigger returning NULL, a DO INSTEAD rule). Raised, the claim rolls back
     and the relay reports it and backs off, instead of taking the rows for done and
     publishing them again at every poll."""
-    done = int(status.rpartition(" ")[2])
+    done = _rows(status)
     if done != len(ids):
         raise StoreError(
             f"the database skipped the {what} of {len(ids) - done} of {len(ids)} published "
